@@ -1,0 +1,13 @@
+"""mmdet-detdiffusion: DetDiffusion (CVPR 2024) as an OpenMMLab plugin.
+
+Importing the package (``custom_imports=dict(imports=['mmdet_detdiffusion'])``) registers every
+component in mmdet's registries and lets mmengine checkpoints load under torch >= 2.6.
+"""
+from mmdet_detdiffusion.utils.checkpoint_compat import register_mmengine_safe_globals
+from mmdet_detdiffusion.version import __version__
+
+register_mmengine_safe_globals()
+
+from mmdet_detdiffusion import hooks  # noqa: E402,F401  (registers PerceptionAttributeHook)
+
+__all__ = ['__version__', 'register_mmengine_safe_globals']

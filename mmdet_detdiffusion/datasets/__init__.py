@@ -1,0 +1,3 @@
+from mmdet_detdiffusion.datasets.shapes import SHAPES_CLASSES, write_shapes_dataset
+
+__all__ = ['SHAPES_CLASSES', 'write_shapes_dataset']

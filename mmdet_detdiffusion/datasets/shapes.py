@@ -1,0 +1,122 @@
+"""Toy "shapes" detection dataset in COCO format: the embedded default for the demo and the tests.
+
+Each image is a noisy coloured background with 1..``max_objects`` non-overlapping circles, squares and
+triangles of several colours and sizes. Small, low-contrast objects are naturally harder to detect, so a
+detector trained on the set yields both easy and hard boxes.
+
+Layout written under ``out_dir``::
+
+    images/train/000000.png ...   images/val/000000.png ...
+    annotations/train.json        annotations/val.json      (COCO: boxes xywh in pixels, polygon masks)
+"""
+import os
+from typing import Dict, List, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from mmdet_detdiffusion.utils.fileio import atomic_write_json
+
+SHAPES_CLASSES = ('circle', 'square', 'triangle')
+SHAPES_PALETTE = {  # RGB
+    'red': (220, 40, 40), 'green': (40, 180, 60), 'blue': (40, 80, 220),
+    'yellow': (230, 210, 40), 'purple': (150, 60, 190), 'white': (240, 240, 240),
+}
+
+
+def _shape_polygon(shape: str, cx: float, cy: float, radius: float, num_circle_points: int = 24
+                   ) -> np.ndarray:
+    """Polygon ``(K, 2)`` (x, y pixels) of a shape centred at (cx, cy) with half-size ``radius``."""
+    if shape == 'circle':
+        angles = np.linspace(0, 2 * np.pi, num_circle_points, endpoint=False)
+        return np.stack([cx + radius * np.cos(angles), cy + radius * np.sin(angles)], axis=1)
+    if shape == 'square':
+        return np.array([[cx - radius, cy - radius], [cx + radius, cy - radius],
+                         [cx + radius, cy + radius], [cx - radius, cy + radius]])
+    if shape == 'triangle':
+        return np.array([[cx, cy - radius], [cx + radius, cy + radius], [cx - radius, cy + radius]])
+    raise ValueError(f'unknown shape {shape!r}; expected one of {SHAPES_CLASSES}')
+
+
+def _boxes_overlap(box: Tuple[float, float, float, float], others: List[Tuple[float, ...]],
+                   margin: float = 2.0) -> bool:
+    x1, y1, x2, y2 = box
+    return any(x1 < ox2 + margin and ox1 < x2 + margin and y1 < oy2 + margin and oy1 < y2 + margin
+               for ox1, oy1, ox2, oy2 in others)
+
+
+def render_shapes_image(rng: np.random.Generator, size: int, max_objects: int,
+                        min_radius: float, max_radius: float) -> Tuple[np.ndarray, List[Dict]]:
+    """Draw one image.
+
+    Returns:
+        ``(image, objects)``: an RGB ``uint8`` array ``(size, size, 3)`` and, per object, a dict with
+        ``shape``, ``colour``, ``polygon`` (flat ``[x0, y0, x1, y1, ...]``) and ``bbox_xyxy`` in pixels.
+    """
+    background = rng.integers(30, 200, size=3)
+    image = np.clip(background + rng.normal(0, 12, size=(size, size, 3)), 0, 255).astype(np.uint8)
+    objects: List[Dict] = []
+    boxes: List[Tuple[float, ...]] = []
+    for _ in range(int(rng.integers(1, max_objects + 1))):
+        for _attempt in range(20):
+            radius = float(rng.uniform(min_radius, max_radius))
+            cx, cy = rng.uniform(radius, size - radius, size=2)
+            shape = SHAPES_CLASSES[int(rng.integers(len(SHAPES_CLASSES)))]
+            polygon = _shape_polygon(shape, cx, cy, radius)
+            box = (*polygon.min(axis=0), *polygon.max(axis=0))
+            if not _boxes_overlap(box, boxes):
+                break
+        else:
+            continue  # no free spot left in this image
+        colour = list(SHAPES_PALETTE)[int(rng.integers(len(SHAPES_PALETTE)))]
+        cv2.fillPoly(image, [np.round(polygon).astype(np.int32)], SHAPES_PALETTE[colour],
+                     lineType=cv2.LINE_AA)
+        boxes.append(box)
+        objects.append(dict(shape=shape, colour=colour, polygon=polygon.reshape(-1).tolist(),
+                            bbox_xyxy=[float(v) for v in box]))
+    return image, objects
+
+
+def write_shapes_dataset(out_dir: str, num_train: int = 200, num_val: int = 50, size: int = 128,
+                         max_objects: int = 4, min_radius: float = 5.0,
+                         max_radius: Optional[float] = None, seed: int = 0) -> Dict[str, str]:
+    """Write the shapes dataset (see module docstring) and return ``{split: annotation json path}``.
+
+    Args:
+        out_dir: destination folder (created).
+        num_train / num_val: images per split.
+        size: image side in pixels (images are square).
+        max_objects: at most this many objects per image (at least one).
+        min_radius / max_radius: half-size range of the shapes in pixels (default max: ``size / 5``).
+        seed: the whole dataset is a pure function of its arguments.
+    """
+    if size < 16 or max_objects < 1 or min_radius <= 0:
+        raise ValueError('write_shapes_dataset: need size >= 16, max_objects >= 1 and min_radius > 0')
+    max_radius = max_radius if max_radius is not None else size / 5.0
+    if max_radius < min_radius or 2 * max_radius >= size:
+        raise ValueError(f'write_shapes_dataset: radius range [{min_radius}, {max_radius}] does not fit '
+                         f'images of size {size}')
+    categories = [dict(id=i + 1, name=name, supercategory='shape') for i, name in enumerate(SHAPES_CLASSES)]
+    cat_ids = {cat['name']: cat['id'] for cat in categories}
+    paths = {}
+    for split, count, split_seed in (('train', num_train, seed), ('val', num_val, seed + 1_000_003)):
+        rng = np.random.default_rng(split_seed)
+        os.makedirs(os.path.join(out_dir, 'images', split), exist_ok=True)
+        images, annotations = [], []
+        for index in range(count):
+            image, objects = render_shapes_image(rng, size, max_objects, min_radius, max_radius)
+            file_name = f'{split}/{index:06d}.png'
+            cv2.imwrite(os.path.join(out_dir, 'images', file_name), image[:, :, ::-1])
+            images.append(dict(id=index + 1, file_name=file_name, width=size, height=size))
+            for obj in objects:
+                x1, y1, x2, y2 = obj['bbox_xyxy']
+                annotations.append(dict(
+                    id=len(annotations) + 1, image_id=index + 1, category_id=cat_ids[obj['shape']],
+                    bbox=[x1, y1, x2 - x1, y2 - y1], area=float(cv2.contourArea(
+                        np.asarray(obj['polygon'], np.float32).reshape(-1, 2))),
+                    segmentation=[obj['polygon']], iscrowd=0, colour=obj['colour']))
+        paths[split] = os.path.join(out_dir, 'annotations', f'{split}.json')
+        atomic_write_json(dict(images=images, annotations=annotations, categories=categories,
+                               info=dict(description='DetDiffusion toy shapes', seed=seed)),
+                          paths[split])
+    return paths

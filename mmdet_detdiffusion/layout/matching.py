@@ -1,0 +1,83 @@
+"""Perception-aware attribute rule (DetDiffusion, Sec. 3.2): is a ground-truth box *easy* or *hard*
+for a detector?
+
+Pure numpy. Boxes are ``(N, 4)`` arrays, xyxy, in pixels of the same image.
+
+Rule: keep the predictions whose score is > ``score_thr`` (gamma). A ground-truth box is **easy** when
+one of those predictions has the same class and IoU > ``iou_thr`` (beta) with it, otherwise **hard**.
+Every ground-truth box is judged on its own: one prediction may make several boxes easy (there is no
+one-to-one assignment, unlike mAP matching). Crowd boxes are judged by the same rule; the caller
+decides how to report them.
+"""
+from typing import List, Sequence
+
+import numpy as np
+
+EASY = 'easy'
+HARD = 'hard'
+ATTRIBUTES = (EASY, HARD)
+
+# Paper defaults (gamma: score threshold, beta: IoU threshold).
+DEFAULT_SCORE_THR = 0.3
+DEFAULT_IOU_THR = 0.5
+
+
+def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of two box sets.
+
+    Args:
+        boxes_a: ``(N, 4)`` xyxy boxes.
+        boxes_b: ``(M, 4)`` xyxy boxes.
+
+    Returns:
+        ``(N, M)`` float64 IoU matrix; a pair whose union is empty has IoU 0.
+    """
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(bottom_right - top_left, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def label_attributes(gt_boxes: np.ndarray,
+                     gt_labels: Sequence[int],
+                     pred_boxes: np.ndarray,
+                     pred_scores: Sequence[float],
+                     pred_labels: Sequence[int],
+                     score_thr: float = DEFAULT_SCORE_THR,
+                     iou_thr: float = DEFAULT_IOU_THR) -> List[str]:
+    """Label each ground-truth box ``'easy'`` or ``'hard'`` with the rule in the module docstring.
+
+    Args:
+        gt_boxes: ``(N, 4)`` xyxy ground-truth boxes in pixels.
+        gt_labels: ``(N,)`` class indices of the ground truth.
+        pred_boxes: ``(M, 4)`` xyxy predicted boxes in pixels (same image, same scale).
+        pred_scores: ``(M,)`` confidence scores.
+        pred_labels: ``(M,)`` predicted class indices (same index space as ``gt_labels``).
+        score_thr: gamma; predictions need a score strictly greater than it.
+        iou_thr: beta; a match needs an IoU strictly greater than it.
+
+    Returns:
+        A list of N strings, each ``'easy'`` or ``'hard'``.
+    """
+    gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
+    gt_labels = np.asarray(gt_labels, dtype=np.int64).reshape(-1)
+    pred_boxes = np.asarray(pred_boxes, dtype=np.float64).reshape(-1, 4)
+    pred_scores = np.asarray(pred_scores, dtype=np.float64).reshape(-1)
+    pred_labels = np.asarray(pred_labels, dtype=np.int64).reshape(-1)
+    if len(gt_labels) != len(gt_boxes):
+        raise ValueError(f'gt_labels has {len(gt_labels)} entries for {len(gt_boxes)} gt_boxes')
+    if not len(pred_scores) == len(pred_labels) == len(pred_boxes):
+        raise ValueError(f'predictions disagree in length: {len(pred_boxes)} boxes, '
+                         f'{len(pred_scores)} scores, {len(pred_labels)} labels')
+
+    confident = pred_scores > score_thr
+    iou = box_iou(gt_boxes, pred_boxes[confident])
+    same_class = gt_labels[:, None] == pred_labels[confident][None, :]
+    easy = ((iou > iou_thr) & same_class).any(axis=1)
+    return [EASY if is_easy else HARD for is_easy in easy]

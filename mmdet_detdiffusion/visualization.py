@@ -1,0 +1,51 @@
+"""Pictures a person can look at: images with their layout boxes drawn, tiled into a grid."""
+import math
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+
+from mmdet_detdiffusion.utils.fileio import atomic_write_bytes
+
+# BGR colours: attributes in green/red, boxes without an attribute in yellow.
+ATTR_COLOURS = {'easy': (60, 200, 60), 'hard': (40, 40, 230), None: (0, 220, 255)}
+
+
+def draw_boxes(image_bgr: np.ndarray, boxes_xyxy: Sequence[Sequence[float]], names: Sequence[str],
+               attrs: Optional[Sequence[Optional[str]]] = None, scale: int = 2) -> np.ndarray:
+    """A copy of ``image_bgr`` (H, W, 3 uint8) upscaled by ``scale`` with boxes (pixels, xyxy) and names.
+
+    Box colour follows ``attrs`` (``'easy'`` green, ``'hard'`` red, none yellow).
+    """
+    canvas = cv2.resize(image_bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    attrs = attrs if attrs is not None else [None] * len(boxes_xyxy)
+    for box, name, attr in zip(boxes_xyxy, names, attrs):
+        x1, y1, x2, y2 = (int(round(v * scale)) for v in box)
+        colour = ATTR_COLOURS[attr]
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, 1)
+        text = name if attr is None else f'{name} {attr}'
+        cv2.putText(canvas, text, (x1, max(y1 - 3, 9)), cv2.FONT_HERSHEY_SIMPLEX, 0.35, colour, 1,
+                    cv2.LINE_AA)
+    return canvas
+
+
+def tile_grid(images: Sequence[np.ndarray], columns: int = 4, pad: int = 4) -> np.ndarray:
+    """Tile equally sized (H, W, 3) images row by row on a white background."""
+    if not images:
+        raise ValueError('tile_grid: no images')
+    height, width = images[0].shape[:2]
+    rows = math.ceil(len(images) / columns)
+    grid = np.full((rows * (height + pad) + pad, columns * (width + pad) + pad, 3), 255, np.uint8)
+    for i, image in enumerate(images):
+        row, col = divmod(i, columns)
+        y, x = pad + row * (height + pad), pad + col * (width + pad)
+        grid[y:y + height, x:x + width] = image
+    return grid
+
+
+def save_image(path: str, image_bgr: np.ndarray) -> None:
+    """Write an image atomically (format from the extension)."""
+    ok, encoded = cv2.imencode(path[path.rfind('.'):], image_bgr)
+    if not ok:
+        raise ValueError(f'cannot encode an image for {path}')
+    atomic_write_bytes(encoded.tobytes(), path)

@@ -1,0 +1,62 @@
+"""The toy shapes dataset writer."""
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+
+from mmdet_detdiffusion.datasets.shapes import SHAPES_CLASSES, SHAPES_PALETTE, write_shapes_dataset
+
+
+@pytest.fixture(scope='module')
+def shapes(tmp_path_factory):
+    root = tmp_path_factory.mktemp('shapes')
+    return root, write_shapes_dataset(str(root), num_train=12, num_val=4, size=64, max_objects=3, seed=3)
+
+
+def test_splits_load_in_pycocotools_with_valid_boxes_and_masks(shapes):
+    root, paths = shapes
+    coco = COCO(paths['train'])
+    assert len(coco.getImgIds()) == 12
+    assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == list(SHAPES_CLASSES)
+    assert len(COCO(paths['val']).getImgIds()) == 4
+    for ann in coco.loadAnns(coco.getAnnIds()):
+        x, y, w, h = ann['bbox']
+        assert w > 0 and h > 0 and x >= 0 and y >= 0 and x + w <= 64 and y + h <= 64
+        mask = coco.annToMask(ann)
+        ys, xs = np.nonzero(mask)
+        # the polygon mask fills its box: its extent matches the box within rasterisation error
+        assert abs(xs.min() - x) <= 1.5 and abs(xs.max() + 1 - (x + w)) <= 1.5
+        assert 0.3 * w * h < mask.sum() <= w * h + 2 * (w + h)
+
+
+def test_images_exist_with_declared_size_and_show_the_shapes(shapes):
+    root, paths = shapes
+    coco = json.load(open(paths['train']))
+    for img in coco['images']:
+        image = cv2.imread(os.path.join(root, 'images', img['file_name']))
+        assert image.shape == (img['height'], img['width'], 3)
+    # the inside of every object is painted exactly in its recorded colour
+    mask_coco = COCO(paths['train'])
+    for ann in coco['annotations'][:10]:
+        info = coco['images'][ann['image_id'] - 1]
+        img = cv2.imread(os.path.join(root, 'images', info['file_name']))[:, :, ::-1]
+        inside = cv2.erode(mask_coco.annToMask(ann), np.ones((3, 3), np.uint8)).astype(bool)
+        np.testing.assert_array_equal(np.median(img[inside], axis=0), SHAPES_PALETTE[ann['colour']])
+
+def test_same_seed_same_dataset_other_seed_differs(tmp_path):
+    a = write_shapes_dataset(str(tmp_path / 'a'), 3, 1, size=48, seed=5)
+    b = write_shapes_dataset(str(tmp_path / 'b'), 3, 1, size=48, seed=5)
+    c = write_shapes_dataset(str(tmp_path / 'c'), 3, 1, size=48, seed=6)
+    load = lambda p: json.load(open(p))['annotations']  # noqa: E731
+    assert load(a['train']) == load(b['train'])
+    assert load(a['train']) != load(c['train'])
+    read = lambda root: cv2.imread(str(tmp_path / root / 'images/train/000000.png'))  # noqa: E731
+    assert np.array_equal(read('a'), read('b'))
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match='does not fit'):
+        write_shapes_dataset(str(tmp_path), 1, 1, size=32, min_radius=5, max_radius=20)

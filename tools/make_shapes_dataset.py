@@ -1,0 +1,28 @@
+"""Write the toy "shapes" COCO detection dataset (the demo's and tests' default data).
+
+Example::
+
+    python tools/make_shapes_dataset.py data/shapes --num-train 200 --num-val 50 --size 128 --seed 0
+"""
+import argparse
+
+from mmdet_detdiffusion.datasets.shapes import write_shapes_dataset
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('out_dir', help='dataset folder to write (images/ and annotations/)')
+    parser.add_argument('--num-train', type=int, default=200)
+    parser.add_argument('--num-val', type=int, default=50)
+    parser.add_argument('--size', type=int, default=128, help='image side in pixels')
+    parser.add_argument('--max-objects', type=int, default=4)
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args()
+    paths = write_shapes_dataset(args.out_dir, args.num_train, args.num_val, args.size, args.max_objects,
+                                 seed=args.seed)
+    for split, path in paths.items():
+        print(f'{split}: {path}')
+
+
+if __name__ == '__main__':
+    main()
