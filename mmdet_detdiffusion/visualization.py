@@ -24,8 +24,10 @@ def draw_boxes(image_bgr: np.ndarray, boxes_xyxy: Sequence[Sequence[float]], nam
         colour = ATTR_COLOURS[attr]
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, 1)
         text = name if attr is None else f'{name} {attr}'
-        cv2.putText(canvas, text, (x1, max(y1 - 3, 9)), cv2.FONT_HERSHEY_SIMPLEX, 0.35, colour, 1,
-                    cv2.LINE_AA)
+        (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1)
+        y_text = max(y1 - 3, text_h + 2)
+        cv2.rectangle(canvas, (x1, y_text - text_h - 2), (x1 + text_w + 2, y_text + baseline - 1), (0, 0, 0), -1)
+        cv2.putText(canvas, text, (x1 + 1, y_text), cv2.FONT_HERSHEY_SIMPLEX, 0.35, colour, 1, cv2.LINE_AA)
     return canvas
 
 

@@ -1,0 +1,22 @@
+"""Run every benchmark and print DESIGN.md's target ratios together (``make bench``)."""
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BENCHMARKS = ['bench_label_attributes.py']
+
+
+def main() -> int:
+    failed = 0
+    for name in BENCHMARKS:
+        print(f'\n### {name}', flush=True)
+        proc = subprocess.run([sys.executable, os.path.join(HERE, name)], capture_output=True, text=True)
+        summary = [line for line in proc.stdout.splitlines() if '->' in line or 'heap' in line or 'ratio' in line]
+        print('\n'.join(summary) if proc.returncode == 0 else proc.stderr[-3000:])
+        failed += proc.returncode != 0
+    return failed
+
+
+if __name__ == '__main__':
+    sys.exit(main())
