@@ -27,6 +27,7 @@ $(VENV)/.installed: setup.py $(CONSTRAINTS)
 	fi && \
 	$(PIP) install -q -c $(CONSTRAINTS) --find-links $(WHEEL_CACHE) "setuptools" mmcv==2.1.0 && \
 	$(PIP) install -q -c $(CONSTRAINTS) --find-links $(WHEEL_CACHE) -e ".[tests]" && \
+	$(PIP) install -q -c $(CONSTRAINTS) --no-deps open-clip-torch && \
 	$(PY) -c "import mmcv.ops, mmdet, diffusers, transformers, mmdet_detdiffusion; print('installed: mmcv', mmcv.__version__, 'with ops; mmdet', mmdet.__version__)" && \
 	touch $@ && echo "install took $$(( $$(date +%s) - start )) s"
 

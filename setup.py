@@ -36,6 +36,7 @@ setup(
         'safetensors',
         'tqdm',
     ],
+    # open-clip-torch only ships CLIP's BPE vocabulary for offline tokenizers (installed with --no-deps).
     extras_require={'tests': ['pytest>=7']},
     license='Apache-2.0',
 )

@@ -25,3 +25,24 @@ def trained_retinanet(shapes_root, tmp_path_factory):
     work_dir = str(tmp_path_factory.mktemp('retinanet'))
     cfg = toy_detector_cfg('toy_retinanet_shapes.py', shapes_root, work_dir, max_epochs=12)
     return train_detector(cfg, work_dir)
+
+
+
+@pytest.fixture(scope='session')
+def clip_text():
+    """``(tokenizer, text_encoder)``: the real CLIP BPE tokenizer (vocabulary from the open-clip-torch
+    wheel) with layout tokens for a 64x64 grid, and a tiny random CLIP text encoder sized to it."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from mmdet_detdiffusion.generator.text import add_layout_tokens, clip_tokenizer_from_bpe, find_open_clip_bpe
+    from mmdet_detdiffusion.layout.prompt import LocationGrid
+    tokenizer = clip_tokenizer_from_bpe(find_open_clip_bpe())
+    encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                           num_hidden_layers=2, num_attention_heads=2))
+    add_layout_tokens(tokenizer, encoder, LocationGrid(64))
+    return tokenizer, encoder
+
+
+@pytest.fixture(scope='session')
+def clip_tokenizer(clip_text):
+    return clip_text[0]

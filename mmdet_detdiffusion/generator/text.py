@@ -1,0 +1,112 @@
+"""CLIP tokenizer and text encoder extended with layout tokens.
+
+New tokens: ``bins * bins`` location tokens ``<l{i}>`` and the attribute tokens ``<easy>``/``<hard>``.
+Their embedding rows are initialised as follows (the rest of the table is untouched):
+
+- location token of grid point (x, y): a 2-D sin-cos position encoding (half the channels encode x,
+  half y, as in MAE/ViT), rescaled to the mean norm of the pretrained token embeddings;
+- attribute token: the pretrained embedding of the word it stands for ("easy", "hard").
+"""
+import gzip
+import importlib.util
+import os
+from functools import lru_cache
+from typing import Dict, List
+
+import torch
+
+from mmdet_detdiffusion.layout.prompt import ATTRIBUTE_TOKENS, LocationGrid
+
+OPEN_CLIP_BPE = 'bpe_simple_vocab_16e6.txt.gz'
+
+
+def find_open_clip_bpe() -> str:
+    """Path of the CLIP BPE merges file bundled with ``open-clip-torch`` (without importing it)."""
+    spec = importlib.util.find_spec('open_clip')
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError('open-clip-torch is not installed: `pip install --no-deps open-clip-torch` '
+                                f'provides {OPEN_CLIP_BPE}')
+    path = os.path.join(list(spec.submodule_search_locations)[0], OPEN_CLIP_BPE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{path} not found in the open-clip-torch package')
+    return path
+
+
+def _byte_alphabet() -> List[str]:
+    """The 256 characters byte-level BPE uses for bytes (GPT-2/CLIP convention), in vocabulary order:
+    the printable Latin-1 bytes as themselves, then the other bytes as code points 256, 257, ..."""
+    printable = [*range(ord('!'), ord('~') + 1), *range(ord('¡'), ord('¬') + 1), *range(ord('®'), ord('ÿ') + 1)]
+    others = [byte for byte in range(256) if byte not in set(printable)]
+    return [chr(byte) for byte in printable] + [chr(256 + i) for i in range(len(others))]
+
+
+def clip_tokenizer_from_bpe(bpe_path: str, model_max_length: int = 77):
+    """A ``transformers.CLIPTokenizer`` built from an OpenAI-format CLIP merges file (``.txt`` or ``.gz``).
+
+    The vocabulary is CLIP's: 256 byte symbols, the same with ``</w>``, 48,894 merges, then
+    ``<|startoftext|>`` (49406) and ``<|endoftext|>`` (49407).
+    """
+    from transformers import CLIPTokenizer
+    opener = gzip.open if bpe_path.endswith('.gz') else open
+    with opener(bpe_path, 'rt', encoding='utf-8') as f:
+        lines = f.read().split('\n')
+    merges = [tuple(line.split()) for line in lines[1:49152 - 256 - 2 + 1]]
+    alphabet = _byte_alphabet()
+    vocab = alphabet + [c + '</w>' for c in alphabet] + [''.join(m) for m in merges] + \
+        ['<|startoftext|>', '<|endoftext|>']
+    return CLIPTokenizer(vocab={token: i for i, token in enumerate(vocab)}, merges=merges,
+                         model_max_length=model_max_length)
+
+
+def sincos_2d(bins: int, dim: int) -> torch.Tensor:
+    """``(bins * bins, dim)`` 2-D sin-cos encoding; row ``y * bins + x`` encodes grid point (x, y)."""
+    if dim % 4:
+        raise ValueError(f'sin-cos 2-D encoding needs an embedding size divisible by 4, got {dim}')
+    quarter = dim // 4
+    omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter)
+    pos = torch.arange(bins, dtype=torch.float64)[:, None] * omega[None]  # (bins, quarter)
+    axis = torch.cat([pos.sin(), pos.cos()], dim=1)  # (bins, dim / 2)
+    ys, xs = torch.meshgrid(torch.arange(bins), torch.arange(bins), indexing='ij')
+    return torch.cat([axis[xs.reshape(-1)], axis[ys.reshape(-1)]], dim=1).float()
+
+
+def layout_tokens(grid: LocationGrid) -> List[str]:
+    return grid.tokens + list(ATTRIBUTE_TOKENS.values())
+
+
+def add_layout_tokens(tokenizer, text_encoder: torch.nn.Module, grid: LocationGrid) -> Dict[str, int]:
+    """Add location + attribute tokens to ``tokenizer`` and grow ``text_encoder``'s embedding table.
+
+    Idempotent: a tokenizer that already has the tokens (a reloaded export) is left as it is.
+    Returns ``{'first_location_id': ..., 'num_added': ...}``.
+    """
+    tokens = layout_tokens(grid)
+    existing = tokenizer.convert_tokens_to_ids(tokens[0])
+    if existing is not None and existing != tokenizer.unk_token_id:
+        if len(tokenizer) != text_encoder.get_input_embeddings().num_embeddings:
+            raise ValueError(f'tokenizer has {len(tokenizer)} tokens but the text encoder embeds '
+                             f'{text_encoder.get_input_embeddings().num_embeddings}')
+        return dict(first_location_id=existing, num_added=0)
+    attribute_word_ids = {token: tokenizer(word, add_special_tokens=False).input_ids
+                          for word, token in ATTRIBUTE_TOKENS.items()}
+    old_size = len(tokenizer)
+    added = tokenizer.add_tokens(tokens)
+    if added != len(tokens):
+        raise ValueError(f'{len(tokens) - added} layout tokens were already in the tokenizer vocabulary')
+    text_encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    table = text_encoder.get_input_embeddings().weight
+    with torch.no_grad():
+        mean_norm = table[:old_size].norm(dim=1).mean()
+        loc = sincos_2d(grid.bins, table.shape[1]).to(table)
+        table[old_size:old_size + len(grid.tokens)] = loc * (mean_norm / loc.norm(dim=1, keepdim=True))
+        for token, word_ids in attribute_word_ids.items():
+            table[tokenizer.convert_tokens_to_ids(token)] = table[word_ids].mean(dim=0)
+    return dict(first_location_id=old_size, num_added=added)
+
+
+def word_token_counter(tokenizer):
+    """A cached ``text -> number of tokens (no BOS/EOS)`` function for :func:`..layout.prompt.build_prompt`."""
+    @lru_cache(maxsize=4096)
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False).input_ids)
+    return count

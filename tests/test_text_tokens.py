@@ -1,0 +1,63 @@
+"""CLIP tokenizer from the real BPE vocabulary, extended with layout tokens; text encoder resized."""
+import pytest
+import torch
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+from mmdet_detdiffusion.generator.text import (add_layout_tokens, clip_tokenizer_from_bpe, find_open_clip_bpe,
+                                               sincos_2d)
+from mmdet_detdiffusion.layout.prompt import LocationGrid
+
+
+@pytest.fixture()
+def fresh():
+    tokenizer = clip_tokenizer_from_bpe(find_open_clip_bpe())
+    torch.manual_seed(0)
+    encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                           num_hidden_layers=1, num_attention_heads=2))
+    return tokenizer, encoder
+
+
+def test_tokenizer_has_clips_real_ids(fresh):
+    tokenizer, _ = fresh
+    assert len(tokenizer) == 49408 and tokenizer.model_max_length == 77
+    assert tokenizer('An image with a cat').input_ids == [49406, 550, 2867, 593, 320, 2368, 49407]
+
+
+def test_layout_tokens_added_and_initialised(fresh):
+    tokenizer, encoder = fresh
+    old = encoder.get_input_embeddings().weight.detach().clone()
+    info = add_layout_tokens(tokenizer, encoder, LocationGrid(8))
+    assert info == dict(first_location_id=49408, num_added=66)
+    assert len(tokenizer) == encoder.get_input_embeddings().num_embeddings == 49408 + 66
+    assert tokenizer('<l0> <l63> <easy>', add_special_tokens=False).input_ids == [49408, 49471, 49472]
+    table = encoder.get_input_embeddings().weight.detach()
+    assert torch.equal(table[:49408], old), 'pretrained rows stay as they were'
+    loc = table[49408:49408 + 64]
+    torch.testing.assert_close(loc.norm(dim=1), old.norm(dim=1).mean().expand(64), rtol=1e-4, atol=1e-5)
+    cos = torch.nn.functional.cosine_similarity
+    assert cos(loc[0], loc[1], dim=0) > cos(loc[0], loc[7], dim=0)  # neighbours closer than far points
+    assert cos(loc[0], loc[8], dim=0) > cos(loc[0], loc[56], dim=0)  # in y too
+    for word, token in (('easy', '<easy>'), ('hard', '<hard>')):
+        word_ids = tokenizer(word, add_special_tokens=False).input_ids
+        assert torch.equal(table[tokenizer.convert_tokens_to_ids(token)], old[word_ids].mean(0))
+
+
+def test_save_reload_keeps_tokens_and_embeddings(fresh, tmp_path):
+    tokenizer, encoder = fresh
+    add_layout_tokens(tokenizer, encoder, LocationGrid(8))
+    tokenizer.save_pretrained(tmp_path / 'tokenizer')
+    encoder.save_pretrained(tmp_path / 'text_encoder')
+    tokenizer2 = CLIPTokenizer.from_pretrained(tmp_path / 'tokenizer')
+    encoder2 = CLIPTextModel.from_pretrained(tmp_path / 'text_encoder')
+    assert add_layout_tokens(tokenizer2, encoder2, LocationGrid(8))['num_added'] == 0  # idempotent
+    prompt = 'An image with cat <l3> <l60> <hard>'
+    ids = tokenizer(prompt, return_tensors='pt').input_ids
+    assert torch.equal(ids, tokenizer2(prompt, return_tensors='pt').input_ids)
+    encoder.eval()
+    torch.testing.assert_close(encoder(ids).last_hidden_state, encoder2(ids).last_hidden_state)
+
+
+def test_sincos_shape_and_size_check():
+    assert sincos_2d(4, 8).shape == (16, 8)
+    with pytest.raises(ValueError, match='divisible by 4'):
+        sincos_2d(4, 6)
