@@ -1,0 +1,76 @@
+"""Save a trained generator as a diffusers folder, and load it back.
+
+Folder layout (each subfolder loads with plain diffusers / transformers ``from_pretrained``)::
+
+    model_index.json           diffusers pipeline index (_class_name DetDiffusionPipeline)
+    unet/ vae/ text_encoder/ tokenizer/ scheduler/
+    perception_head/           config.json + model.safetensors (PerceptionHead)
+    detdiffusion.json          classes, location bins, attribute use, object order, feature blocks
+
+The folder is written under a temporary name and renamed when complete.
+"""
+import json
+import os
+import shutil
+from typing import Optional
+
+import diffusers
+import torch
+from safetensors.torch import load_file, save_file
+
+from mmdet_detdiffusion.generator.model import DetDiffusionGenerator
+
+LAYOUT_FILE = 'detdiffusion.json'
+HEAD_FOLDER = 'perception_head'
+
+
+def _library_of(component) -> str:
+    return type(component).__module__.split('.')[0]
+
+
+def export_generator(model: DetDiffusionGenerator, out_dir: str) -> str:
+    """Write ``model`` (unwrapped, e.g. the EMA copy) to ``out_dir``; return ``out_dir``."""
+    out_dir = os.path.abspath(out_dir)
+    tmp_dir = out_dir + '.tmp'
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    components = dict(unet=model.unet, vae=model.vae, text_encoder=model.text_encoder, tokenizer=model.tokenizer,
+                      scheduler=model.scheduler)
+    index = {'_class_name': 'DetDiffusionPipeline', '_diffusers_version': diffusers.__version__}
+    for name, component in components.items():
+        if component is None:
+            index[name] = [None, None]
+            continue
+        component.save_pretrained(os.path.join(tmp_dir, name))
+        index[name] = [_library_of(component), type(component).__name__]
+    with open(os.path.join(tmp_dir, 'model_index.json'), 'w') as f:
+        json.dump(index, f, indent=2)
+    if model.perception_head is not None:
+        os.makedirs(os.path.join(tmp_dir, HEAD_FOLDER))
+        save_file({k: v.contiguous() for k, v in model.perception_head.state_dict().items()},
+                  os.path.join(tmp_dir, HEAD_FOLDER, 'model.safetensors'))
+    with open(os.path.join(tmp_dir, LAYOUT_FILE), 'w') as f:
+        json.dump(dict(classes=list(model.classes), location_bins=model.grid.bins,
+                       use_attributes=model.use_attributes, object_order=model.object_order,
+                       feature_blocks=list(model.feature_blocks), perception_head=model.head_cfg,
+                       pa_loss_weight=model.pa_loss_weight), f, indent=2)
+    if os.path.isdir(out_dir):
+        shutil.rmtree(out_dir)
+    os.replace(tmp_dir, out_dir)
+    return out_dir
+
+
+def load_exported_generator(folder: str, device: Optional[str] = None, **overrides) -> DetDiffusionGenerator:
+    """Rebuild a :class:`DetDiffusionGenerator` from an export (``overrides`` replace its settings)."""
+    layout_path = os.path.join(folder, LAYOUT_FILE)
+    if not os.path.isfile(layout_path):
+        raise FileNotFoundError(f'{folder} is not a DetDiffusion export: {LAYOUT_FILE} is missing')
+    with open(layout_path) as f:
+        settings = json.load(f)
+    with open(os.path.join(folder, 'model_index.json')) as f:
+        index = json.load(f)
+    parts = {name: None if cls is None else dict(type=cls, from_pretrained=os.path.join(folder, name))
+             for name, (_, cls) in ((n, index[n]) for n in ('unet', 'vae', 'text_encoder', 'tokenizer', 'scheduler'))}
+    model = DetDiffusionGenerator(**parts, **{**settings, **overrides})
+    if model.perception_head is not None:
+        model.perception_head.load_state_dict(load_file(os.path.join(folder, HEAD_FOLDER, 'model.safetensors')))
+    return model.to(device or ('cuda' if torch.cuda.is_available() else 'cpu')).eval()

@@ -1,0 +1,274 @@
+"""DetDiffusionGenerator: Stable Diffusion fine-tuned on layout prompts with the perception-aware loss.
+
+    loss = L_LDM + pa_loss_weight * L_PA
+    L_LDM: MSE between the U-Net's prediction and its target (noise, or v) on noised latents, optionally
+           re-weighted on foreground boxes (GeoDiffusion);
+    L_PA:  mean over instances of alpha-bar_t * (BCE + dice) of the perception head's instance masks,
+           predicted from U-Net decoder features (DetDiffusion).
+
+All randomness of a training step (noise, timesteps, object order, null prompts, VAE sampling) comes
+from generators seeded by ``(seed, rank, step)``, the step counter being a buffer saved in
+checkpoints, so a resumed run repeats the steps an uninterrupted run would take.
+"""
+import random
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmdet.registry import MODELS
+from mmengine import dist
+from mmengine.model import BaseDataPreprocessor, BaseModel
+
+from mmdet_detdiffusion.generator.components import build_component
+from mmdet_detdiffusion.generator.losses import foreground_weight_map, instance_mask_loss, noise_level_weight
+from mmdet_detdiffusion.generator.perception_head import PerceptionHead
+from mmdet_detdiffusion.generator.sampling import denoise
+from mmdet_detdiffusion.generator.text import add_layout_tokens, word_token_counter
+from mmdet_detdiffusion.generator.transforms import ATTR_NAMES
+from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt
+
+TRAINABLE_PARTS = ('unet', 'text_encoder', 'perception_head')
+
+
+@MODELS.register_module()
+class GeneratorDataPreprocessor(BaseDataPreprocessor):
+    """Moves a batch to the model's device and turns uint8 BGR images ``(3, H, W)`` into a float RGB
+    batch ``(B, 3, H, W)`` in [-1, 1]."""
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        data = self.cast_data(data)
+        images = data['inputs']
+        shapes = {tuple(image.shape) for image in images}
+        if len(shapes) != 1:
+            raise ValueError(f'generator batches need images of one size (resize them in the pipeline), '
+                             f'got {sorted(shapes)}')
+        batch = torch.stack(list(images)).float()[:, [2, 1, 0]] / 127.5 - 1.0
+        return dict(inputs=batch, data_samples=data.get('data_samples'))
+
+
+def _capture_output(module: torch.nn.Module, args, output) -> None:
+    """Forward hook: keep a U-Net decoder block's output for the perception head."""
+    module.captured_output = output
+
+
+@MODELS.register_module()
+class DetDiffusionGenerator(BaseModel):
+    """Layout-to-image latent diffusion model with perception-aware attributes and loss.
+
+    Args:
+        unet / text_encoder / tokenizer / scheduler: component configs
+            (:func:`~mmdet_detdiffusion.generator.components.build_component`).
+        vae: AutoencoderKL config, always frozen; ``None`` diffuses in pixel space (tiny models).
+        classes: class names, index = dataset label.
+        location_bins: location grid size per axis (GeoDiffusion: 256).
+        use_attributes: write the easy/hard token of each box (False: a GeoDiffusion baseline).
+        object_order: ``'random'`` (GeoDiffusion's shuffle) or ``'largest'``; decides who is kept when a
+            layout is longer than CLIP's 77 tokens.
+        null_prompt_prob: share of training prompts replaced by the empty prompt (classifier-free guidance).
+        perception_head: PerceptionHead kwargs besides ``in_channels``; ``None`` disables the P.A. loss.
+        feature_blocks: indices of ``unet.up_blocks`` whose outputs feed the perception head.
+        pa_loss_weight: lambda of the P.A. loss.
+        foreground_weight: ``dict(weight=2.0, power=0.2)`` for GeoDiffusion's foreground re-weighting.
+        trainable: which of ``('unet', 'text_encoder', 'perception_head')`` receive gradients.
+        seed: base seed of the per-step randomness.
+    """
+
+    def __init__(self, unet: dict, text_encoder: dict, tokenizer: dict, scheduler: dict,
+                 classes: Sequence[str], vae: Optional[dict] = None, location_bins: int = 256,
+                 use_attributes: bool = True, object_order: str = 'random', null_prompt_prob: float = 0.1,
+                 perception_head: Optional[dict] = dict(channels=64, num_convs=2),
+                 feature_blocks: Sequence[int] = (1, 2, 3), pa_loss_weight: float = 0.01,
+                 foreground_weight: Optional[dict] = None, trainable: Sequence[str] = TRAINABLE_PARTS,
+                 seed: int = 0, data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
+        super().__init__(data_preprocessor=data_preprocessor or dict(type='GeneratorDataPreprocessor'),
+                         init_cfg=init_cfg)
+        if not classes:
+            raise ValueError('DetDiffusionGenerator: classes (the dataset class names) are required')
+        unknown = set(trainable) - set(TRAINABLE_PARTS)
+        if unknown:
+            raise ValueError(f'trainable parts {sorted(unknown)} are not among {TRAINABLE_PARTS}')
+        self.unet = build_component(unet)
+        self.vae = build_component(vae)
+        self.text_encoder = build_component(text_encoder)
+        self.tokenizer = build_component(tokenizer)
+        self.scheduler = build_component(scheduler)
+        self.classes = tuple(classes)
+        self.grid = LocationGrid(location_bins)
+        add_layout_tokens(self.tokenizer, self.text_encoder, self.grid)
+        self.count_tokens = word_token_counter(self.tokenizer)
+        self.use_attributes = use_attributes
+        self.object_order = object_order
+        self.null_prompt_prob = null_prompt_prob
+        self.pa_loss_weight = pa_loss_weight
+        self.foreground_weight = foreground_weight
+        self.feature_blocks = tuple(feature_blocks)
+        self.head_cfg = None if perception_head is None else dict(perception_head)
+        self.perception_head = None
+        if perception_head is not None:
+            in_channels = [self.unet.up_blocks[i].resnets[-1].out_channels for i in self.feature_blocks]
+            self.perception_head = PerceptionHead(in_channels, **perception_head)
+            for i in self.feature_blocks:
+                self.unet.up_blocks[i].register_forward_hook(_capture_output)
+        self.seed = seed
+        self.register_buffer('num_train_steps', torch.zeros((), dtype=torch.long))
+        self._set_trainable(trainable)
+
+    # ---------------------------------------------------------------- setup
+    def _set_trainable(self, trainable: Sequence[str]) -> None:
+        self.requires_grad_(False)
+        for part in trainable:
+            module = getattr(self, part)
+            if module is not None:
+                module.requires_grad_(True)
+        self.trainable = tuple(trainable)
+
+    def train(self, mode: bool = True) -> 'DetDiffusionGenerator':
+        super().train(mode)
+        if self.vae is not None:
+            self.vae.eval()  # frozen: no dropout, no statistics updates
+        return self
+
+    @property
+    def latent_scale(self) -> int:
+        """Pixels per latent cell (8 for SD's VAE, 1 in pixel space)."""
+        return 1 if self.vae is None else 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    # ---------------------------------------------------------------- layouts and text
+    def layout_of(self, data_sample) -> List[LayoutObject]:
+        """The layout of a packed sample: boxes normalised by its ``img_shape``, attributes if used."""
+        height, width = data_sample.metainfo['img_shape'][:2]
+        instances = data_sample.gt_instances
+        boxes = getattr(instances.bboxes, 'tensor', instances.bboxes).detach().float().cpu()
+        boxes = (boxes / boxes.new_tensor([width, height, width, height])).clamp(0, 1).tolist()
+        labels = instances.labels.tolist()
+        attrs = instances.pa_attrs.tolist() if self.use_attributes and 'pa_attrs' in instances else [-1] * len(labels)
+        return [LayoutObject(self.classes[label], tuple(box), ATTR_NAMES[attr])
+                for box, label, attr in zip(boxes, labels, attrs)]
+
+    def prompt(self, layout: Sequence[LayoutObject], order: Optional[str] = None,
+               rng: Optional[random.Random] = None) -> str:
+        """Layout prompt (truncated to CLIP's window by ``order``, default the training order)."""
+        return build_prompt(layout, self.grid, self.count_tokens, order or self.object_order, rng)[0]
+
+    def encode_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
+        """``(B, 77, D)`` text-encoder states of ``prompts``."""
+        ids = self.tokenizer(list(prompts), padding='max_length', max_length=self.tokenizer.model_max_length,
+                             truncation=True, return_tensors='pt').input_ids
+        return self.text_encoder(ids.to(self.text_encoder.device))[0]
+
+    # ---------------------------------------------------------------- images and latents
+    def encode_images(self, images: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Images ``(B, 3, H, W)`` in [-1, 1] -> latents (the images themselves in pixel space)."""
+        if self.vae is None:
+            return images
+        with torch.no_grad():
+            posterior = self.vae.encode(images.to(self.vae.dtype)).latent_dist
+            return posterior.sample(generator) * self.vae.config.scaling_factor
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents -> images ``(B, 3, H, W)`` in [-1, 1]."""
+        if self.vae is None:
+            return latents.clamp(-1, 1)
+        with torch.no_grad():
+            return self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample.clamp(-1, 1)
+
+    # ---------------------------------------------------------------- training
+    def _step_randomness(self, device: torch.device) -> Tuple[torch.Generator, random.Random]:
+        """Generators of this training step, a pure function of (seed, rank, step); advances the step."""
+        step = int(self.num_train_steps)
+        self.num_train_steps += 1
+        seed = (self.seed * 1_000_003 + dist.get_rank() * 104_729 + step) % (2 ** 63)
+        return torch.Generator(device=device).manual_seed(seed), random.Random(seed)
+
+    def loss(self, inputs: torch.Tensor, data_samples: list, timesteps: Optional[torch.Tensor] = None
+             ) -> Dict[str, torch.Tensor]:
+        """Training losses of a batch (``timesteps`` fixes t instead of drawing it, for analysis)."""
+        generator, rng = self._step_randomness(inputs.device)
+        layouts = [self.layout_of(sample) for sample in data_samples]
+        prompts = ['' if rng.random() < self.null_prompt_prob else self.prompt(layout, rng=rng)
+                   for layout in layouts]
+        latents = self.encode_images(inputs, generator)
+        noise = torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
+        if timesteps is None:
+            timesteps = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(latents),),
+                                      generator=generator, device=latents.device)
+        noisy = self.scheduler.add_noise(latents, noise, timesteps)
+        prediction = self.unet(noisy, timesteps, encoder_hidden_states=self.encode_prompts(prompts)).sample
+        if self.scheduler.config.prediction_type == 'v_prediction':
+            target = self.scheduler.get_velocity(latents, noise, timesteps)
+        else:
+            target = noise
+        error = F.mse_loss(prediction.float(), target.float(), reduction='none')
+        if self.foreground_weight is not None:
+            boxes = [torch.tensor([o.box for o in layout], device=error.device).reshape(-1, 4) for layout in layouts]
+            error = error * foreground_weight_map(boxes, error.shape[-2:], **self.foreground_weight)
+        losses = dict(loss_ldm=error.mean())
+        if self.perception_head is not None:
+            losses['loss_pa'] = self.pa_loss_weight * self.perception_loss(layouts, data_samples, timesteps)
+        return losses
+
+    def perception_loss(self, layouts: List[List[LayoutObject]], data_samples: list, timesteps: torch.Tensor
+                        ) -> torch.Tensor:
+        """alpha-bar_t-weighted instance-mask loss of the last U-Net forward pass (unscaled by lambda)."""
+        features = [self.unet.up_blocks[i].__dict__.pop('captured_output') for i in self.feature_blocks]
+        device = features[0].device
+        boxes = torch.tensor([o.box for layout in layouts for o in layout], device=device).reshape(-1, 4)
+        batch_index = torch.tensor([b for b, layout in enumerate(layouts) for _ in layout], device=device,
+                                   dtype=torch.long)
+        if len(boxes) == 0:  # keep the head in the graph so distributed gradient sync stays in step
+            return sum(p.sum() for p in self.perception_head.parameters()) * 0.0
+        logits = self.perception_head(features, boxes, batch_index).float()
+        targets = torch.cat([self._mask_targets(sample, logits.shape[-2:], device) for sample in data_samples])
+        per_instance = instance_mask_loss(logits, targets)
+        weights = noise_level_weight(self.scheduler.alphas_cumprod, timesteps)[batch_index]
+        return (weights * per_instance).mean()
+
+    @staticmethod
+    def _mask_targets(data_sample, size: Sequence[int], device: torch.device) -> torch.Tensor:
+        """Instance masks of a sample as soft targets ``(N, *size)`` (area-resized)."""
+        masks = data_sample.gt_instances.masks
+        if len(masks) == 0:
+            return torch.zeros((0, *size), device=device)
+        dense = masks.to_tensor(dtype=torch.float32, device=device)[:, None]
+        return F.interpolate(dense, size=tuple(size), mode='area')[:, 0]
+
+    # ---------------------------------------------------------------- sampling
+    @torch.no_grad()
+    def sample(self, layouts: Sequence[Sequence[LayoutObject]], height: int, width: int,
+               num_inference_steps: int = 25, guidance_scale: float = 5.0, seed: int = 0,
+               scheduler=None) -> torch.Tensor:
+        """Generate one image per layout: uint8 RGB ``(B, height, width, 3)`` on the CPU.
+
+        Prompts keep the largest objects first (deterministic); ``scheduler`` defaults to DDIM built
+        from the training noise schedule.
+        """
+        from diffusers import DDIMScheduler
+        scheduler = scheduler or DDIMScheduler.from_config(self.scheduler.config)
+        scheduler.set_timesteps(num_inference_steps)
+        device = self.unet.device
+        cond = self.encode_prompts([self.prompt(layout, order='largest') for layout in layouts])
+        uncond = self.encode_prompts([''] * len(layouts))
+        generator = torch.Generator(device=device).manual_seed(seed)
+        shape = (len(layouts), self.unet.config.in_channels, height // self.latent_scale, width // self.latent_scale)
+        latents = torch.randn(shape, generator=generator, device=device, dtype=cond.dtype) * scheduler.init_noise_sigma
+        latents = denoise(self.unet, scheduler, latents, cond, uncond, guidance_scale, generator)
+        for i in self.feature_blocks:  # the hooks kept the last step's decoder features
+            self.unet.up_blocks[i].__dict__.pop('captured_output', None)
+        images = self.decode_latents(latents)
+        return ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu()
+
+    def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None, mode: str = 'tensor'
+                ) -> Union[Dict[str, torch.Tensor], torch.Tensor]:
+        """``'loss'``: training losses; ``'predict'``: images generated from the samples' layouts at the
+        input size; ``'tensor'``: the U-Net's prediction for the clean latents at t = 0 with their prompts."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            layouts = [self.layout_of(sample) for sample in data_samples]
+            return self.sample(layouts, inputs.shape[-2], inputs.shape[-1])
+        if mode == 'tensor':
+            prompts = [self.prompt(self.layout_of(s), order='largest') for s in data_samples]
+            latents = self.encode_images(inputs)
+            timesteps = torch.zeros(len(latents), dtype=torch.long, device=latents.device)
+            return self.unet(latents, timesteps, encoder_hidden_states=self.encode_prompts(prompts)).sample
+        raise ValueError(f'unknown mode {mode!r}: expected loss, predict or tensor')

@@ -1,0 +1,44 @@
+"""Data transforms for generator training, used inside stock mmdet pipelines.
+
+Typical pipeline (images resized to the training resolution; boxes, masks and attributes stay aligned
+because every geometric transform here is one mmdet applies to boxes and masks together, and
+attributes are per-instance values that no such transform reorders)::
+
+    [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+     dict(type='LoadPerceptionAttributes'), dict(type='Resize', scale=(512, 512), keep_ratio=False),
+     dict(type='RandomFlip', prob=0.5), dict(type='PackGeneratorInputs')]
+
+Do not add transforms that drop instances (FilterAnnotations, RandomCrop): they do not know the
+attribute array. Filter boxes in :class:`~mmdet_detdiffusion.datasets.DetDiffusionCocoDataset` instead.
+"""
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmdet.datasets.transforms import PackDetInputs
+from mmdet.registry import TRANSFORMS
+
+ATTR_CODES = {None: -1, 'easy': 0, 'hard': 1}
+ATTR_NAMES = {code: name for name, code in ATTR_CODES.items()}
+
+
+@TRANSFORMS.register_module()
+class LoadPerceptionAttributes(BaseTransform):
+    """``results['instances'][i]['pa_attr']`` -> ``results['gt_pa_attrs']``: int64 ``(N,)``,
+    0 easy, 1 hard, -1 none; aligned with ``gt_bboxes`` from ``LoadAnnotations``."""
+
+    def transform(self, results: dict) -> dict:
+        attrs = [instance.get('pa_attr') for instance in results.get('instances', [])]
+        unknown = sorted({str(a) for a in attrs if a not in ATTR_CODES})
+        if unknown:
+            raise ValueError(f'{results.get("img_path")}: pa_attr values {unknown} are not easy/hard')
+        results['gt_pa_attrs'] = np.array([ATTR_CODES[a] for a in attrs], dtype=np.int64)
+        return results
+
+
+@TRANSFORMS.register_module()
+class PackGeneratorInputs(PackDetInputs):
+    """PackDetInputs that also packs ``gt_pa_attrs`` as ``gt_instances.pa_attrs``."""
+
+    mapping_table = {**PackDetInputs.mapping_table, 'gt_pa_attrs': 'pa_attrs'}
+
+    def __init__(self, meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'flip', 'flip_direction')):
+        super().__init__(meta_keys=meta_keys)

@@ -1,0 +1,89 @@
+"""Hooks for generator training: a periodic sample grid and the diffusers export."""
+import os
+from typing import Optional
+
+from mmdet.registry import HOOKS
+from mmengine import dist
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from mmdet_detdiffusion.generator.export import export_generator
+from mmdet_detdiffusion.visualization import draw_boxes, save_image, tile_grid
+
+
+def _generator(runner):
+    """The model to sample/export with: the EMA average when an EMAHook keeps one."""
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    for hook in runner.hooks:
+        ema = getattr(hook, 'ema_model', None)
+        if ema is not None:
+            return ema.module
+    return model
+
+
+@HOOKS.register_module()
+class GeneratorSampleHook(Hook):
+    """Every ``interval`` iterations (and after training) generate images for the first ``num_samples``
+    training layouts and save a grid ``{work_dir}/samples/iter_{N}.png``: real images (top) and
+    generated ones (bottom), each with the layout boxes drawn (green easy, red hard)."""
+
+    priority = 'LOW'
+
+    def __init__(self, interval: int = 1000, num_samples: int = 8, num_inference_steps: int = 25,
+                 guidance_scale: float = 5.0, seed: int = 0):
+        self.interval = interval
+        self.num_samples = num_samples
+        self.num_inference_steps = num_inference_steps
+        self.guidance_scale = guidance_scale
+        self.seed = seed
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if self.every_n_train_iters(runner, self.interval):
+            self.save_grid(runner)
+
+    def after_train(self, runner) -> None:
+        self.save_grid(runner)
+
+    def save_grid(self, runner) -> Optional[str]:
+        if not dist.is_main_process():
+            return None
+        model = _generator(runner)
+        dataset = runner.train_dataloader.dataset
+        samples = [dataset[i] for i in range(min(self.num_samples, len(dataset)))]
+        batch = model.data_preprocessor(dict(inputs=[s['inputs'] for s in samples],
+                                             data_samples=[s['data_samples'] for s in samples]))
+        layouts = [model.layout_of(sample) for sample in batch['data_samples']]
+        height, width = batch['inputs'].shape[-2:]
+        was_training = model.training
+        model.eval()
+        generated = model.sample(layouts, height, width, self.num_inference_steps, self.guidance_scale, self.seed)
+        model.train(was_training)
+        real = ((batch['inputs'] + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu()
+        tiles = []
+        for images in (real, generated):
+            for image, layout in zip(images.numpy(), layouts):
+                tiles.append(draw_boxes(
+                    image[:, :, ::-1].copy(), [[v * s for v, s in zip(o.box, (width, height, width, height))]
+                                               for o in layout],
+                    [o.name for o in layout], [o.attr for o in layout], scale=max(1, 256 // width)))
+        path = os.path.join(runner.work_dir, 'samples', f'iter_{runner.iter}.png')
+        save_image(path, tile_grid(tiles, columns=len(layouts)))
+        runner.logger.info(f'generator samples saved to {path}')
+        return path
+
+
+@HOOKS.register_module()
+class GeneratorExportHook(Hook):
+    """After training, write the (EMA) generator as a diffusers folder to ``out_dir``
+    (default ``{work_dir}/export``)."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, out_dir: Optional[str] = None):
+        self.out_dir = out_dir
+
+    def after_train(self, runner) -> None:
+        if dist.is_main_process():
+            path = export_generator(_generator(runner), self.out_dir or os.path.join(runner.work_dir, 'export'))
+            runner.logger.info(f'generator exported to {path}')
+        dist.barrier()
