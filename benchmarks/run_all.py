@@ -4,7 +4,8 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BENCHMARKS = ['bench_label_attributes.py']
+BENCHMARKS = ['bench_label_attributes.py', 'bench_train_step.py', 'bench_generation.py',
+              'bench_online_transform.py']
 
 
 def main() -> int:

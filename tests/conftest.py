@@ -27,7 +27,6 @@ def trained_retinanet(shapes_root, tmp_path_factory):
     return train_detector(cfg, work_dir)
 
 
-
 @pytest.fixture(scope='session')
 def clip_text():
     """``(tokenizer, text_encoder)``: the real CLIP BPE tokenizer (vocabulary from the open-clip-torch
@@ -46,3 +45,23 @@ def clip_text():
 @pytest.fixture(scope='session')
 def clip_tokenizer(clip_text):
     return clip_text[0]
+
+
+@pytest.fixture(scope='session')
+def tiny_generator_export(shapes_root, tmp_path_factory):
+    """Folder of a tiny untrained pixel-space generator export (32x32, the shapes classes), recording
+    the training filter ``min_object_area_ratio=0.02``."""
+    import torch
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    from helpers import label_with_alternating_attributes, tiny_generator_cfg
+    from mmdet_detdiffusion.generator.export import export_generator
+    label_with_alternating_attributes(shapes_root + 'annotations/train.json',
+                                      shapes_root + 'annotations/train_pa_attr.json')
+    work_dir = tmp_path_factory.mktemp('tiny_generator')
+    cfg = tiny_generator_cfg(shapes_root, str(work_dir))
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    return export_generator(model, str(work_dir / 'export'), data_filters=dict(min_object_area_ratio=0.02))

@@ -30,3 +30,37 @@ def train_detector(cfg: Config, work_dir: str):
     config_path = os.path.join(work_dir, 'detector_config.py')
     cfg.dump(config_path)
     return config_path, os.path.join(work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
+
+
+def label_with_alternating_attributes(ann_file: str, out_file: str) -> dict:
+    """Copy of a COCO file whose annotations get pa_attr easy, hard, easy, ... (a stand-in for a detector)."""
+    import json
+    coco = json.load(open(ann_file))
+    for i, ann in enumerate(coco['annotations']):
+        ann['pa_attr'] = 'easy' if i % 2 == 0 else 'hard'
+    with open(out_file, 'w') as f:
+        json.dump(coco, f)
+    return coco
+
+
+def tiny_generator_cfg(data_root: str, work_dir: str, ann_file: str = 'annotations/train_pa_attr.json',
+                       resolution: int = 32) -> Config:
+    """The toy generator config shrunk for tests: 32x32 pixels, a few thousand U-Net parameters."""
+    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', 'toy_shapes_pixel64.py'))
+    from mmdet_detdiffusion.utils.config import set_data_root
+    set_data_root(cfg, data_root)
+    unet = cfg.model.unet.config
+    unet.update(sample_size=resolution, block_out_channels=(16, 32, 32), cross_attention_dim=32)
+    cfg.model.text_encoder.config.update(hidden_size=32, intermediate_size=64, num_attention_heads=2)
+    cfg.model.location_bins = 16
+    cfg.model.perception_head = dict(channels=16, num_convs=1)
+    cfg.train_dataloader.dataset.ann_file = ann_file
+    cfg.train_dataloader.batch_size = 4
+    for transform in cfg.train_dataloader.dataset.pipeline:
+        if transform.type == 'Resize':
+            transform.scale = (resolution, resolution)
+    cfg.work_dir = work_dir
+    cfg.param_scheduler = []
+    cfg.custom_hooks = []
+    cfg.default_hooks.logger.interval = 1
+    return cfg

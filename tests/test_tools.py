@@ -34,7 +34,7 @@ def test_train_tool_with_data_root(shapes_root, tmp_path):
 
 def test_demo_writes_data_detector_attributes_and_report(tmp_path):
     run('tools/demo.py', '--work-dir', str(tmp_path), '--num-train', '16', '--num-val', '4',
-        '--detector-epochs', '1')
+        '--detector-epochs', '1', '--generator-epochs', '1')
     attrs = json.load(open(tmp_path / 'attributes' / 'train_pa_attr.json'))
     assert len(attrs['images']) == 16 and all(a['pa_attr'] in ('easy', 'hard') for a in attrs['annotations'])
     assert os.path.isfile(tmp_path / 'detector' / 'epoch_1.pth')
@@ -42,7 +42,10 @@ def test_demo_writes_data_detector_attributes_and_report(tmp_path):
     assert grid is not None and grid.shape[0] > 256 and grid.shape[1] > 4 * 256
     report = open(tmp_path / 'report.md').read()
     assert '| detector |' in report and 'all' in report and 'attributes_grid.png' in report
+    assert '| generator |' in report and 'generator/samples/iter_1.png' in report
+    assert os.path.isfile(tmp_path / 'generator' / 'samples' / 'iter_1.png')
+    assert os.path.isfile(tmp_path / 'generator' / 'export' / 'model_index.json')
     # a rerun reuses every finished step
     proc = run('tools/demo.py', '--work-dir', str(tmp_path), '--num-train', '16', '--num-val', '4',
-               '--detector-epochs', '1')
+               '--detector-epochs', '1', '--generator-epochs', '1')
     assert 'shapes dataset already in' in proc.stdout

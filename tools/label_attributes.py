@@ -21,6 +21,7 @@ from mmdet_detdiffusion.attributes.labeler import (AttributeLabeler, ClassMismat
                                                    write_labeling)
 from mmdet_detdiffusion.layout.attribute_file import CocoFormatError, load_coco
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
+from mmdet_detdiffusion.utils.distributed import init_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -49,8 +50,7 @@ def main() -> None:
 
 
 def label(args: argparse.Namespace) -> None:
-    if args.launcher != 'none':
-        dist.init_dist(args.launcher)
+    init_distributed(args.launcher)
     for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint'),
                        (args.img_prefix, '--img-prefix folder')):
         if not os.path.exists(path):

@@ -49,8 +49,9 @@ optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, 
 param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
                    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs, T_max=max_epochs)]
 custom_hooks = [
-    dict(type='EMAHook', momentum=0.001, priority='ABOVE_NORMAL'),
-    dict(type='GeneratorSampleHook', interval=20, num_samples=8, num_inference_steps=25, guidance_scale=2.0),
+    # EMA whose momentum decays from 1 to 0.01 (time constant 100 iterations): useful on short runs too
+    dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=0.01, gamma=100, priority='ABOVE_NORMAL'),
+    dict(type='GeneratorSampleHook', interval=100, num_samples=8, num_inference_steps=25, guidance_scale=2.0),
     dict(type='GeneratorExportHook'),
 ]
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=10, max_keep_ckpts=2))

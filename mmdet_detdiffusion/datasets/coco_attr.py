@@ -16,6 +16,8 @@ from typing import List, Union
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 
+from mmdet_detdiffusion.layout.inputs import box_area_share, covered_share
+
 
 def _kept_by_mmdet(ann: dict, img_w: float, img_h: float, cat_ids: List[int]) -> bool:
     """mmdet 3.3 ``CocoDataset.parse_data_info``'s rule for turning an annotation into an instance."""
@@ -58,8 +60,7 @@ class DetDiffusionCocoDataset(CocoDataset):
                                f'annotations with {len(data_info["instances"])} mmdet instances')
         instances = []
         for ann, instance in zip(sources, data_info['instances']):
-            x1, y1, x2, y2 = instance['bbox']
-            if (x2 - x1) * (y2 - y1) < self.min_box_area_ratio * img_w * img_h:
+            if box_area_share(instance['bbox'], img_w, img_h) < self.min_box_area_ratio:
                 continue
             instance['pa_attr'] = ann.get('pa_attr')
             instance.setdefault('mask', box_polygon(instance['bbox']))
@@ -71,9 +72,5 @@ class DetDiffusionCocoDataset(CocoDataset):
         kept = super().filter_data()
         if self.test_mode or not self.min_object_area_ratio:
             return kept
-        return [info for info in kept if _covered_share(info) >= self.min_object_area_ratio]
-
-
-def _covered_share(data_info: dict) -> float:
-    area = sum((b[2] - b[0]) * (b[3] - b[1]) for b in (inst['bbox'] for inst in data_info['instances']))
-    return min(area / float(data_info['width'] * data_info['height']), 1.0)
+        return [info for info in kept if covered_share([inst['bbox'] for inst in info['instances']], info['width'],
+                                                       info['height']) >= self.min_object_area_ratio]

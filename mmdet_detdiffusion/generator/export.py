@@ -19,8 +19,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mmdet_detdiffusion.generator.model import DetDiffusionGenerator
+from mmdet_detdiffusion.generator.pipeline import LAYOUT_FILE, read_layout_settings
 
-LAYOUT_FILE = 'detdiffusion.json'
 HEAD_FOLDER = 'perception_head'
 
 
@@ -28,8 +28,12 @@ def _library_of(component) -> str:
     return type(component).__module__.split('.')[0]
 
 
-def export_generator(model: DetDiffusionGenerator, out_dir: str) -> str:
-    """Write ``model`` (unwrapped, e.g. the EMA copy) to ``out_dir``; return ``out_dir``."""
+def export_generator(model: DetDiffusionGenerator, out_dir: str, data_filters: Optional[dict] = None) -> str:
+    """Write ``model`` (unwrapped, e.g. the EMA copy) to ``out_dir``; return ``out_dir``.
+
+    ``data_filters`` (``min_box_area_ratio``, ``min_object_area_ratio`` of the training data) are recorded
+    so that ``tools/generate.py`` filters layouts the way training did.
+    """
     out_dir = os.path.abspath(out_dir)
     tmp_dir = out_dir + '.tmp'
     shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -52,7 +56,7 @@ def export_generator(model: DetDiffusionGenerator, out_dir: str) -> str:
         json.dump(dict(classes=list(model.classes), location_bins=model.grid.bins,
                        use_attributes=model.use_attributes, object_order=model.object_order,
                        feature_blocks=list(model.feature_blocks), perception_head=model.head_cfg,
-                       pa_loss_weight=model.pa_loss_weight), f, indent=2)
+                       pa_loss_weight=model.pa_loss_weight, data_filters=data_filters or {}), f, indent=2)
     if os.path.isdir(out_dir):
         shutil.rmtree(out_dir)
     os.replace(tmp_dir, out_dir)
@@ -61,11 +65,7 @@ def export_generator(model: DetDiffusionGenerator, out_dir: str) -> str:
 
 def load_exported_generator(folder: str, device: Optional[str] = None, **overrides) -> DetDiffusionGenerator:
     """Rebuild a :class:`DetDiffusionGenerator` from an export (``overrides`` replace its settings)."""
-    layout_path = os.path.join(folder, LAYOUT_FILE)
-    if not os.path.isfile(layout_path):
-        raise FileNotFoundError(f'{folder} is not a DetDiffusion export: {LAYOUT_FILE} is missing')
-    with open(layout_path) as f:
-        settings = json.load(f)
+    settings = {k: v for k, v in read_layout_settings(folder).items() if k != 'data_filters'}
     with open(os.path.join(folder, 'model_index.json')) as f:
         index = json.load(f)
     parts = {name: None if cls is None else dict(type=cls, from_pretrained=os.path.join(folder, name))

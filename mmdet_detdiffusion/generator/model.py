@@ -22,7 +22,6 @@ from mmengine.model import BaseDataPreprocessor, BaseModel
 from mmdet_detdiffusion.generator.components import build_component
 from mmdet_detdiffusion.generator.losses import foreground_weight_map, instance_mask_loss, noise_level_weight
 from mmdet_detdiffusion.generator.perception_head import PerceptionHead
-from mmdet_detdiffusion.generator.sampling import denoise
 from mmdet_detdiffusion.generator.text import add_layout_tokens, word_token_counter
 from mmdet_detdiffusion.generator.transforms import ATTR_NAMES
 from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt
@@ -80,7 +79,7 @@ class DetDiffusionGenerator(BaseModel):
                  feature_blocks: Sequence[int] = (1, 2, 3), pa_loss_weight: float = 0.01,
                  foreground_weight: Optional[dict] = None, trainable: Sequence[str] = TRAINABLE_PARTS,
                  seed: int = 0, data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
-        super().__init__(data_preprocessor=data_preprocessor or dict(type='GeneratorDataPreprocessor'),
+        super().__init__(data_preprocessor=data_preprocessor or GeneratorDataPreprocessor(),
                          init_cfg=init_cfg)
         if not classes:
             raise ValueError('DetDiffusionGenerator: classes (the dataset class names) are required')
@@ -233,29 +232,26 @@ class DetDiffusionGenerator(BaseModel):
         return F.interpolate(dense, size=tuple(size), mode='area')[:, 0]
 
     # ---------------------------------------------------------------- sampling
+    def as_pipeline(self):
+        """A :class:`DetDiffusionPipeline` sharing this model's components (no copies)."""
+        from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
+        return DetDiffusionPipeline(unet=self.unet, vae=self.vae, text_encoder=self.text_encoder,
+                                    tokenizer=self.tokenizer, scheduler=self.scheduler, classes=self.classes,
+                                    location_bins=self.grid.bins, use_attributes=self.use_attributes)
+
     @torch.no_grad()
     def sample(self, layouts: Sequence[Sequence[LayoutObject]], height: int, width: int,
-               num_inference_steps: int = 25, guidance_scale: float = 5.0, seed: int = 0,
-               scheduler=None) -> torch.Tensor:
-        """Generate one image per layout: uint8 RGB ``(B, height, width, 3)`` on the CPU.
-
-        Prompts keep the largest objects first (deterministic); ``scheduler`` defaults to DDIM built
-        from the training noise schedule.
-        """
-        from diffusers import DDIMScheduler
-        scheduler = scheduler or DDIMScheduler.from_config(self.scheduler.config)
-        scheduler.set_timesteps(num_inference_steps)
+               num_inference_steps: int = 25, guidance_scale: float = 5.0, seed: int = 0) -> torch.Tensor:
+        """Generate one image per layout with DDIM: uint8 RGB ``(B, height, width, 3)`` on the CPU
+        (image ``i`` from seed ``seed + i``)."""
         device = self.unet.device
-        cond = self.encode_prompts([self.prompt(layout, order='largest') for layout in layouts])
-        uncond = self.encode_prompts([''] * len(layouts))
-        generator = torch.Generator(device=device).manual_seed(seed)
-        shape = (len(layouts), self.unet.config.in_channels, height // self.latent_scale, width // self.latent_scale)
-        latents = torch.randn(shape, generator=generator, device=device, dtype=cond.dtype) * scheduler.init_noise_sigma
-        latents = denoise(self.unet, scheduler, latents, cond, uncond, guidance_scale, generator)
-        for i in self.feature_blocks:  # the hooks kept the last step's decoder features
+        generators = [torch.Generator(device=device).manual_seed(seed + i) for i in range(len(layouts))]
+        output = self.as_pipeline()(layouts, height, width, num_inference_steps=num_inference_steps,
+                                    guidance_scale=guidance_scale, sampler='ddim', generator=generators,
+                                    output_type='np')
+        for i in self.feature_blocks:  # the perception hooks kept the last step's decoder features
             self.unet.up_blocks[i].__dict__.pop('captured_output', None)
-        images = self.decode_latents(latents)
-        return ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu()
+        return torch.from_numpy(output.images)
 
     def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None, mode: str = 'tensor'
                 ) -> Union[Dict[str, torch.Tensor], torch.Tensor]:

@@ -1,4 +1,5 @@
 """The classifier-free-guided denoising loop shared by training-time samples and the pipeline."""
+import inspect
 from typing import Optional
 
 import torch
@@ -15,9 +16,10 @@ def denoise(unet: torch.nn.Module, scheduler, latents: torch.Tensor, cond: torch
         latents: ``(B, C, h, w)`` initial noise, already scaled by ``scheduler.init_noise_sigma``.
         cond / uncond: ``(B, L, D)`` prompt / null-prompt embeddings, computed once by the caller.
         guidance_scale: classifier-free guidance weight; 1 disables the unconditional pass.
-        generator: for stochastic schedulers (DDPM, ancestral); deterministic ones ignore it.
+        generator: for stochastic schedulers (DDPM, ancestral); passed only to those that take one.
     """
     guided = guidance_scale != 1.0
+    step_kwargs = {'generator': generator} if 'generator' in inspect.signature(scheduler.step).parameters else {}
     context = torch.cat([uncond, cond]) if guided else cond
     for t in scheduler.timesteps:
         model_input = torch.cat([latents, latents]) if guided else latents
@@ -26,5 +28,5 @@ def denoise(unet: torch.nn.Module, scheduler, latents: torch.Tensor, cond: torch
         if guided:
             pred_uncond, pred_cond = prediction.chunk(2)
             prediction = pred_uncond + guidance_scale * (pred_cond - pred_uncond)
-        latents = scheduler.step(prediction, t, latents, generator=generator).prev_sample
+        latents = scheduler.step(prediction, t, latents, **step_kwargs).prev_sample
     return latents

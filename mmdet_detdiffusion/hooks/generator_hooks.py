@@ -39,12 +39,13 @@ class GeneratorSampleHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if self.every_n_train_iters(runner, self.interval):
-            self.save_grid(runner)
+            self.save_grid(runner, runner.iter + 1)  # the loop counts this iteration after the hook
 
     def after_train(self, runner) -> None:
-        self.save_grid(runner)
+        self.save_grid(runner, runner.iter)
 
-    def save_grid(self, runner) -> Optional[str]:
+    def save_grid(self, runner, iters_done: int) -> Optional[str]:
+        """Write ``samples/iter_{iters_done}.png`` on the main process; return its path."""
         if not dist.is_main_process():
             return None
         model = _generator(runner)
@@ -66,7 +67,7 @@ class GeneratorSampleHook(Hook):
                     image[:, :, ::-1].copy(), [[v * s for v, s in zip(o.box, (width, height, width, height))]
                                                for o in layout],
                     [o.name for o in layout], [o.attr for o in layout], scale=max(1, 256 // width)))
-        path = os.path.join(runner.work_dir, 'samples', f'iter_{runner.iter}.png')
+        path = os.path.join(runner.work_dir, 'samples', f'iter_{iters_done}.png')
         save_image(path, tile_grid(tiles, columns=len(layouts)))
         runner.logger.info(f'generator samples saved to {path}')
         return path
@@ -84,6 +85,10 @@ class GeneratorExportHook(Hook):
 
     def after_train(self, runner) -> None:
         if dist.is_main_process():
-            path = export_generator(_generator(runner), self.out_dir or os.path.join(runner.work_dir, 'export'))
+            dataset = runner.train_dataloader.dataset
+            filters = {name: getattr(dataset, name) for name in ('min_box_area_ratio', 'min_object_area_ratio')
+                       if hasattr(dataset, name)}
+            path = export_generator(_generator(runner), self.out_dir or os.path.join(runner.work_dir, 'export'),
+                                    data_filters=filters)
             runner.logger.info(f'generator exported to {path}')
         dist.barrier()

@@ -5,10 +5,12 @@ from mmengine.config import Config, ConfigDict
 
 
 def _datasets(dataset_cfg: ConfigDict) -> Iterator[ConfigDict]:
-    """The dataset config and every dataset it wraps (``dataset`` / ``datasets`` keys)."""
+    """The dataset config and every real dataset it wraps (``dataset`` / ``datasets`` / ``real`` keys;
+    DetDiffusionDataset's synthetic sets keep their own roots)."""
     yield dataset_cfg
-    if dataset_cfg.get('dataset'):
-        yield from _datasets(dataset_cfg.dataset)
+    for key in ('dataset', 'real'):
+        if dataset_cfg.get(key):
+            yield from _datasets(dataset_cfg[key])
     for inner in dataset_cfg.get('datasets', None) or []:
         yield from _datasets(inner)
 

@@ -2,9 +2,11 @@
 import argparse
 import os
 
+import torch
 from mmengine.config import Config, DictAction
 
 from mmdet_detdiffusion.utils.config import set_data_root
+from mmdet_detdiffusion.utils.distributed import init_distributed
 
 
 def train_arg_parser(description: str) -> argparse.ArgumentParser:
@@ -33,14 +35,18 @@ def build_train_config(args: argparse.Namespace) -> Config:
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or os.path.join(
         'work_dirs', os.path.splitext(os.path.basename(args.config))[0])
     if args.amp:
-        import torch
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
             cfg.optim_wrapper.dtype = 'bfloat16'
         else:
             cfg.optim_wrapper.loss_scale = 'dynamic'
+    if args.launcher != 'none' and not torch.cuda.is_available():
+        init_distributed(args.launcher)  # the Runner then skips its own CUDA-only start
+        cfg.model_wrapper_cfg = {**(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')),
+                                 'device_ids': None}
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
     return cfg
+

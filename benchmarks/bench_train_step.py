@@ -1,0 +1,147 @@
+"""Training-step cost of DetDiffusion vs a plain diffusers Stable Diffusion fine-tuning step.
+
+Both steps use the same U-Net, VAE, text encoder, batch of images and optimizer (AdamW over the U-Net
+and the text encoder). Plain: caption tokens, noise, U-Net, MSE, backward, step (the diffusers
+text-to-image fine-tuning example's step). DetDiffusion: layout prompts with location + attribute
+tokens (larger embedding table), the same diffusion loss, plus the perception head and its
+alpha-bar_t-weighted instance-mask loss (head parameters added to the optimizer).
+Target (DESIGN.md): ratio <= 1.15.
+
+    python benchmarks/bench_train_step.py                 # small SD-shaped model, CPU friendly
+    python benchmarks/bench_train_step.py --preset sd15   # Stable Diffusion v1.5 architecture (random init)
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from mmdet.structures import DetDataSample
+from mmdet.structures.mask import BitmapMasks
+from mmengine.structures import InstanceData
+
+import mmdet_detdiffusion  # noqa: F401
+from mmdet_detdiffusion.generator.model import DetDiffusionGenerator
+
+PRESETS = {
+    # U-Net / VAE / text encoder shaped like SD v1.5, scaled down for a CPU
+    'small': dict(unet=dict(block_out_channels=(32, 64, 128, 128), layers_per_block=1, cross_attention_dim=128,
+                            attention_head_dim=8, norm_num_groups=32),
+                  vae=dict(block_out_channels=(32, 64), layers_per_block=1, norm_num_groups=32),
+                  text=dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4),
+                  resolution=128, batch=4, bins=256),
+    'sd15': dict(unet=dict(block_out_channels=(320, 640, 1280, 1280), layers_per_block=2, cross_attention_dim=768,
+                           attention_head_dim=8, norm_num_groups=32),
+                 vae=dict(block_out_channels=(128, 256, 512, 512), layers_per_block=2, norm_num_groups=32),
+                 text=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12),
+                 resolution=256, batch=2, bins=256),
+}
+CLASSES = ('person', 'traffic light', 'dog', 'car')
+
+
+def build(preset: dict, device: str) -> DetDiffusionGenerator:
+    unet = dict(type='UNet2DConditionModel', config=dict(
+        sample_size=preset['resolution'] // 2 ** (len(preset['vae']['block_out_channels']) - 1),
+        in_channels=4, out_channels=4, down_block_types=('CrossAttnDownBlock2D',) * 3 + ('DownBlock2D',),
+        up_block_types=('UpBlock2D',) + ('CrossAttnUpBlock2D',) * 3, **preset['unet']))
+    vae = dict(type='AutoencoderKL', config=dict(
+        in_channels=3, out_channels=3, latent_channels=4,
+        down_block_types=('DownEncoderBlock2D',) * len(preset['vae']['block_out_channels']),
+        up_block_types=('UpDecoderBlock2D',) * len(preset['vae']['block_out_channels']), **preset['vae']))
+    text = dict(type='CLIPTextModel', config=dict(vocab_size=49408, max_position_embeddings=77, **preset['text']))
+    return DetDiffusionGenerator(
+        unet=unet, vae=vae, text_encoder=text, tokenizer=dict(type='CLIPTokenizer'), classes=CLASSES,
+        scheduler=dict(type='DDPMScheduler', config=dict(num_train_timesteps=1000, beta_schedule='scaled_linear',
+                                                          beta_start=0.00085, beta_end=0.012)),
+        location_bins=preset['bins'], null_prompt_prob=0.1, perception_head=dict(channels=64, num_convs=2),
+        feature_blocks=(1, 2, 3)).to(device)
+
+
+def make_batch(batch: int, size: int, objects: int, device: str):
+    torch.manual_seed(0)
+    images = torch.rand(batch, 3, size, size, device=device) * 2 - 1
+    samples = []
+    for _ in range(batch):
+        xy = torch.rand(objects, 2) * size * 0.6
+        wh = torch.rand(objects, 2) * size * 0.35 + 4
+        boxes = torch.cat([xy, xy + wh], 1)
+        masks = torch.zeros(objects, size, size, dtype=torch.uint8)
+        for i, (x1, y1, x2, y2) in enumerate(boxes.int().tolist()):
+            masks[i, y1:y2, x1:x2] = 1
+        sample = DetDataSample(metainfo=dict(img_shape=(size, size)))
+        sample.gt_instances = InstanceData(bboxes=boxes, labels=torch.randint(0, len(CLASSES), (objects,)),
+                                           pa_attrs=torch.randint(0, 2, (objects,)), masks=BitmapMasks(
+                                               masks.numpy(), size, size))
+        samples.append(sample)
+    return images, samples
+
+
+def plain_step(model: DetDiffusionGenerator, images, captions, optimizer) -> None:
+    """The diffusers text-to-image fine-tuning step on the same components."""
+    latents = model.vae.encode(images).latent_dist.sample() * model.vae.config.scaling_factor
+    noise = torch.randn_like(latents)
+    timesteps = torch.randint(0, 1000, (len(latents),), device=latents.device)
+    noisy = model.scheduler.add_noise(latents, noise, timesteps)
+    ids = model.tokenizer(captions, padding='max_length', max_length=77, truncation=True,
+                          return_tensors='pt').input_ids.to(latents.device)
+    prediction = model.unet(noisy, timesteps, encoder_hidden_states=model.text_encoder(ids)[0]).sample
+    loss = F.mse_loss(prediction.float(), noise.float())
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+def detdiffusion_step(model: DetDiffusionGenerator, images, samples, optimizer) -> None:
+    loss = sum(model.loss(images, samples).values())
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+def timed(fn, repeats: int, sync) -> float:
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--preset', choices=sorted(PRESETS), default='small')
+    parser.add_argument('--objects', type=int, default=8, help='objects per image')
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    args = parser.parse_args()
+    preset = PRESETS[args.preset]
+    sync = torch.cuda.synchronize if args.device.startswith('cuda') else (lambda: None)
+    model = build(preset, args.device).train()
+    images, samples = make_batch(preset['batch'], preset['resolution'], args.objects, args.device)
+    captions = ['a photo of ' + ', '.join(CLASSES)] * len(images)
+    base_params = list(model.unet.parameters()) + list(model.text_encoder.parameters())
+    plain_opt = torch.optim.AdamW(base_params, lr=1e-5)
+    ours_opt = torch.optim.AdamW(base_params + list(model.perception_head.parameters()), lr=1e-5)
+    plain = lambda: plain_step(model, images, captions, plain_opt)  # noqa: E731
+    ours = lambda: detdiffusion_step(model, images, samples, ours_opt)  # noqa: E731
+    plain(), ours()  # warm-up (allocations, optimizer state)
+    plain_s, ours_s = [], []
+    for _ in range(args.repeats):  # interleaved so that drifts in machine load hit both
+        plain_s.append(timed(plain, 1, sync))
+        ours_s.append(timed(ours, 1, sync))
+    result = dict(preset=args.preset, device=args.device, batch=len(images), resolution=preset['resolution'],
+                  objects_per_image=args.objects, plain_step_s=statistics.median(plain_s),
+                  detdiffusion_step_s=statistics.median(ours_s))
+    result['ratio'] = result['detdiffusion_step_s'] / result['plain_step_s']
+    print(f"train step ({args.preset}, {args.device}, batch {len(images)} x {preset['resolution']}px, "
+          f"{args.objects} objects/image): DetDiffusion {result['detdiffusion_step_s']:.3f} s vs plain diffusers "
+          f"{result['plain_step_s']:.3f} s -> ratio {result['ratio']:.3f} (target <= 1.15)")
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == '__main__':
+    main()

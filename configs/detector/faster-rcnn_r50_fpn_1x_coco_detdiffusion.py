@@ -1,0 +1,10 @@
+# Trainability setting of the paper: Faster R-CNN R50-FPN 1x on COCO real + DetDiffusion synthetic data.
+# Synthetic set: tools/generate.py GEN_DIR --ann-file data/coco/annotations/instances_train2017_pa_attr.json
+#                --out data/coco_synthetic_hard --attr-mode hard
+_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
+custom_imports = dict(imports=['mmdet_detdiffusion'], allow_failed_imports=False)
+
+synthetic = dict(type='CocoDataset', data_root='data/coco_synthetic_hard/', ann_file='annotations.json',
+                 data_prefix=dict(img='images/'))  # pipeline, metainfo, filter_cfg: as the real set
+train_dataloader = dict(dataset=dict(_delete_=True, type='DetDiffusionDataset', real={{_base_.train_dataloader.dataset}},
+                                     synthetic=[synthetic], synthetic_ratio=None))

@@ -1,0 +1,143 @@
+"""Write a synthetic COCO dataset with a DetDiffusionPipeline: sharded, batched, resumable.
+
+Each rank takes every ``world_size``-th work item of the plan and generates them in batches of
+fixed composition, so a restarted run regenerates an interrupted batch exactly as before (same
+images, byte for byte, on the same device). Rank 0 assembles ``annotations.json`` once every item is
+done and draws ``preview.png`` (generated images with their boxes).
+"""
+import os
+from typing import Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+from mmengine import dist
+from tqdm import tqdm
+
+from mmdet_detdiffusion.synthetic.manifest import (IMAGES_FOLDER, Manifest, assemble_coco, load_done,
+                                                   write_coco)
+from mmdet_detdiffusion.synthetic.plan import WorkItem, plan_items, shard
+from mmdet_detdiffusion.visualization import draw_boxes, save_image, tile_grid
+
+OUTPUT_SIZES = ('source', 'model')
+
+
+def category_names(coco: dict, classes: Sequence[str], ann_file: str) -> Dict[int, str]:
+    """Category id -> name, checked against the generator's classes."""
+    names = {cat['id']: cat['name'] for cat in coco['categories']}
+    unknown = sorted(set(names.values()) - set(classes))
+    if unknown:
+        raise ValueError(f'{ann_file}: categories {unknown} are not classes of the generator {list(classes)}')
+    return names
+
+
+class SyntheticDatasetWriter:
+    """Generates the items of a plan into ``out_dir`` (see :mod:`.manifest` for the folder layout).
+
+    Args:
+        pipe: a :class:`~mmdet_detdiffusion.generator.pipeline.DetDiffusionPipeline`.
+        out_dir: output folder (created; existing finished images are kept).
+        attr_mode: ``'hard'``, ``'easy'`` or ``'original'`` attributes for every layout.
+        output_size: ``'source'`` resizes each image to its source image's size so the real pixel boxes
+            are its labels; ``'model'`` keeps the generator's resolution and rescales the boxes.
+        call_kwargs: ``num_inference_steps``, ``guidance_scale``, ``sampler`` for the pipeline.
+        generator_sha256: identity of the generator, recorded in every image.
+    """
+
+    def __init__(self, pipe, out_dir: str, attr_mode: str = 'hard', output_size: str = 'source',
+                 batch_size: int = 8, num_inference_steps: int = 25, guidance_scale: float = 5.0,
+                 sampler: str = 'dpmsolver++', generator_sha256: str = ''):
+        if output_size not in OUTPUT_SIZES:
+            raise ValueError(f'output_size must be one of {OUTPUT_SIZES}, got {output_size!r}')
+        self.pipe = pipe
+        self.out_dir = out_dir
+        self.attr_mode = attr_mode
+        self.output_size = output_size
+        self.batch_size = batch_size
+        self.call_kwargs = dict(num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+                                sampler=sampler)
+        self.generator_sha256 = generator_sha256
+
+    def run(self, coco: dict, ann_file: str, num_per_image: int = 1, seed: int = 0, ext: str = 'png',
+            filters: Optional[dict] = None, progress: bool = True) -> Optional[str]:
+        """Generate this rank's share of the plan; on rank 0 write the COCO file when all is done.
+
+        Returns the path of ``annotations.json`` on rank 0, else ``None``.
+        """
+        names = category_names(coco, self.pipe.classes, ann_file)
+        filters = dict(filters or {})
+        items, skipped = plan_items(coco, num_per_image, self.attr_mode, seed, ext, **filters)
+        rank, world_size = dist.get_rank(), dist.get_world_size()
+        done = load_done(self.out_dir)
+        manifest = Manifest(self.out_dir, rank)
+        mine = shard(items, rank, world_size)
+        bar = tqdm(total=len(mine), initial=sum(item.file_name in done for item in mine), unit='img',
+                   desc=f'generating ({self.attr_mode})', disable=not progress or rank != 0)
+        for start in range(0, len(mine), self.batch_size):
+            batch = mine[start:start + self.batch_size]
+            if all(item.file_name in done for item in batch):
+                continue
+            for record in self.generate_batch(batch, names):
+                if record['file_name'] not in done:
+                    manifest.append(record)
+                    bar.update(1)
+        bar.close()
+        dist.barrier()
+        if rank != 0:
+            return None
+        records = list(load_done(self.out_dir).values())
+        missing = len(items) - len(records)
+        if missing:
+            raise RuntimeError(f'{self.out_dir}: {missing} of {len(items)} images are missing after generation')
+        info = dict(source_ann_file=os.path.abspath(ann_file), generator_sha256=self.generator_sha256,
+                    attr_mode=self.attr_mode, num_per_image=num_per_image, seed=seed, output_size=self.output_size,
+                    filters=filters, skipped_source_images=skipped, **self.call_kwargs)
+        path = write_coco(assemble_coco(records, coco['categories'], info), self.out_dir)
+        self.write_preview(records, names)
+        return path
+
+    def generate_batch(self, batch: List[WorkItem], names: Dict[int, str]) -> List[dict]:
+        """Generate ``batch``, write its images; return their manifest records (nothing appended yet)."""
+        layouts = [dict(boxes=item.boxes, labels=[names[c] for c in item.category_ids], attrs=item.attrs,
+                        image_size=(item.source['height'], item.source['width'])) for item in batch]
+        device = self.pipe._execution_device
+        output = self.pipe(layouts, attr_mode=self.attr_mode, output_type='np',
+                           generator=[torch.Generator(device).manual_seed(item.seed) for item in batch],
+                           **self.call_kwargs)
+        records = []
+        for i, item in enumerate(batch):
+            image = output.images[i][:, :, ::-1]  # RGB -> BGR for OpenCV
+            kept = output.kept[i]
+            if self.output_size == 'source':
+                width, height = item.source['width'], item.source['height']
+                image = cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
+                boxes = np.array([item.boxes[k] for k in kept], dtype=np.float64).reshape(-1, 4)
+            else:
+                height, width = image.shape[:2]
+                boxes = output.boxes[i].astype(np.float64)
+            save_image(os.path.join(self.out_dir, IMAGES_FOLDER, item.file_name), np.ascontiguousarray(image))
+            annotations = [dict(bbox=[x1, y1, x2 - x1, y2 - y1],
+                                category_id=item.category_ids[k], pa_attr=output.attrs[i][j])
+                           for j, (k, (x1, y1, x2, y2)) in enumerate(zip(kept, boxes.tolist()))]
+            provenance = dict(source_image_id=item.source['id'], source_file_name=item.source['file_name'],
+                              attr_mode=self.attr_mode, variant=item.variant, seed=item.seed,
+                              prompt=output.prompts[i], generator_sha256=self.generator_sha256, **self.call_kwargs)
+            records.append(dict(index=item.index, file_name=item.file_name, width=width, height=height,
+                                detdiffusion=provenance, annotations=annotations))
+        return records
+
+    def write_preview(self, records: List[dict], names: Dict[int, str], count: int = 8) -> str:
+        """``preview.png``: the first ``count`` images with their boxes (green easy, red hard)."""
+        tiles = []
+        for record in sorted(records, key=lambda r: r['index'])[:count]:
+            image = cv2.imread(os.path.join(self.out_dir, IMAGES_FOLDER, record['file_name']))
+            image = cv2.resize(image, (128, 128))
+            sx, sy = 128 / record['width'], 128 / record['height']
+            boxes = [[x * sx, y * sy, (x + w) * sx, (y + h) * sy] for x, y, w, h in
+                     (ann['bbox'] for ann in record['annotations'])]
+            tiles.append(draw_boxes(image, boxes, [names[a['category_id']] for a in record['annotations']],
+                                    [a['pa_attr'] for a in record['annotations']]))
+        path = os.path.join(self.out_dir, 'preview.png')
+        if tiles:
+            save_image(path, tile_grid(tiles, columns=4))
+        return path

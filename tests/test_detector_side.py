@@ -1,0 +1,158 @@
+"""Detector side: DetDiffusionDataset (real + synthetic), the online DetDiffusionGenerate transform,
+detectors training on both, mmdet's own tools/train.py, and the COCO configs."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from mmcv.transforms import Compose
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from helpers import REPO, toy_detector_cfg
+from mmdet_detdiffusion.datasets import DetDiffusionDataset
+from mmdet_detdiffusion.transforms import DetDiffusionGenerate
+from test_generate_tool import run_generate
+
+CLASSES = ('circle', 'square', 'triangle')
+
+
+@pytest.fixture(scope='module')
+def synthetic_root(tiny_generator_export, shapes_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp('synthetic_easy')
+    run_generate(tiny_generator_export, shapes_root, out, '--attr-mode', 'easy')
+    return str(out) + '/'
+
+
+def real_cfg(shapes_root):
+    return dict(type='CocoDataset', data_root=shapes_root, ann_file='annotations/train.json',
+                data_prefix=dict(img='images/'), metainfo=dict(classes=CLASSES), pipeline=[])
+
+
+def synthetic_cfg(root, **kwargs):
+    return dict(type='CocoDataset', data_root=root, ann_file='annotations.json', data_prefix=dict(img='images/'),
+                **kwargs)
+
+
+def test_wrapper_concatenates_or_mixes_by_ratio(shapes_root, synthetic_root):
+    init_default_scope('mmdet')
+    concat = DetDiffusionDataset(real_cfg(shapes_root), synthetic_cfg(synthetic_root))
+    num_real, num_synthetic = len(concat.real), len(concat.synthetic[0])
+    assert len(concat) == num_real + num_synthetic and num_synthetic > 0
+    assert concat.metainfo['classes'] == CLASSES
+    assert concat[num_real]['img_path'].startswith(synthetic_root)  # synthetic samples follow the real ones
+    assert concat.get_data_info(0)['width'] == 128
+    half = DetDiffusionDataset(real_cfg(shapes_root), [synthetic_cfg(synthetic_root)], synthetic_ratio=0.5)
+    assert half.num_synthetic() == num_real  # drawn with repeats once the synthetic set is used up
+    quarter = DetDiffusionDataset(real_cfg(shapes_root), [synthetic_cfg(synthetic_root)], synthetic_ratio=0.25, seed=1)
+    assert quarter.num_synthetic() == round(num_real / 3)
+    drawn = [quarter._index[i] for i in range(num_real, len(quarter))]
+    assert len(set(drawn)) == len(drawn)  # no repeats while the pool lasts
+
+
+def test_wrapper_rejects_mismatched_classes(shapes_root, synthetic_root, tmp_path):
+    init_default_scope('mmdet')
+    with pytest.raises(ValueError, match='annotations.json has classes'):
+        DetDiffusionDataset(real_cfg(shapes_root), synthetic_cfg(synthetic_root, metainfo=dict(classes=('a', 'b', 'c'))))
+    coco = json.load(open(synthetic_root + 'annotations.json'))
+    coco['categories'][0]['name'] = 'disc'
+    (tmp_path / 'annotations.json').write_text(json.dumps(coco))
+    with pytest.raises(ValueError, match='must use the real category names'):
+        DetDiffusionDataset(real_cfg(shapes_root), synthetic_cfg(str(tmp_path) + '/'))
+    with pytest.raises(ValueError, match='synthetic_ratio'):
+        DetDiffusionDataset(real_cfg(shapes_root), synthetic_cfg(synthetic_root), synthetic_ratio=1.0)
+
+
+def synthetic_detector_cfg(shapes_root, synthetic_root, work_dir):
+    cfg = toy_detector_cfg('toy_retinanet_shapes_synthetic.py', shapes_root, work_dir, max_epochs=1)
+    cfg.train_dataloader.dataset.synthetic[0].data_root = synthetic_root
+    return cfg
+
+
+def test_detector_trains_on_the_wrapper(shapes_root, synthetic_root, tmp_path):
+    from mmengine.runner import Runner
+    cfg = synthetic_detector_cfg(shapes_root, synthetic_root, str(tmp_path))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    dataset = runner.train_dataloader.dataset
+    assert isinstance(dataset, DetDiffusionDataset) and dataset.real.data_root == shapes_root
+    assert runner.iter == -(-len(dataset) // cfg.train_dataloader.batch_size)
+    assert os.path.isfile(tmp_path / 'epoch_1.pth')
+
+
+def test_mmdet_own_train_tool_runs_the_wrapper(shapes_root, synthetic_root, tmp_path):
+    import mmdet
+    train_tool = os.path.join(os.path.dirname(mmdet.__file__), '.mim', 'tools', 'train.py')
+    assert os.path.isfile(train_tool)
+    cfg = synthetic_detector_cfg(shapes_root, synthetic_root, str(tmp_path))
+    cfg.train_dataloader.batch_size = 32  # a few iterations are enough
+    cfg.dump(str(tmp_path / 'cfg.py'))
+    result = subprocess.run([sys.executable, train_tool, str(tmp_path / 'cfg.py'), '--work-dir', str(tmp_path)],
+                            cwd=str(tmp_path), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert os.path.isfile(tmp_path / 'epoch_1.pth')
+
+
+def test_coco_configs_wrap_the_stock_mmdet_datasets():
+    for name, model_type in (('faster-rcnn_r50_fpn_1x_coco_detdiffusion.py', 'FasterRCNN'),
+                             ('retinanet_r50_fpn_1x_coco_detdiffusion.py', 'RetinaNet')):
+        cfg = Config.fromfile(os.path.join(REPO, 'configs', 'detector', name))
+        dataset = cfg.train_dataloader.dataset
+        assert cfg.model.type == model_type and dataset.type == 'DetDiffusionDataset'
+        assert dataset.real.type == 'CocoDataset' and dataset.real.ann_file == 'annotations/instances_train2017.json'
+        assert dataset.synthetic[0].data_root == 'data/coco_synthetic_hard/'
+        assert cfg.custom_imports.imports == ['mmdet_detdiffusion']
+
+
+# ---------------------------------------------------------------- online generation
+def annotated(shapes_root, index=0):
+    """The data info of a shapes training image after LoadAnnotations."""
+    from mmdet.datasets import CocoDataset
+    init_default_scope('mmdet')
+    dataset = CocoDataset(**{k: v for k, v in real_cfg(shapes_root).items() if k != 'type'})
+    return Compose([dict(type='LoadAnnotations', with_bbox=True)])(dataset.get_data_info(index))
+
+
+def test_transform_generates_once_then_reads_the_cache(tiny_generator_export, shapes_root, tmp_path):
+    transform_cfg = dict(type='DetDiffusionGenerate', generator=tiny_generator_export, cache_dir=str(tmp_path),
+                         prob=1.0, attr_mode='hard', num_inference_steps=3, classes=CLASSES)
+    first = Compose([transform_cfg, dict(type='LoadImageFromFile')])
+    results = first(annotated(shapes_root))
+    assert results['img_path'].startswith(str(tmp_path)) and results['ori_img_path'].endswith('.png')
+    assert results['img'].shape == (128, 128, 3) and results['detdiffusion_generated']
+    assert first.transforms[0]._pipe is not None
+    cached = Compose([transform_cfg, dict(type='LoadImageFromFile')])
+    again = cached(annotated(shapes_root))
+    assert cached.transforms[0]._pipe is None  # served from the cache: the generator was never loaded
+    assert np.array_equal(again['img'], results['img'])
+    after_loading = Compose([dict(type='LoadImageFromFile'), transform_cfg])(annotated(shapes_root))
+    assert np.array_equal(after_loading['img'], results['img'])  # same key with the image already loaded
+    untouched = Compose([{**transform_cfg, 'prob': 0.0}, dict(type='LoadImageFromFile')])(annotated(shapes_root))
+    assert 'detdiffusion_generated' not in untouched and untouched['img_path'].startswith(shapes_root)
+
+
+def test_transform_rejects_a_generator_with_other_classes(tiny_generator_export, shapes_root, tmp_path):
+    transform = DetDiffusionGenerate(tiny_generator_export, str(tmp_path), prob=1.0, classes=('a', 'b', 'c'))
+    with pytest.raises(ValueError, match='has classes'):
+        transform(annotated(shapes_root))
+
+
+def online_detector_cfg(shapes_root, generator, cache_dir, work_dir, num_workers):
+    cfg = toy_detector_cfg('toy_retinanet_shapes_online.py', shapes_root, work_dir, max_epochs=1)
+    transform = cfg.train_dataloader.dataset.pipeline[1]
+    transform.update(generator=generator, cache_dir=cache_dir, prob=1.0, num_inference_steps=2)
+    cfg.train_dataloader.update(num_workers=num_workers, persistent_workers=False)
+    return cfg
+
+
+@pytest.mark.parametrize('num_workers', [0, 2])
+def test_detector_trains_with_online_generation(tiny_generator_export, shapes_root, tmp_path, num_workers):
+    from mmengine.runner import Runner
+    cache_dir = str(tmp_path / 'cache')
+    cfg = online_detector_cfg(shapes_root, tiny_generator_export, cache_dir, str(tmp_path / 'train'), num_workers)
+    Runner.from_cfg(cfg).train()
+    cached = [f for _, _, files in os.walk(cache_dir) for f in files]
+    assert len(cached) == 32  # every training image generated once (prob=1), by whichever process
+    assert os.path.isfile(tmp_path / 'train' / 'epoch_1.pth')

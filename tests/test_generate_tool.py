@@ -1,0 +1,113 @@
+"""tools/generate.py: the synthetic COCO dataset, its provenance, kill-and-restart, loading in mmdet."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from helpers import REPO
+
+SOURCE = 'annotations/train_pa_attr.json'
+
+
+def generate_cmd(export, shapes_root, out, *extra):
+    return [sys.executable, os.path.join(REPO, 'tools', 'generate.py'), export, '--ann-file', shapes_root + SOURCE,
+            '--out', str(out), '--steps', '6', '--batch-size', '2', '--guidance-scale', '2', *extra]
+
+
+def run_generate(*args, **kwargs):
+    result = subprocess.run(generate_cmd(*args, **kwargs), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def folder_contents(out):
+    """{relative path: bytes} of the images and the COCO json."""
+    files = {'annotations.json': open(os.path.join(out, 'annotations.json'), 'rb').read()}
+    for name in sorted(os.listdir(os.path.join(out, 'images'))):
+        files['images/' + name] = open(os.path.join(out, 'images', name), 'rb').read()
+    return files
+
+
+@pytest.fixture(scope='module')
+def synthetic_hard(tiny_generator_export, shapes_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp('synthetic_hard')
+    run_generate(tiny_generator_export, shapes_root, out, '--attr-mode', 'hard')
+    return str(out)
+
+
+def test_dataset_holds_source_boxes_and_provenance(synthetic_hard, shapes_root):
+    coco = json.load(open(os.path.join(synthetic_hard, 'annotations.json')))
+    source = json.load(open(shapes_root + SOURCE))
+    assert coco['categories'] == source['categories']
+    assert len(coco['images']) == len(os.listdir(os.path.join(synthetic_hard, 'images'))) > 0
+    by_id = {img['id']: img for img in source['images']}
+    image = coco['images'][0]
+    record = image['detdiffusion']
+    assert record['attr_mode'] == 'hard' and record['sampler'] == 'dpmsolver++' and record['num_inference_steps'] == 6
+    assert record['prompt'].startswith('An image with') and len(record['generator_sha256']) == 64
+    src = by_id[record['source_image_id']]
+    assert (image['width'], image['height']) == (src['width'], src['height'])  # --output-size source
+    src_boxes = sorted(a['bbox'] for a in source['annotations'] if a['image_id'] == src['id'])
+    boxes = sorted(a['bbox'] for a in coco['annotations'] if a['image_id'] == image['id'])
+    assert np.allclose(boxes, src_boxes) and {a['pa_attr'] for a in coco['annotations']} == {'hard'}
+    assert coco['detdiffusion']['filters'] == {'min_object_area_ratio': 0.02}  # from the export
+    assert os.path.isfile(os.path.join(synthetic_hard, 'preview.png'))
+
+
+def test_dataset_loads_in_pycocotools_and_mmdet(synthetic_hard):
+    from mmdet.datasets import CocoDataset
+    from pycocotools.coco import COCO
+    coco = COCO(os.path.join(synthetic_hard, 'annotations.json'))
+    assert len(coco.getImgIds()) > 0 and len(coco.getAnnIds()) > 0
+    dataset = CocoDataset(data_root=synthetic_hard + '/', ann_file='annotations.json', data_prefix=dict(img='images/'),
+                          metainfo=dict(classes=('circle', 'square', 'triangle')), pipeline=[
+                              dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True)])
+    sample = dataset[0]
+    assert sample['img'].shape[:2] == (sample['height'], sample['width'])
+    assert len(sample['gt_bboxes']) == len(coco.getAnnIds(imgIds=[sample['img_id']]))
+
+
+def test_killed_run_restarts_to_the_same_dataset(tiny_generator_export, shapes_root, synthetic_hard, tmp_path):
+    out = tmp_path / 'killed'
+    process = subprocess.Popen(generate_cmd(tiny_generator_export, shapes_root, out, '--attr-mode', 'hard'), cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    manifest = out / 'manifest' / 'rank0.jsonl'
+    deadline = time.time() + 300
+    while process.poll() is None and time.time() < deadline:
+        if manifest.exists() and manifest.read_text().count('\n') >= 3:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, 'the run ended before it could be killed'
+    assert not (out / 'annotations.json').exists()
+    result = run_generate(tiny_generator_export, shapes_root, out, '--attr-mode', 'hard')
+    assert 'synthetic dataset written' in result.stdout
+    assert folder_contents(str(out)) == folder_contents(synthetic_hard)
+
+
+def test_two_ranks_with_torchrun_make_the_same_dataset(tiny_generator_export, shapes_root, synthetic_hard, tmp_path):
+    out = tmp_path / 'ddp'
+    cmd = generate_cmd(tiny_generator_export, shapes_root, out, '--attr-mode', 'hard', '--launcher', 'pytorch')
+    result = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+                             '--master_port', '29517', *cmd[1:]], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(os.listdir(out / 'manifest')) == ['rank0.jsonl', 'rank1.jsonl']
+    ddp = json.load(open(out / 'annotations.json'))
+    single = json.load(open(os.path.join(synthetic_hard, 'annotations.json')))
+    assert ddp['images'] == single['images'] and ddp['annotations'] == single['annotations']
+
+
+def test_bad_inputs_are_named(tiny_generator_export, shapes_root, tmp_path):
+    not_coco = tmp_path / 'x.json'
+    not_coco.write_text('[1, 2]')
+    for generator, ann_file, message in ((tiny_generator_export, str(not_coco), 'x.json'),
+                                         (str(tmp_path), shapes_root + SOURCE, 'detdiffusion.json is missing')):
+        result = subprocess.run([sys.executable, 'tools/generate.py', generator, '--ann-file', ann_file, '--out',
+                                 str(tmp_path / 'o')], cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert result.returncode != 0 and message in result.stderr and 'Traceback' not in result.stderr

@@ -1,0 +1,163 @@
+"""DetDiffusionGenerator on a tiny pixel-space model: losses, P.A. weighting, determinism, sampling, export."""
+import pytest
+import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+
+import mmdet_detdiffusion  # noqa: F401
+from helpers import label_with_alternating_attributes, tiny_generator_cfg
+from mmdet_detdiffusion.generator import losses as generator_losses
+from mmdet_detdiffusion.generator.export import export_generator, load_exported_generator
+from mmdet_detdiffusion.generator.losses import foreground_weight_map, noise_level_weight
+from mmdet_detdiffusion.generator.perception_head import box_maps
+from mmdet_detdiffusion.layout.prompt import LayoutObject
+
+
+@pytest.fixture(scope='module')
+def gen_cfg(shapes_root, tmp_path_factory):
+    label_with_alternating_attributes(shapes_root + 'annotations/train.json',
+                                      shapes_root + 'annotations/train_pa_attr.json')
+    return tiny_generator_cfg(shapes_root, str(tmp_path_factory.mktemp('gen')))
+
+
+def build_model(cfg, **overrides):
+    from mmdet.registry import MODELS
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+    return MODELS.build({**cfg.model, **overrides})
+
+
+@pytest.fixture(scope='module')
+def batch(gen_cfg):
+    from mmdet.registry import DATASETS
+    init_default_scope('mmdet')
+    dataset = DATASETS.build(gen_cfg.train_dataloader.dataset)
+    return pseudo_collate([dataset[i] for i in range(4)])
+
+
+def test_preprocessed_batch_is_rgb_in_minus_one_one(gen_cfg, batch):
+    model = build_model(gen_cfg)
+    data = model.data_preprocessor(batch, training=True)
+    assert data['inputs'].shape == (4, 3, 32, 32) and data['inputs'].dtype == torch.float32
+    assert -1.0 <= data['inputs'].min() < 0 < data['inputs'].max() <= 1.0
+    raw = batch['inputs'][0].float()
+    torch.testing.assert_close(data['inputs'][0, 0], raw[2] / 127.5 - 1)  # BGR -> RGB
+
+
+def test_prompts_hold_boxes_and_attributes(gen_cfg, batch):
+    model = build_model(gen_cfg)
+    sample = batch['data_samples'][0]
+    layout = model.layout_of(sample)
+    assert [o.attr for o in layout] == [{0: 'easy', 1: 'hard'}[a] for a in sample.gt_instances.pa_attrs.tolist()]
+    assert all(0 <= v <= 1 for o in layout for v in o.box)
+    prompt = model.prompt(layout, order='largest')
+    assert prompt.startswith('An image with ') and ('<easy>' in prompt or '<hard>' in prompt)
+    no_attr = build_model(gen_cfg, use_attributes=False)
+    assert '<easy>' not in no_attr.prompt(no_attr.layout_of(sample)) and '<hard>' not in no_attr.prompt(
+        no_attr.layout_of(sample))
+
+
+def test_loss_decreases_over_a_few_steps(gen_cfg, batch):
+    model = build_model(gen_cfg, null_prompt_prob=0.0)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    data = model.data_preprocessor(batch, training=True)
+    history = []
+    for _ in range(40):
+        losses = model.loss(**data)
+        total = sum(losses.values())
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        history.append((losses['loss_ldm'].item(), losses['loss_pa'].item()))
+    first, last = history[:8], history[-8:]
+    mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
+    assert mean(last, 0) < 0.8 * mean(first, 0), 'diffusion loss should fall'
+    assert mean(last, 1) < mean(first, 1), 'perception loss should fall'
+
+
+def test_pa_loss_is_alpha_bar_weighted(gen_cfg, batch, monkeypatch):
+    model = build_model(gen_cfg, null_prompt_prob=0.0, pa_loss_weight=0.5)
+    data = model.data_preprocessor(batch, training=True)
+    # make every instance's mask loss 1: what remains is the weighting
+    monkeypatch.setattr('mmdet_detdiffusion.generator.model.instance_mask_loss',
+                        lambda logits, targets: torch.ones(len(logits)))
+    timesteps = torch.tensor([0, 250, 500, 999])
+    losses = model.loss(**data, timesteps=timesteps)
+    counts = torch.tensor([len(s.gt_instances) for s in data['data_samples']])
+    alpha_bar = model.scheduler.alphas_cumprod[timesteps]
+    expected = 0.5 * (alpha_bar * counts).sum() / counts.sum()
+    torch.testing.assert_close(losses['loss_pa'], expected.float())
+
+
+def test_noise_level_weight_is_alpha_bar_and_falls_with_noise():
+    alphas_cumprod = torch.linspace(0.999, 0.01, 1000)
+    weights = noise_level_weight(alphas_cumprod, torch.tensor([0, 10, 500, 999]))
+    torch.testing.assert_close(weights, alphas_cumprod[[0, 10, 500, 999]])
+    assert (weights[1:] < weights[:-1]).all()
+
+
+def test_mask_loss_prefers_the_right_mask():
+    target = torch.zeros(1, 8, 8)
+    target[:, 2:6, 2:6] = 1
+    good = generator_losses.instance_mask_loss(target * 20 - 10, target)
+    bad = generator_losses.instance_mask_loss(10 - target * 20, target)
+    assert good < 0.01 < 1.0 < bad
+
+
+def test_step_randomness_is_reproducible_and_advances(gen_cfg, batch):
+    a, b = build_model(gen_cfg), build_model(gen_cfg)
+    data = a.data_preprocessor(batch, training=True)
+    first_a, first_b = a.loss(**data), b.loss(**data)
+    torch.testing.assert_close(first_a['loss_ldm'], first_b['loss_ldm'])
+    assert int(a.num_train_steps) == 1 and 'num_train_steps' in a.state_dict()
+    assert a.loss(**data)['loss_ldm'] != first_a['loss_ldm']  # the next step draws other noise
+    c = build_model(gen_cfg, seed=1)
+    assert c.loss(**data)['loss_ldm'] != first_a['loss_ldm']
+
+
+def test_trainable_parts(gen_cfg):
+    model = build_model(gen_cfg, trainable=('unet',))
+    assert all(p.requires_grad for p in model.unet.parameters())
+    assert not any(p.requires_grad for p in model.text_encoder.parameters())
+    assert not any(p.requires_grad for p in model.perception_head.parameters())
+    with pytest.raises(ValueError, match="'vae'"):
+        build_model(gen_cfg, trainable=('unet', 'vae'))
+
+
+def test_sampling_shape_and_seed(gen_cfg):
+    model = build_model(gen_cfg).eval()
+    layouts = [[LayoutObject('circle', (0.1, 0.1, 0.5, 0.5), 'hard')], []]
+    images = model.sample(layouts, 32, 32, num_inference_steps=3, guidance_scale=2.0, seed=7)
+    assert images.shape == (2, 32, 32, 3) and images.dtype == torch.uint8
+    assert torch.equal(images, model.sample(layouts, 32, 32, num_inference_steps=3, guidance_scale=2.0, seed=7))
+    assert not torch.equal(images, model.sample(layouts, 32, 32, num_inference_steps=3, guidance_scale=2.0, seed=8))
+
+
+def test_export_reloads_with_equal_outputs(gen_cfg, batch, tmp_path):
+    model = build_model(gen_cfg).eval()
+    folder = export_generator(model, str(tmp_path / 'export'))
+    assert not (tmp_path / 'export.tmp').exists()
+    reloaded = load_exported_generator(folder, device='cpu')
+    assert reloaded.classes == model.classes and reloaded.grid.bins == model.grid.bins
+    assert len(reloaded.tokenizer) == len(model.tokenizer)
+    data = model.data_preprocessor(batch)
+    torch.testing.assert_close(reloaded(**data, mode='tensor'), model(**data, mode='tensor'))
+    for name, value in model.perception_head.state_dict().items():
+        assert torch.equal(value, reloaded.perception_head.state_dict()[name])
+    layouts = [[LayoutObject('square', (0.2, 0.2, 0.7, 0.9), 'easy')]]
+    assert torch.equal(model.sample(layouts, 32, 32, 2), reloaded.sample(layouts, 32, 32, 2))
+    # plain diffusers / transformers load the parts too
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTokenizer
+    assert UNet2DConditionModel.from_pretrained(folder + '/unet').config.sample_size == 32
+    assert CLIPTokenizer.from_pretrained(folder + '/tokenizer').convert_tokens_to_ids('<hard>') == len(model.tokenizer) - 1
+
+
+def test_box_maps_and_foreground_weights():
+    maps = box_maps(torch.tensor([[0.0, 0.0, 0.5, 1.0], [0.40, 0.40, 0.41, 0.41]]), (4, 4))
+    assert maps[0, 0].tolist() == [[1, 1, 0, 0]] * 4
+    assert maps[1, 0].sum() == 1  # a tiny box still marks the pixel at its centre
+    weights = foreground_weight_map([torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.75, 0.75, 1.0, 1.0]])], (8, 8))
+    assert weights.shape == (1, 1, 8, 8)
+    torch.testing.assert_close(weights.mean(), torch.tensor(1.0))
+    assert weights[0, 0, 7, 7] > weights[0, 0, 0, 0] > weights[0, 0, 0, 7]  # small box > large box > background

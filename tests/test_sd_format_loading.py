@@ -1,0 +1,60 @@
+"""The paper configs load every component with from_pretrained: checked on a tiny SD-format folder
+(unet/ vae/ text_encoder/ tokenizer/ scheduler/) that the test builds and saves."""
+import os
+
+import pytest
+import torch
+from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+from transformers import CLIPTextConfig, CLIPTextModel
+
+import mmdet_detdiffusion  # noqa: F401
+from helpers import REPO, label_with_alternating_attributes, tiny_generator_cfg
+from mmdet_detdiffusion.generator.text import clip_tokenizer_from_bpe, find_open_clip_bpe
+
+
+@pytest.fixture(scope='module')
+def tiny_sd(tmp_path_factory):
+    root = tmp_path_factory.mktemp('tiny-sd')
+    torch.manual_seed(0)
+    UNet2DConditionModel(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
+                         block_out_channels=(16, 32, 32, 32), norm_num_groups=8, cross_attention_dim=32,
+                         attention_head_dim=8).save_pretrained(root / 'unet')
+    AutoencoderKL(block_out_channels=(8, 16), down_block_types=('DownEncoderBlock2D',) * 2,
+                  up_block_types=('UpDecoderBlock2D',) * 2, latent_channels=4, norm_num_groups=8,
+                  layers_per_block=1).save_pretrained(root / 'vae')
+    CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                 num_attention_heads=2)).save_pretrained(root / 'text_encoder')
+    clip_tokenizer_from_bpe(find_open_clip_bpe()).save_pretrained(root / 'tokenizer')
+    DDPMScheduler(beta_schedule='scaled_linear', beta_start=0.00085, beta_end=0.012).save_pretrained(root / 'scheduler')
+    return str(root)
+
+
+@pytest.mark.parametrize('config', ['detdiffusion_sd15_coco_256.py', 'detdiffusion_sd15_coco_512.py'])
+def test_paper_config_trains_a_step_in_latent_space(config, tiny_sd, shapes_root, tmp_path):
+    from mmdet.registry import DATASETS, MODELS
+    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', config))
+    for part in ('unet', 'vae', 'text_encoder', 'tokenizer', 'scheduler'):
+        assert cfg.model[part].from_pretrained == 'runwayml/stable-diffusion-v1-5'
+        cfg.model[part].from_pretrained = tiny_sd
+    cfg.model.classes = ('circle', 'square', 'triangle')
+    cfg.model.location_bins = 16
+    cfg.model.perception_head = dict(channels=8, num_convs=1)
+    init_default_scope('mmdet')
+    model = MODELS.build(cfg.model)
+    assert model.latent_scale == 2 and not any(p.requires_grad for p in model.vae.parameters())
+    assert all(p.requires_grad for p in model.unet.parameters())
+    label_with_alternating_attributes(shapes_root + 'annotations/train.json',
+                                      shapes_root + 'annotations/train_pa_attr.json')
+    data_cfg = tiny_generator_cfg(shapes_root, str(tmp_path)).train_dataloader.dataset
+    dataset = DATASETS.build(data_cfg)
+    data = model.data_preprocessor(pseudo_collate([dataset[0], dataset[1]]), training=True)
+    losses = model.loss(**data)
+    assert set(losses) == {'loss_ldm', 'loss_pa'} and all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    assert model.vae.encoder.conv_in.weight.grad is None
+    assert model.unet.conv_in.weight.grad is not None and model.perception_head.lateral[0].weight.grad is not None
+    images = model.eval().sample([model.layout_of(data['data_samples'][0])], 32, 32, num_inference_steps=2)
+    assert images.shape == (1, 32, 32, 3)

@@ -1,0 +1,88 @@
+"""Generate a synthetic COCO dataset from the layouts of a real one with a trained DetDiffusion generator.
+
+Writes ``OUT/images/``, ``OUT/annotations.json`` (the real categories; every image records its source
+image, attribute mode, seed, prompt, sampler, steps, guidance scale and the generator's sha256) and
+``OUT/preview.png``. Killed or interrupted runs continue where they stopped when started again.
+
+Examples::
+
+    python tools/generate.py work_dirs/gen/export --ann-file data/shapes/annotations/train_pa_attr.json \\
+        --out data/shapes_synthetic_hard --attr-mode hard --num-per-image 1
+    torchrun --nproc_per_node 8 tools/generate.py GEN_DIR --ann-file ... --out ... --launcher pytorch
+"""
+import argparse
+import os
+
+import torch
+from mmengine import dist
+
+from mmdet_detdiffusion.generator.pipeline import (SAMPLERS, DetDiffusionPipeline, generator_identity,
+                                                   read_layout_settings)
+from mmdet_detdiffusion.layout.attribute_file import CocoFormatError, load_coco
+from mmdet_detdiffusion.layout.inputs import ATTR_MODES
+from mmdet_detdiffusion.synthetic.writer import OUTPUT_SIZES, SyntheticDatasetWriter
+from mmdet_detdiffusion.utils.distributed import init_distributed
+
+DTYPES = dict(fp32=torch.float32, fp16=torch.float16, bf16=torch.bfloat16)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('generator', help='generator export folder (tools/train_generator.py: WORK_DIR/export)')
+    parser.add_argument('--ann-file', required=True, help='COCO json whose layouts are generated (pa_attr kept)')
+    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('--attr-mode', choices=ATTR_MODES[:3], default='hard',
+                        help='attribute of every box: hard, easy, or the file\'s own pa_attr (original)')
+    parser.add_argument('--num-per-image', type=int, default=1, help='synthetic images per source image')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--batch-size', type=int, default=8, help='images per pipeline call (per rank)')
+    parser.add_argument('--steps', type=int, default=25, help='denoising steps')
+    parser.add_argument('--guidance-scale', type=float, default=5.0)
+    parser.add_argument('--sampler', choices=sorted(SAMPLERS), default='dpmsolver++')
+    parser.add_argument('--output-size', choices=OUTPUT_SIZES, default='source',
+                        help='source: resize to the source image so the real boxes are the labels; '
+                             'model: keep the generator resolution and rescale the boxes')
+    parser.add_argument('--ext', choices=['png', 'jpg'], default='png')
+    parser.add_argument('--min-box-area-ratio', type=float,
+                        help='drop boxes below this share of the image (default: as in training)')
+    parser.add_argument('--min-object-area-ratio', type=float,
+                        help='skip images whose boxes cover less (default: as in training)')
+    parser.add_argument('--dtype', choices=['auto', *DTYPES], default='auto', help='auto: fp16 on GPU, else fp32')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    init_distributed(args.launcher)
+    try:
+        settings = read_layout_settings(args.generator)
+        coco = load_coco(args.ann_file)
+    except (FileNotFoundError, CocoFormatError) as err:
+        raise SystemExit(f'generate: {err}') from None
+    filters = dict(settings.get('data_filters') or {})
+    for name in ('min_box_area_ratio', 'min_object_area_ratio'):
+        if getattr(args, name) is not None:
+            filters[name] = getattr(args, name)
+
+    if torch.cuda.is_available():
+        device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device('cpu')
+    dtype = DTYPES.get(args.dtype, torch.float16 if device.type == 'cuda' else torch.float32)
+    pipe = DetDiffusionPipeline.from_pretrained(args.generator, dtype=dtype).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    writer = SyntheticDatasetWriter(
+        pipe, args.out, args.attr_mode, args.output_size, args.batch_size, args.steps, args.guidance_scale,
+        args.sampler, generator_sha256=generator_identity(args.generator))
+    try:
+        path = writer.run(coco, args.ann_file, args.num_per_image, args.seed, args.ext, filters)
+    except ValueError as err:
+        raise SystemExit(f'generate: {err}') from None
+    if dist.is_main_process():
+        print(f'synthetic dataset written: {path} (preview: {os.path.join(args.out, "preview.png")})')
+
+
+if __name__ == '__main__':
+    main()
