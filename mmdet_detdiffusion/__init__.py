@@ -8,6 +8,6 @@ from mmdet_detdiffusion.version import __version__
 
 register_mmengine_safe_globals()
 
-from mmdet_detdiffusion import datasets, generator, hooks, transforms  # noqa: E402,F401  (registers components)
+from mmdet_detdiffusion import datasets, evaluation, generator, hooks, transforms  # noqa: E402,F401
 
 __all__ = ['__version__', 'register_mmengine_safe_globals']

@@ -32,20 +32,26 @@ def test_train_tool_with_data_root(shapes_root, tmp_path):
     assert 'Epoch(val) [1][1/1]' in log, 'validation ran on the 8 images of the new data root'
 
 
-def test_demo_writes_data_detector_attributes_and_report(tmp_path):
-    run('tools/demo.py', '--work-dir', str(tmp_path), '--num-train', '16', '--num-val', '4',
-        '--detector-epochs', '1', '--generator-epochs', '1')
+def test_demo_runs_the_whole_loop_and_reuses_finished_steps(tmp_path):
+    args = ('tools/demo.py', '--work-dir', str(tmp_path), '--num-train', '16', '--num-val', '4',
+            '--detector-epochs', '1', '--generator-epochs', '1', '--steps', '2')
+    run(*args)
     attrs = json.load(open(tmp_path / 'attributes' / 'train_pa_attr.json'))
     assert len(attrs['images']) == 16 and all(a['pa_attr'] in ('easy', 'hard') for a in attrs['annotations'])
     assert os.path.isfile(tmp_path / 'detector' / 'epoch_1.pth')
-    grid = cv2.imread(str(tmp_path / 'attributes_grid.png'))
-    assert grid is not None and grid.shape[0] > 256 and grid.shape[1] > 4 * 256
-    report = open(tmp_path / 'report.md').read()
-    assert '| detector |' in report and 'all' in report and 'attributes_grid.png' in report
-    assert '| generator |' in report and 'generator/samples/iter_1.png' in report
-    assert os.path.isfile(tmp_path / 'generator' / 'samples' / 'iter_1.png')
     assert os.path.isfile(tmp_path / 'generator' / 'export' / 'model_index.json')
-    # a rerun reuses every finished step
-    proc = run('tools/demo.py', '--work-dir', str(tmp_path), '--num-train', '16', '--num-val', '4',
-               '--detector-epochs', '1', '--generator-epochs', '1')
-    assert 'shapes dataset already in' in proc.stdout
+    for mode in ('hard', 'easy', 'original'):
+        synthetic = json.load(open(tmp_path / 'data' / f'shapes_synthetic_{mode}' / 'annotations.json'))
+        assert len(synthetic['images']) > 0 and synthetic['detdiffusion']['attr_mode'] == mode
+        assert os.path.isfile(tmp_path / 'trainability' / mode / 'epoch_1.pth')
+    grid = cv2.imread(str(tmp_path / 'real_vs_generated.png'))
+    assert grid is not None and grid.shape[0] > 4 * 256 and grid.shape[1] > 6 * 256  # 4 rows of 6 images
+    report = open(tmp_path / 'report.md').read()
+    for row in ('| real |', '| hard |', '| easy |', '| original |', '| real only |', '| real + hard |',
+                '| generator |', '| trainability |'):
+        assert row in report, row
+    metrics = json.load(open(tmp_path / 'metrics.json'))
+    assert set(metrics['yolo_score']) == {'real', 'hard', 'easy', 'original'}
+    assert 0 <= metrics['yolo_score']['real']['mAP'] <= 1 and len(metrics['trainability']) == 4
+    proc = run(*args)  # a rerun reuses every finished step
+    assert 'shapes dataset already in' in proc.stdout and 'hard set already in' in proc.stdout

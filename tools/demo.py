@@ -1,8 +1,11 @@
-"""End-to-end demo on the toy shapes set (CPU, a few minutes); each finished step is skipped on a rerun.
+"""End-to-end DetDiffusion demo on the toy shapes set (CPU, about 15 minutes); finished steps are reused
+on a rerun.
 
-Steps so far: write the shapes dataset -> train a tiny detector D -> label the easy/hard attributes of
-every training box with D -> train the tiny generator on the labelled set (sample grids, diffusers
-export) -> write ``report.md`` in the work dir.
+Steps: write the shapes dataset -> train a tiny detector D on it -> label the easy/hard attribute of
+every training box with D -> train the tiny generator on the labelled set -> generate "hard", "easy"
+and "original" synthetic sets from the training layouts -> YOLO score of each (D on generated images vs
+their layouts; real images are the reference) -> train D again on real + each synthetic set
+(trainability) -> ``report.md`` with the tables and image grids.
 
 Example::
 
@@ -12,23 +15,32 @@ import argparse
 import json
 import os
 import time
+from typing import Dict, List
 
 import cv2
+import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmdet_detdiffusion  # noqa: F401  (registers components and the checkpoint allow-list)
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, write_labeling
 from mmdet_detdiffusion.datasets.shapes import write_shapes_dataset
+from mmdet_detdiffusion.evaluation.report import FIDELITY_COLUMNS, fidelity_rows, markdown_table
+from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
+from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity
 from mmdet_detdiffusion.layout.attribute_file import (ATTR_KEY, annotations_by_image, format_attribute_table,
                                                       load_coco, xywh_to_xyxy)
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
+from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
+from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
 from mmdet_detdiffusion.utils.config import set_data_root
 from mmdet_detdiffusion.visualization import draw_boxes, save_image, tile_grid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DETECTOR_CONFIG = os.path.join(REPO, 'configs', 'detector', 'toy_retinanet_shapes.py')
+SYNTHETIC_DETECTOR_CONFIG = os.path.join(REPO, 'configs', 'detector', 'toy_retinanet_shapes_synthetic.py')
 GENERATOR_CONFIG = os.path.join(REPO, 'configs', 'generator', 'toy_shapes_pixel64.py')
+ATTR_MODES = ('hard', 'easy', 'original')
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,15 +50,27 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--num-val', type=int, default=50)
     parser.add_argument('--detector-epochs', type=int, default=24)
     parser.add_argument('--generator-epochs', type=int, default=30)
+    parser.add_argument('--steps', type=int, default=10, help='denoising steps (DPM-Solver++) for generation')
+    parser.add_argument('--guidance-scale', type=float, default=2.0)
     parser.add_argument('--score-thr', type=float, default=DEFAULT_SCORE_THR, help='gamma')
     parser.add_argument('--iou-thr', type=float, default=DEFAULT_IOU_THR, help='beta')
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args()
 
 
-def step(title: str):
-    print(f'\n=== {title}', flush=True)
-    return time.time()
+class Steps:
+    """Prints numbered step titles and keeps the seconds each step took."""
+
+    def __init__(self, total: int):
+        self.total, self.done, self.seconds = total, 0, {}
+
+    def run(self, name: str, title: str, fn, *args):
+        self.done += 1
+        print(f'\n=== {self.done}/{self.total} {title}', flush=True)
+        start = time.time()
+        result = fn(*args)
+        self.seconds[name] = time.time() - start
+        return result
 
 
 def make_data(args: argparse.Namespace, data_root: str) -> None:
@@ -56,9 +80,12 @@ def make_data(args: argparse.Namespace, data_root: str) -> None:
     write_shapes_dataset(data_root, args.num_train, args.num_val, seed=args.seed)
 
 
-def train_detector(args: argparse.Namespace, data_root: str, work_dir: str) -> Runner:
-    """Train (or resume, or reuse) the toy detector; return a Runner holding the trained model."""
-    cfg = set_data_root(Config.fromfile(DETECTOR_CONFIG), data_root)
+def train_detector(args: argparse.Namespace, config: str, data_root: str, work_dir: str,
+                   synthetic_root: str = None) -> Runner:
+    """Train (or resume, or reuse) a toy detector, validate it on the real val set; return its Runner."""
+    cfg = set_data_root(Config.fromfile(config), data_root)
+    if synthetic_root:
+        cfg.train_dataloader.dataset.synthetic[0].data_root = synthetic_root
     cfg.work_dir = work_dir
     cfg.train_cfg.max_epochs = args.detector_epochs
     cfg.train_cfg.val_interval = args.detector_epochs
@@ -69,6 +96,22 @@ def train_detector(args: argparse.Namespace, data_root: str, work_dir: str) -> R
     runner = Runner.from_cfg(cfg)
     runner.train()  # returns at once when the last checkpoint is already at max_epochs
     return runner
+
+
+def val_map(runner: Runner) -> float:
+    """COCO box mAP of the runner's model on the real val set (0 when it detects nothing)."""
+    return runner.val_loop.run().get('coco/bbox_mAP', 0.0)
+
+
+def label_attributes(args: argparse.Namespace, runner: Runner, data_root: str, attr_file: str) -> dict:
+    ann_file = data_root + 'annotations/train.json'
+    coco = load_coco(ann_file)
+    labeler = AttributeLabeler(runner.model, runner.cfg.test_dataloader.dataset.pipeline, args.score_thr,
+                               args.iou_thr, batch_size=8)
+    return write_labeling(coco, labeler.label(coco, data_root + 'images', ann_file), attr_file, record=dict(
+        detector_config=DETECTOR_CONFIG, checkpoint_sha256=None,
+        weights=f'demo detector after {runner.epoch} epochs', score_thr=args.score_thr, iou_thr=args.iou_thr,
+        ann_file=ann_file))
 
 
 def train_generator(args: argparse.Namespace, data_root: str, attr_file: str, work_dir: str) -> None:
@@ -84,72 +127,121 @@ def train_generator(args: argparse.Namespace, data_root: str, attr_file: str, wo
     Runner.from_cfg(cfg).train()
 
 
-def draw_attributes(labelled: dict, img_prefix: str, out_path: str, count: int = 12) -> None:
-    names = {cat['id']: cat['name'] for cat in labelled['categories']}
-    by_image = annotations_by_image(labelled)
+def generate_sets(args: argparse.Namespace, export_dir: str, attr_file: str, out_root: str) -> Dict[str, str]:
+    """One synthetic set per attribute mode from the training layouts; returns ``{mode: folder}``."""
+    pipe = DetDiffusionPipeline.from_pretrained(export_dir)
+    coco = load_coco(attr_file)
+    folders = {}
+    for mode in ATTR_MODES:
+        folders[mode] = os.path.join(out_root, f'shapes_synthetic_{mode}') + '/'
+        if os.path.isfile(os.path.join(folders[mode], ANNOTATION_FILE)):
+            print(f'{mode} set already in {folders[mode]}')
+            continue
+        writer = SyntheticDatasetWriter(pipe, folders[mode], mode, batch_size=32, num_inference_steps=args.steps,
+                                        guidance_scale=args.guidance_scale, generator_sha256=generator_identity(export_dir))
+        writer.run(coco, attr_file, seed=args.seed)
+    return folders
+
+
+def yolo_scores(detector: Runner, data_root: str, folders: Dict[str, str], work_dir: str) -> Dict[str, dict]:
+    """YOLO score of D on the real training images and on each synthetic set."""
+    checkpoint = os.path.join(detector.work_dir, f'epoch_{detector.train_loop.max_epochs}.pth')
+    sets = {'real': (data_root + 'annotations/train.json', data_root + 'images')}
+    sets.update({mode: (folder + ANNOTATION_FILE, folder + IMAGES_FOLDER) for mode, folder in folders.items()})
+    return {name: evaluate_yolo_score(detector.cfg, checkpoint, ann_file, img_prefix, os.path.join(work_dir, name))
+            for name, (ann_file, img_prefix) in sets.items()}
+
+
+def trainability(args: argparse.Namespace, real_map: float, data_root: str, folders: Dict[str, str],
+                 work_dir: str) -> Dict[str, float]:
+    """Val mAP of D trained on real only (already known) and on real + each synthetic set."""
+    maps = {'real only': real_map}
+    for mode, folder in folders.items():
+        runner = train_detector(args, SYNTHETIC_DETECTOR_CONFIG, data_root, os.path.join(work_dir, mode), folder)
+        maps[f'real + {mode}'] = val_map(runner)
+    return maps
+
+
+def comparison_grid(attr_file: str, data_root: str, folders: Dict[str, str], out_path: str, count: int = 6) -> None:
+    """Rows: real training images, then their hard / easy / original generations; boxes drawn
+    (green easy, red hard)."""
+    real = load_coco(attr_file)
+    names = {cat['id']: cat['name'] for cat in real['categories']}
+    rows = [(real, data_root + 'images')]
+    rows += [(load_coco(folder + ANNOTATION_FILE), folder + IMAGES_FOLDER) for folder in folders.values()]
     tiles = []
-    for img in labelled['images'][:count]:
-        anns = by_image[img['id']]
-        tiles.append(draw_boxes(cv2.imread(os.path.join(img_prefix, img['file_name'])),
-                                [xywh_to_xyxy(a['bbox']) for a in anns], [names[a['category_id']] for a in anns],
-                                [a[ATTR_KEY] for a in anns]))
-    save_image(out_path, tile_grid(tiles))
+    for coco, img_prefix in rows:
+        by_image = annotations_by_image(coco)
+        for image in coco['images'][:count]:
+            anns = by_image[image['id']]
+            tiles.append(draw_boxes(cv2.imread(os.path.join(img_prefix, image['file_name'])),
+                                    [xywh_to_xyxy(a['bbox']) for a in anns], [names[a['category_id']] for a in anns],
+                                    [a.get(ATTR_KEY) for a in anns]))
+    save_image(out_path, tile_grid(tiles, columns=count))
 
 
 def main() -> None:
     args = parse_args()
+    torch.manual_seed(args.seed)
     work_dir = os.path.abspath(args.work_dir)
     data_root = os.path.join(work_dir, 'data', 'shapes') + '/'
-    timings = {}
-
-    start = step('1/4 toy shapes dataset')
-    make_data(args, data_root)
-    timings['dataset'] = time.time() - start
-
-    start = step('2/4 train the tiny detector D')
-    runner = train_detector(args, data_root, os.path.join(work_dir, 'detector'))
-    timings['detector'] = time.time() - start
-
-    start = step('3/4 label easy/hard attributes of the training boxes with D')
-    ann_file = data_root + 'annotations/train.json'
-    coco = load_coco(ann_file)
-    labeler = AttributeLabeler(runner.model, runner.cfg.test_dataloader.dataset.pipeline, args.score_thr,
-                               args.iou_thr, batch_size=8)
     attr_file = os.path.join(work_dir, 'attributes', 'train_pa_attr.json')
-    labelled = write_labeling(coco, labeler.label(coco, data_root + 'images', ann_file), attr_file, record=dict(
-        detector_config=DETECTOR_CONFIG, checkpoint_sha256=None,
-        weights=f'demo detector after {runner.epoch} epochs', score_thr=args.score_thr, iou_thr=args.iou_thr,
-        ann_file=ann_file))
-    draw_attributes(labelled, data_root + 'images', os.path.join(work_dir, 'attributes_grid.png'))
-    timings['labeling'] = time.time() - start
-
-    start = step('4/4 train the tiny generator on the labelled set')
     generator_dir = os.path.join(work_dir, 'generator')
-    train_generator(args, data_root, attr_file, generator_dir)
-    timings['generator'] = time.time() - start
+    steps = Steps(total=8)
 
-    write_report(work_dir, labelled, timings, args, generator_dir)
+    steps.run('dataset', 'toy shapes dataset', make_data, args, data_root)
+    detector = steps.run('detector', 'train the tiny detector D on real data', train_detector, args,
+                         DETECTOR_CONFIG, data_root, os.path.join(work_dir, 'detector'))
+    real_map = val_map(detector)
+    labelled = steps.run('labeling', 'label easy/hard attributes of the training boxes with D', label_attributes,
+                         args, detector, data_root, attr_file)
+    steps.run('generator', 'train the tiny generator on the labelled set', train_generator, args, data_root,
+              attr_file, generator_dir)
+    folders = steps.run('generation', f'generate {"/".join(ATTR_MODES)} sets from the training layouts',
+                        generate_sets, args, os.path.join(generator_dir, 'export'), attr_file,
+                        os.path.join(work_dir, 'data'))
+    scores = steps.run('yolo_score', 'YOLO score: D on generated images vs their layouts', yolo_scores, detector,
+                       data_root, folders, os.path.join(work_dir, 'yolo_score'))
+    maps = steps.run('trainability', 'trainability: D trained on real + synthetic', trainability, args, real_map,
+                     data_root, folders, os.path.join(work_dir, 'trainability'))
+    steps.run('report', 'report', write_report, args, work_dir, labelled, attr_file, data_root, folders, scores,
+              maps, steps.seconds)
 
 
-def write_report(work_dir: str, labelled: dict, timings: dict, args: argparse.Namespace, generator_dir: str
-                 ) -> None:
-    grids = sorted(os.listdir(os.path.join(generator_dir, 'samples')), key=lambda n: int(n[5:-4]))
-    lines = ['# DetDiffusion demo (toy shapes)', '',
-             f'Attributes: gamma (score) > {args.score_thr}, beta (IoU) > {args.iou_thr}; '
-             f'detector trained {args.detector_epochs} epochs.', '',
-             '## Easy / hard boxes of the training set', '', '```', format_attribute_table(labelled), '```', '',
-             '![training images, easy boxes green, hard boxes red](attributes_grid.png)', '',
-             f'## Generator after {args.generator_epochs} epochs', '',
-             'Top: real training images; bottom: generated from their layouts (easy green, hard red).', '',
-             f'![generator samples](generator/samples/{grids[-1]})', '',
-             'Export (diffusers folder): `generator/export/`', '',
-             '## Time per step (s)', '', '| step | seconds |', '|---|---|']
-    lines += [f'| {name} | {seconds:.1f} |' for name, seconds in timings.items()]
+def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_file: str, data_root: str,
+                 folders: Dict[str, str], scores: Dict[str, dict], maps: Dict[str, float],
+                 seconds: Dict[str, float]) -> None:
+    comparison_grid(attr_file, data_root, {}, os.path.join(work_dir, 'attributes_grid.png'), count=12)
+    comparison_grid(attr_file, data_root, folders, os.path.join(work_dir, 'real_vs_generated.png'))
+    ratio = {mode: scores[mode]['mAP'] / scores['real']['mAP'] if scores['real']['mAP'] else float('nan')
+             for mode in ATTR_MODES}
+    lines: List[str] = [
+        '# DetDiffusion demo (toy shapes)', '',
+        f'Attributes: gamma (score) > {args.score_thr}, beta (IoU) > {args.iou_thr}; detector D trained '
+        f'{args.detector_epochs} epochs on {args.num_train} images; generator {args.generator_epochs} epochs; '
+        f'generation: DPM-Solver++ {args.steps} steps, guidance {args.guidance_scale}.', '',
+        '## Easy / hard boxes of the training set (labelled by D)', '', '```', format_attribute_table(labelled),
+        '```', '', '![training images, easy boxes green, hard boxes red](attributes_grid.png)', '',
+        '## Generated images', '',
+        f'Rows: real training images, then generations of their layouts with {", ".join(ATTR_MODES)} '
+        'attributes (boxes: green easy, red hard).', '', '![real vs generated](real_vs_generated.png)', '',
+        '## Fidelity: YOLO score (D on the images vs their layouts)', '',
+        markdown_table(FIDELITY_COLUMNS, fidelity_rows(scores)), '',
+        f'Generated / real mAP: {", ".join(f"{m} {r:.2f}" for m, r in ratio.items())} (target >= 0.8). '
+        f'Recall (AR100) on hard generations {scores["hard"]["AR100"]:.3f} vs easy {scores["easy"]["AR100"]:.3f} '
+        f'({"lower, as intended" if scores["hard"]["AR100"] < scores["easy"]["AR100"] else "not lower"}). '
+        'FID: run tools/evaluate_fidelity.py with --inception (weights are not bundled).', '',
+        '## Trainability: D on the real val set', '',
+        markdown_table(('training data', 'val mAP'), [(name, f'{value:.3f}') for name, value in maps.items()]), '',
+        '## Time per step (s)', '', markdown_table(('step', 'seconds'), [(k, f'{v:.1f}') for k, v in seconds.items()])]
     path = os.path.join(work_dir, 'report.md')
     with open(path + '.tmp', 'w') as f:
         f.write('\n'.join(lines) + '\n')
     os.replace(path + '.tmp', path)
-    print(f'\nreport: {path}\n' + json.dumps({k: round(v, 1) for k, v in timings.items()}))
+    summary = dict(yolo_score=scores, trainability=maps, seconds={k: round(v, 1) for k, v in seconds.items()})
+    with open(os.path.join(work_dir, 'metrics.json'), 'w') as f:
+        json.dump(summary, f, indent=2)
+    print(f'\nreport: {path}\n' + json.dumps(summary['seconds']))
 
 
 if __name__ == '__main__':
