@@ -224,7 +224,8 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         '```', '', '![training images, easy boxes green, hard boxes red](attributes_grid.png)', '',
         '## Generated images', '',
         f'Rows: real training images, then generations of their layouts with {", ".join(ATTR_MODES)} '
-        'attributes (boxes: green easy, red hard).', '', '![real vs generated](real_vs_generated.png)', '',
+        'attributes (boxes: green easy, red hard). Each image has the same seed in every mode, so what differs '
+        'between the rows comes from the attribute tokens alone.', '', '![real vs generated](real_vs_generated.png)', '',
         '## Fidelity: YOLO score (D on the images vs their layouts)', '',
         markdown_table(FIDELITY_COLUMNS, fidelity_rows(scores)), '',
         f'Generated / real mAP: {", ".join(f"{m} {r:.2f}" for m, r in ratio.items())} (target >= 0.8). '
