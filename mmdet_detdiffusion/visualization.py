@@ -1,10 +1,11 @@
 """Pictures a person can look at: images with their layout boxes drawn, tiled into a grid."""
 import math
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import cv2
 import numpy as np
 
+from mmdet_detdiffusion.layout.attribute_file import ATTR_KEY, xywh_to_xyxy
 from mmdet_detdiffusion.utils.fileio import atomic_write_bytes
 
 # BGR colours: attributes in green/red, boxes without an attribute in yellow.
@@ -29,6 +30,22 @@ def draw_boxes(image_bgr: np.ndarray, boxes_xyxy: Sequence[Sequence[float]], nam
         cv2.rectangle(canvas, (x1, y_text - text_h - 2), (x1 + text_w + 2, y_text + baseline - 1), (0, 0, 0), -1)
         cv2.putText(canvas, text, (x1 + 1, y_text), cv2.FONT_HERSHEY_SIMPLEX, 0.35, colour, 1, cv2.LINE_AA)
     return canvas
+
+
+def draw_annotated(image_path: str, annotations: Sequence[dict], names: Mapping[int, str],
+                   size: Optional[int] = None) -> np.ndarray:
+    """An image file with its COCO annotations drawn (``bbox`` xywh pixels, ``category_id`` named by
+    ``names``, optional ``pa_attr`` colours); resized to ``size x size`` first when given."""
+    image = cv2.imread(image_path)
+    if image is None:
+        raise ValueError(f'cannot read image {image_path}')
+    boxes = [xywh_to_xyxy(ann['bbox']) for ann in annotations]
+    if size:
+        sx, sy = size / image.shape[1], size / image.shape[0]
+        image = cv2.resize(image, (size, size))
+        boxes = [[x1 * sx, y1 * sy, x2 * sx, y2 * sy] for x1, y1, x2, y2 in boxes]
+    return draw_boxes(image, boxes, [names[ann['category_id']] for ann in annotations],
+                      [ann.get(ATTR_KEY) for ann in annotations])
 
 
 def tile_grid(images: Sequence[np.ndarray], columns: int = 4, pad: int = 4) -> np.ndarray:

@@ -17,7 +17,6 @@ import os
 import time
 from typing import Dict, List
 
-import cv2
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
@@ -28,13 +27,12 @@ from mmdet_detdiffusion.datasets.shapes import write_shapes_dataset
 from mmdet_detdiffusion.evaluation.report import FIDELITY_COLUMNS, fidelity_rows, markdown_table
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity
-from mmdet_detdiffusion.layout.attribute_file import (ATTR_KEY, annotations_by_image, format_attribute_table,
-                                                      load_coco, xywh_to_xyxy)
+from mmdet_detdiffusion.layout.attribute_file import annotations_by_image, format_attribute_table, load_coco
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
 from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
 from mmdet_detdiffusion.utils.config import set_data_root
-from mmdet_detdiffusion.visualization import draw_boxes, save_image, tile_grid
+from mmdet_detdiffusion.visualization import draw_annotated, save_image, tile_grid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DETECTOR_CONFIG = os.path.join(REPO, 'configs', 'detector', 'toy_retinanet_shapes.py')
@@ -172,11 +170,8 @@ def comparison_grid(attr_file: str, data_root: str, folders: Dict[str, str], out
     tiles = []
     for coco, img_prefix in rows:
         by_image = annotations_by_image(coco)
-        for image in coco['images'][:count]:
-            anns = by_image[image['id']]
-            tiles.append(draw_boxes(cv2.imread(os.path.join(img_prefix, image['file_name'])),
-                                    [xywh_to_xyxy(a['bbox']) for a in anns], [names[a['category_id']] for a in anns],
-                                    [a.get(ATTR_KEY) for a in anns]))
+        tiles += [draw_annotated(os.path.join(img_prefix, image['file_name']), by_image[image['id']], names)
+                  for image in coco['images'][:count]]
     save_image(out_path, tile_grid(tiles, columns=count))
 
 

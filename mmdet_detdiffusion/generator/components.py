@@ -45,3 +45,8 @@ def build_component(cfg: Optional[dict]) -> Any:
     if hasattr(cls, 'from_config'):
         return cls.from_config(config)
     return cls(**config)
+
+
+def latent_scale(vae) -> int:
+    """Pixels per latent cell of an AutoencoderKL (8 for SD's VAE); 1 without one (pixel space)."""
+    return 1 if vae is None else 2 ** (len(vae.config.block_out_channels) - 1)

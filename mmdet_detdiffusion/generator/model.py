@@ -19,10 +19,10 @@ from mmdet.registry import MODELS
 from mmengine import dist
 from mmengine.model import BaseDataPreprocessor, BaseModel
 
-from mmdet_detdiffusion.generator.components import build_component
+from mmdet_detdiffusion.generator.components import build_component, latent_scale
 from mmdet_detdiffusion.generator.losses import foreground_weight_map, instance_mask_loss, noise_level_weight
 from mmdet_detdiffusion.generator.perception_head import PerceptionHead
-from mmdet_detdiffusion.generator.text import add_layout_tokens, word_token_counter
+from mmdet_detdiffusion.generator.text import add_layout_tokens, encode_text, word_token_counter
 from mmdet_detdiffusion.generator.transforms import ATTR_NAMES
 from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt
 
@@ -130,7 +130,7 @@ class DetDiffusionGenerator(BaseModel):
     @property
     def latent_scale(self) -> int:
         """Pixels per latent cell (8 for SD's VAE, 1 in pixel space)."""
-        return 1 if self.vae is None else 2 ** (len(self.vae.config.block_out_channels) - 1)
+        return latent_scale(self.vae)
 
     # ---------------------------------------------------------------- layouts and text
     def layout_of(self, data_sample) -> List[LayoutObject]:
@@ -151,9 +151,7 @@ class DetDiffusionGenerator(BaseModel):
 
     def encode_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
         """``(B, 77, D)`` text-encoder states of ``prompts``."""
-        ids = self.tokenizer(list(prompts), padding='max_length', max_length=self.tokenizer.model_max_length,
-                             truncation=True, return_tensors='pt').input_ids
-        return self.text_encoder(ids.to(self.text_encoder.device))[0]
+        return encode_text(self.tokenizer, self.text_encoder, prompts)
 
     # ---------------------------------------------------------------- images and latents
     def encode_images(self, images: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -163,13 +161,6 @@ class DetDiffusionGenerator(BaseModel):
         with torch.no_grad():
             posterior = self.vae.encode(images.to(self.vae.dtype)).latent_dist
             return posterior.sample(generator) * self.vae.config.scaling_factor
-
-    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        """Latents -> images ``(B, 3, H, W)`` in [-1, 1]."""
-        if self.vae is None:
-            return latents.clamp(-1, 1)
-        with torch.no_grad():
-            return self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample.clamp(-1, 1)
 
     # ---------------------------------------------------------------- training
     def _step_randomness(self, device: torch.device) -> Tuple[torch.Generator, random.Random]:

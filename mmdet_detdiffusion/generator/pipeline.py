@@ -26,7 +26,8 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from mmdet_detdiffusion.generator.sampling import denoise
-from mmdet_detdiffusion.generator.text import word_token_counter
+from mmdet_detdiffusion.generator.components import latent_scale
+from mmdet_detdiffusion.generator.text import encode_text, word_token_counter
 from mmdet_detdiffusion.layout.inputs import UserLayout, to_layout_objects, with_attr_mode
 from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt
 
@@ -130,7 +131,7 @@ class DetDiffusionPipeline(DiffusionPipeline):
     @property
     def latent_scale(self) -> int:
         """Pixels per latent cell (8 for SD's VAE, 1 in pixel space)."""
-        return 1 if self.vae is None else 2 ** (len(self.vae.config.block_out_channels) - 1)
+        return latent_scale(self.vae)
 
     @property
     def default_size(self) -> int:
@@ -146,9 +147,7 @@ class DetDiffusionPipeline(DiffusionPipeline):
 
     def encode_prompt(self, prompts: Sequence[str]) -> torch.Tensor:
         """``(B, 77, D)`` text-encoder states of ``prompts``."""
-        ids = self.tokenizer(list(prompts), padding='max_length', max_length=self.tokenizer.model_max_length,
-                             truncation=True, return_tensors='pt').input_ids
-        return self.text_encoder(ids.to(self.text_encoder.device))[0]
+        return encode_text(self.tokenizer, self.text_encoder, prompts)
 
     def null_embedding(self, batch_size: int) -> torch.Tensor:
         """The empty prompt's states, encoded once per pipeline and repeated to ``(B, 77, D)``."""

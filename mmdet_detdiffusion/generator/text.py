@@ -11,7 +11,7 @@ import gzip
 import importlib.util
 import os
 from functools import lru_cache
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import torch
 
@@ -110,3 +110,10 @@ def word_token_counter(tokenizer):
     def count(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False).input_ids)
     return count
+
+
+def encode_text(tokenizer, text_encoder: torch.nn.Module, prompts: Sequence[str]) -> torch.Tensor:
+    """``(B, 77, D)`` text-encoder states of ``prompts`` (padded to the tokenizer's window)."""
+    ids = tokenizer(list(prompts), padding='max_length', max_length=tokenizer.model_max_length, truncation=True,
+                    return_tensors='pt').input_ids
+    return text_encoder(ids.to(text_encoder.device))[0]

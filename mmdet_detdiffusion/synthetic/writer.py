@@ -6,7 +6,7 @@ images, byte for byte, on the same device). Rank 0 assembles ``annotations.json`
 done and draws ``preview.png`` (generated images with their boxes).
 """
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Container, Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -17,7 +17,7 @@ from tqdm import tqdm
 from mmdet_detdiffusion.synthetic.manifest import (IMAGES_FOLDER, Manifest, assemble_coco, load_done,
                                                    write_coco)
 from mmdet_detdiffusion.synthetic.plan import WorkItem, plan_items, shard
-from mmdet_detdiffusion.visualization import draw_boxes, save_image, tile_grid
+from mmdet_detdiffusion.visualization import draw_annotated, save_image, tile_grid
 
 OUTPUT_SIZES = ('source', 'model')
 
@@ -77,10 +77,9 @@ class SyntheticDatasetWriter:
             batch = mine[start:start + self.batch_size]
             if all(item.file_name in done for item in batch):
                 continue
-            for record in self.generate_batch(batch, names):
-                if record['file_name'] not in done:
-                    manifest.append(record)
-                    bar.update(1)
+            for record in self.generate_batch(batch, names, skip=done):
+                manifest.append(record)
+                bar.update(1)
         bar.close()
         dist.barrier()
         if rank != 0:
@@ -96,8 +95,9 @@ class SyntheticDatasetWriter:
         self.write_preview(records, names)
         return path
 
-    def generate_batch(self, batch: List[WorkItem], names: Dict[int, str]) -> List[dict]:
-        """Generate ``batch``, write its images; return their manifest records (nothing appended yet)."""
+    def generate_batch(self, batch: List[WorkItem], names: Dict[int, str], skip: Container[str] = ()) -> List[dict]:
+        """Generate the whole ``batch`` (its composition fixes every image), write the images whose file
+        name is not in ``skip``; return their manifest records (nothing appended yet)."""
         layouts = [dict(boxes=item.boxes, labels=[names[c] for c in item.category_ids], attrs=item.attrs,
                         image_size=(item.source['height'], item.source['width'])) for item in batch]
         device = self.pipe._execution_device
@@ -106,6 +106,8 @@ class SyntheticDatasetWriter:
                            **self.call_kwargs)
         records = []
         for i, item in enumerate(batch):
+            if item.file_name in skip:
+                continue
             image = output.images[i][:, :, ::-1]  # RGB -> BGR for OpenCV
             kept = output.kept[i]
             if self.output_size == 'source':
@@ -128,15 +130,9 @@ class SyntheticDatasetWriter:
 
     def write_preview(self, records: List[dict], names: Dict[int, str], count: int = 8) -> str:
         """``preview.png``: the first ``count`` images with their boxes (green easy, red hard)."""
-        tiles = []
-        for record in sorted(records, key=lambda r: r['index'])[:count]:
-            image = cv2.imread(os.path.join(self.out_dir, IMAGES_FOLDER, record['file_name']))
-            image = cv2.resize(image, (128, 128))
-            sx, sy = 128 / record['width'], 128 / record['height']
-            boxes = [[x * sx, y * sy, (x + w) * sx, (y + h) * sy] for x, y, w, h in
-                     (ann['bbox'] for ann in record['annotations'])]
-            tiles.append(draw_boxes(image, boxes, [names[a['category_id']] for a in record['annotations']],
-                                    [a['pa_attr'] for a in record['annotations']]))
+        tiles = [draw_annotated(os.path.join(self.out_dir, IMAGES_FOLDER, record['file_name']),
+                                record['annotations'], names, size=128)
+                 for record in sorted(records, key=lambda r: r['index'])[:count]]
         path = os.path.join(self.out_dir, 'preview.png')
         if tiles:
             save_image(path, tile_grid(tiles, columns=4))

@@ -49,4 +49,3 @@ def build_train_config(args: argparse.Namespace) -> Config:
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
     return cfg
-
