@@ -62,14 +62,14 @@ def naive_loop(pipe, layouts, steps: int, guidance_scale: float, device: str) ->
     size = pipe.default_size // pipe.latent_scale
     for i, layout in enumerate(layouts):
         prompts, _, _ = pipe.layout_prompts([layout])
-        cond, uncond = pipe.encode_prompt(prompts), pipe.encode_prompt([''])
+        (cond, cond_mask), (uncond, uncond_mask) = pipe.encode_prompt(prompts), pipe.encode_prompt([''])
         scheduler = pipe.make_scheduler('ddim')
         scheduler.set_timesteps(steps, device=device)
-        latents = randn_tensor((1, pipe.unet.config.in_channels, size, size),
+        latents = randn_tensor((1, pipe.unet.config.out_channels, size, size),
                                generator=torch.Generator(device).manual_seed(i), device=torch.device(device))
         for t in scheduler.timesteps:
-            eps_cond = pipe.unet(latents, t, encoder_hidden_states=cond).sample
-            eps_uncond = pipe.unet(latents, t, encoder_hidden_states=uncond).sample
+            eps_cond = pipe.unet(latents, t, encoder_hidden_states=cond, encoder_attention_mask=cond_mask).sample
+            eps_uncond = pipe.unet(latents, t, encoder_hidden_states=uncond, encoder_attention_mask=uncond_mask).sample
             eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
             latents = scheduler.step(eps, t, latents).prev_sample
         if pipe.vae is not None:

@@ -161,3 +161,30 @@ def test_box_maps_and_foreground_weights():
     assert weights.shape == (1, 1, 8, 8)
     torch.testing.assert_close(weights.mean(), torch.tensor(1.0))
     assert weights[0, 0, 7, 7] > weights[0, 0, 0, 0] > weights[0, 0, 0, 7]  # small box > large box > background
+
+
+def test_masked_padding_is_ignored_by_the_unet(gen_cfg):
+    model = build_model(gen_cfg).eval()
+    assert model.mask_text_padding  # the toy config's setting
+    text = model.text_condition(['An image with circle <l3> <l200> <hard>', ''])
+    mask = text['encoder_attention_mask']
+    assert mask.dtype == torch.bool and mask.sum(dim=1).tolist() == [9, 2]  # BOS ... EOS; BOS EOS
+    noisy, t = torch.randn(2, 3, 32, 32), torch.tensor([500, 500])
+    other = text['encoder_hidden_states'].clone()
+    other[~mask] = torch.randn_like(other[~mask])  # change only the padding states
+    with torch.no_grad():
+        out = model.unet(noisy, t, **text).sample
+        torch.testing.assert_close(model.unet(noisy, t, encoder_hidden_states=other, encoder_attention_mask=mask).sample,
+                                   out)
+        assert not torch.allclose(model.unet(noisy, t, encoder_hidden_states=other).sample, out, atol=1e-4)
+
+
+def test_attention_loss_comes_from_the_training_pass_and_trains_the_text_side(gen_cfg, batch):
+    model = build_model(gen_cfg, attention_loss_weight=0.5, null_prompt_prob=0.0)
+    data = model.data_preprocessor(batch, training=True)
+    losses = model.loss(**data)
+    assert 0 < losses['loss_attn'] <= 0.5 * 2
+    assert model.attention_record == dict(active=False, maps=[])  # consumed; sampling records nothing
+    losses['loss_attn'].backward()
+    assert model.text_encoder.get_input_embeddings().weight.grad.abs().sum() > 0
+    assert 'loss_attn' not in build_model(gen_cfg).loss(**data)  # off by default, as in the paper

@@ -5,7 +5,7 @@ import pytest
 
 from mmdet_detdiffusion.generator.text import word_token_counter
 from mmdet_detdiffusion.layout.prompt import (PROMPT_PREFIX, LayoutObject, LocationGrid, build_prompt,
-                                              order_objects, parse_prompt)
+                                              object_text, object_token_spans, order_objects, parse_prompt)
 
 NAMES = ['person', 'traffic light', 'fire hydrant', 'cat', 'hair drier', 'teddy bear']
 
@@ -89,3 +89,17 @@ def test_bad_attribute_and_unparsable_prompt(count):
         parse_prompt('A photo of a cat', LocationGrid(8))
     with pytest.raises(ValueError, match='cannot parse'):
         parse_prompt('An image with cat <l3>', LocationGrid(8))
+
+
+@pytest.mark.parametrize('count_objects', [0, 1, 60])
+def test_object_token_spans_point_at_each_objects_tokens(clip_tokenizer, count, count_objects):
+    grid = LocationGrid(64)
+    layout = random_layout(count_objects, seed=3)
+    layout[:3] = [LayoutObject(o.name, o.box, None) for o in layout[:3]]  # some without attribute token
+    prompt, kept = build_prompt(layout, grid, count, rng=random.Random(1))
+    ids = clip_tokenizer(prompt).input_ids
+    spans = object_token_spans(kept, count)
+    assert len(spans) == len(kept)
+    for (start, end), obj in zip(spans, kept):
+        assert ids[start:end] == clip_tokenizer(object_text(obj, grid), add_special_tokens=False).input_ids
+    assert (spans[-1][1] if spans else 1 + count(PROMPT_PREFIX)) == len(ids) - 1  # EOS follows the last object

@@ -24,6 +24,7 @@ def test_export_loads_as_pipeline_and_in_plain_diffusers(pipe, tiny_generator_ex
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTextModel
     assert pipe.classes == ('circle', 'square', 'triangle') and pipe.vae is None and pipe.default_size == 32
+    assert type(pipe.unet).__name__ == 'CoordUNet2DConditionModel' and pipe.mask_text_padding
     unet = UNet2DConditionModel.from_pretrained(tiny_generator_export, subfolder='unet')
     text_encoder = CLIPTextModel.from_pretrained(tiny_generator_export, subfolder='text_encoder')
     assert unet.config.sample_size == 32

@@ -60,3 +60,26 @@ def test_same_seed_same_dataset_other_seed_differs(tmp_path):
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match='does not fit'):
         write_shapes_dataset(str(tmp_path), 1, 1, size=32, min_radius=5, max_radius=20)
+    with pytest.raises(ValueError, match="colours must be one of"):
+        write_shapes_dataset(str(tmp_path), 1, 1, colours='rainbow')
+
+
+def test_by_class_colours_blend_each_object_by_its_contrast(tmp_path):
+    paths = write_shapes_dataset(str(tmp_path), num_train=16, num_val=1, size=64, seed=2, colours='by_class')
+    coco = COCO(paths['train'])
+    contrasts = []
+    for image_id in coco.getImgIds():
+        info = coco.loadImgs(image_id)[0]
+        img = cv2.imread(os.path.join(tmp_path, 'images', info['file_name']))[:, :, ::-1].astype(float)
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=image_id))
+        outside = ~np.any([coco.annToMask(a) for a in anns], axis=0).astype(bool)
+        background = np.median(img[outside], axis=0)
+        assert np.ptp(background) <= 2  # grey
+        for ann in anns:
+            assert SHAPES_CLASSES[ann['category_id'] - 1] == {'red': 'circle', 'green': 'square',
+                                                               'blue': 'triangle'}[ann['colour']]
+            inside = cv2.erode(coco.annToMask(ann), np.ones((3, 3), np.uint8)).astype(bool)
+            expected = background + ann['contrast'] * (np.array(SHAPES_PALETTE[ann['colour']]) - background)
+            np.testing.assert_allclose(np.median(img[inside], axis=0), expected, atol=2.5)
+            contrasts.append(ann['contrast'])
+    assert 0.15 <= min(contrasts) < 0.5 < max(contrasts) <= 1.0  # faint and vivid objects both occur

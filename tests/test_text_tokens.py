@@ -57,6 +57,20 @@ def test_save_reload_keeps_tokens_and_embeddings(fresh, tmp_path):
     torch.testing.assert_close(encoder(ids).last_hidden_state, encoder2(ids).last_hidden_state)
 
 
+def test_fresh_tokenizer_keeps_the_rows_of_a_layout_trained_text_encoder(fresh):
+    tokenizer, encoder = fresh
+    add_layout_tokens(tokenizer, encoder, LocationGrid(8))
+    with torch.no_grad():
+        encoder.get_input_embeddings().weight[-66:] += 1.0  # as if trained
+    trained = encoder.get_input_embeddings().weight.detach().clone()
+    tokenizer2 = clip_tokenizer_from_bpe(find_open_clip_bpe())
+    assert add_layout_tokens(tokenizer2, encoder, LocationGrid(8)) == dict(first_location_id=49408, num_added=66)
+    assert torch.equal(encoder.get_input_embeddings().weight, trained)
+    assert tokenizer2.convert_tokens_to_ids('<hard>') == tokenizer.convert_tokens_to_ids('<hard>')
+    with pytest.raises(ValueError, match='layout tokens of a 4x4 grid'):
+        add_layout_tokens(clip_tokenizer_from_bpe(find_open_clip_bpe()), encoder, LocationGrid(4))
+
+
 def test_sincos_shape_and_size_check():
     assert sincos_2d(4, 8).shape == (16, 8)
     with pytest.raises(ValueError, match='divisible by 4'):

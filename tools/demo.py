@@ -2,7 +2,8 @@
 on a rerun.
 
 Steps: write the shapes dataset -> train a tiny detector D on it -> label the easy/hard attribute of
-every training box with D -> train the tiny generator on the labelled set -> generate "hard", "easy"
+every training box with D -> fine-tune the toy base generator (assets/toy_shapes_base, the stand-in for
+Stable Diffusion) on the labelled set with P.A. attributes and loss -> generate "hard", "easy"
 and "original" synthetic sets from the training layouts -> YOLO score of each (D on generated images vs
 their layouts; real images are the reference) -> train D again on real + each synthetic set
 (trainability) -> ``report.md`` with the tables and image grids.
@@ -23,7 +24,7 @@ from mmengine.runner import Runner
 
 import mmdet_detdiffusion  # noqa: F401  (registers components and the checkpoint allow-list)
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, write_labeling
-from mmdet_detdiffusion.datasets.shapes import write_shapes_dataset
+from mmdet_detdiffusion.datasets.shapes import COLOUR_SCHEMES, MIN_CONTRAST, write_shapes_dataset
 from mmdet_detdiffusion.evaluation.report import FIDELITY_COLUMNS, fidelity_rows, markdown_table
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity
@@ -32,12 +33,13 @@ from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_TH
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
 from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
 from mmdet_detdiffusion.utils.config import set_data_root
+from mmdet_detdiffusion.utils.fileio import atomic_write_json
 from mmdet_detdiffusion.visualization import draw_annotated, save_image, tile_grid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DETECTOR_CONFIG = os.path.join(REPO, 'configs', 'detector', 'toy_retinanet_shapes.py')
 SYNTHETIC_DETECTOR_CONFIG = os.path.join(REPO, 'configs', 'detector', 'toy_retinanet_shapes_synthetic.py')
-GENERATOR_CONFIG = os.path.join(REPO, 'configs', 'generator', 'toy_shapes_pixel64.py')
+GENERATOR_CONFIG = os.path.join(REPO, 'configs', 'generator', 'toy_shapes_pixel64_finetune.py')
 ATTR_MODES = ('hard', 'easy', 'original')
 
 
@@ -46,8 +48,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--num-train', type=int, default=200)
     parser.add_argument('--num-val', type=int, default=50)
+    parser.add_argument('--colours', choices=COLOUR_SCHEMES, default='by_class',
+                        help='shapes colours (by_class: as the toy base model was trained)')
     parser.add_argument('--detector-epochs', type=int, default=24)
     parser.add_argument('--generator-epochs', type=int, default=30)
+    parser.add_argument('--synthetic-images', type=int, default=100,
+                        help='generate from the layouts of the first N training images (per attribute mode)')
     parser.add_argument('--steps', type=int, default=10, help='denoising steps (DPM-Solver++) for generation')
     parser.add_argument('--guidance-scale', type=float, default=2.0)
     parser.add_argument('--score-thr', type=float, default=DEFAULT_SCORE_THR, help='gamma')
@@ -75,7 +81,7 @@ def make_data(args: argparse.Namespace, data_root: str) -> None:
     if os.path.isfile(os.path.join(data_root, 'annotations', 'val.json')):
         print(f'shapes dataset already in {data_root}')
         return
-    write_shapes_dataset(data_root, args.num_train, args.num_val, seed=args.seed)
+    write_shapes_dataset(data_root, args.num_train, args.num_val, seed=args.seed, colours=args.colours)
 
 
 def train_detector(args: argparse.Namespace, config: str, data_root: str, work_dir: str,
@@ -113,7 +119,8 @@ def label_attributes(args: argparse.Namespace, runner: Runner, data_root: str, a
 
 
 def train_generator(args: argparse.Namespace, data_root: str, attr_file: str, work_dir: str) -> None:
-    """Train (or resume, or reuse) the toy generator on the labelled set; it exports to ``work_dir/export``."""
+    """Fine-tune (or resume, or reuse) the toy base generator on the labelled set; it exports to
+    ``work_dir/export``."""
     cfg = set_data_root(Config.fromfile(GENERATOR_CONFIG), data_root)
     cfg.work_dir = work_dir
     cfg.train_dataloader.dataset.ann_file = attr_file
@@ -125,10 +132,21 @@ def train_generator(args: argparse.Namespace, data_root: str, attr_file: str, wo
     Runner.from_cfg(cfg).train()
 
 
-def generate_sets(args: argparse.Namespace, export_dir: str, attr_file: str, out_root: str) -> Dict[str, str]:
-    """One synthetic set per attribute mode from the training layouts; returns ``{mode: folder}``."""
-    pipe = DetDiffusionPipeline.from_pretrained(export_dir)
+def first_images(attr_file: str, count: int, out_file: str) -> str:
+    """Write the first ``count`` images of a COCO file with their annotations to ``out_file``: the layouts
+    the synthetic sets are generated from, and the real images of the YOLO score's reference row."""
     coco = load_coco(attr_file)
+    images = coco['images'][:count]
+    ids = {image['id'] for image in images}
+    atomic_write_json(dict(coco, images=images, annotations=[a for a in coco['annotations'] if a['image_id'] in ids]),
+                      out_file)
+    return out_file
+
+
+def generate_sets(args: argparse.Namespace, export_dir: str, layouts_file: str, out_root: str) -> Dict[str, str]:
+    """One synthetic set per attribute mode from the layouts of ``layouts_file``; returns ``{mode: folder}``."""
+    pipe = DetDiffusionPipeline.from_pretrained(export_dir)
+    coco = load_coco(layouts_file)
     folders = {}
     for mode in ATTR_MODES:
         folders[mode] = os.path.join(out_root, f'shapes_synthetic_{mode}') + '/'
@@ -137,14 +155,15 @@ def generate_sets(args: argparse.Namespace, export_dir: str, attr_file: str, out
             continue
         writer = SyntheticDatasetWriter(pipe, folders[mode], mode, batch_size=32, num_inference_steps=args.steps,
                                         guidance_scale=args.guidance_scale, generator_sha256=generator_identity(export_dir))
-        writer.run(coco, attr_file, seed=args.seed)
+        writer.run(coco, layouts_file, seed=args.seed)  # no layout filters: the YOLO score's real row has them all
     return folders
 
 
-def yolo_scores(detector: Runner, data_root: str, folders: Dict[str, str], work_dir: str) -> Dict[str, dict]:
-    """YOLO score of D on the real training images and on each synthetic set."""
+def yolo_scores(detector: Runner, data_root: str, layouts_file: str, folders: Dict[str, str], work_dir: str
+                ) -> Dict[str, dict]:
+    """YOLO score of D on the real training images the layouts come from and on each synthetic set."""
     checkpoint = os.path.join(detector.work_dir, f'epoch_{detector.train_loop.max_epochs}.pth')
-    sets = {'real': (data_root + 'annotations/train.json', data_root + 'images')}
+    sets = {'real': (layouts_file, data_root + 'images')}
     sets.update({mode: (folder + ANNOTATION_FILE, folder + IMAGES_FOLDER) for mode, folder in folders.items()})
     return {name: evaluate_yolo_score(detector.cfg, checkpoint, ann_file, img_prefix, os.path.join(work_dir, name))
             for name, (ann_file, img_prefix) in sets.items()}
@@ -190,17 +209,27 @@ def main() -> None:
     real_map = val_map(detector)
     labelled = steps.run('labeling', 'label easy/hard attributes of the training boxes with D', label_attributes,
                          args, detector, data_root, attr_file)
-    steps.run('generator', 'train the tiny generator on the labelled set', train_generator, args, data_root,
+    steps.run('generator', 'fine-tune the toy base generator on the labelled set', train_generator, args, data_root,
               attr_file, generator_dir)
-    folders = steps.run('generation', f'generate {"/".join(ATTR_MODES)} sets from the training layouts',
-                        generate_sets, args, os.path.join(generator_dir, 'export'), attr_file,
+    layouts_file = first_images(attr_file, args.synthetic_images, os.path.join(work_dir, 'attributes', 'layouts.json'))
+    folders = steps.run('generation', f'generate {"/".join(ATTR_MODES)} sets from {args.synthetic_images} '
+                        'training layouts', generate_sets, args, os.path.join(generator_dir, 'export'), layouts_file,
                         os.path.join(work_dir, 'data'))
     scores = steps.run('yolo_score', 'YOLO score: D on generated images vs their layouts', yolo_scores, detector,
-                       data_root, folders, os.path.join(work_dir, 'yolo_score'))
+                       data_root, layouts_file, folders, os.path.join(work_dir, 'yolo_score'))
     maps = steps.run('trainability', 'trainability: D trained on real + synthetic', trainability, args, real_map,
                      data_root, folders, os.path.join(work_dir, 'trainability'))
     steps.run('report', 'report', write_report, args, work_dir, labelled, attr_file, data_root, folders, scores,
               maps, steps.seconds)
+
+
+def contrast_by_attribute(coco: dict) -> Dict[str, float]:
+    """Mean drawn contrast (``'by_class'`` shapes) of the boxes labelled easy and of those labelled hard."""
+    values: Dict[str, List[float]] = {'easy': [], 'hard': []}
+    for ann in coco['annotations']:
+        if 'contrast' in ann:
+            values[ann['pa_attr']].append(ann['contrast'])
+    return {attr: sum(v) / len(v) for attr, v in values.items() if v}
 
 
 def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_file: str, data_root: str,
@@ -210,13 +239,20 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
     comparison_grid(attr_file, data_root, folders, os.path.join(work_dir, 'real_vs_generated.png'))
     ratio = {mode: scores[mode]['mAP'] / scores['real']['mAP'] if scores['real']['mAP'] else float('nan')
              for mode in ATTR_MODES}
+    contrast = contrast_by_attribute(load_coco(attr_file))
     lines: List[str] = [
         '# DetDiffusion demo (toy shapes)', '',
+        f'Shapes set: {args.num_train} training images, colours {args.colours}. '
         f'Attributes: gamma (score) > {args.score_thr}, beta (IoU) > {args.iou_thr}; detector D trained '
-        f'{args.detector_epochs} epochs on {args.num_train} images; generator {args.generator_epochs} epochs; '
-        f'generation: DPM-Solver++ {args.steps} steps, guidance {args.guidance_scale}.', '',
+        f'{args.detector_epochs} epochs on {args.num_train} images; generator: the toy base model '
+        f'(assets/toy_shapes_base) fine-tuned {args.generator_epochs} epochs; '
+        f'generation: the layouts of the first {args.synthetic_images} training images, DPM-Solver++ {args.steps} '
+        f'steps, guidance {args.guidance_scale}.', '',
         '## Easy / hard boxes of the training set (labelled by D)', '', '```', format_attribute_table(labelled),
-        '```', '', '![training images, easy boxes green, hard boxes red](attributes_grid.png)', '',
+        '```', '',
+        *([f'Mean contrast of the objects (1 = the class colour itself, {MIN_CONTRAST} = faintest): easy '
+           f'{contrast["easy"]:.2f}, hard {contrast["hard"]:.2f}. The box alone does not say how faint an object '
+           'is; the attribute does.', ''] if len(contrast) == 2 else []), '![training images, easy boxes green, hard boxes red](attributes_grid.png)', '',
         '## Generated images', '',
         f'Rows: real training images, then generations of their layouts with {", ".join(ATTR_MODES)} '
         'attributes (boxes: green easy, red hard). Each image has the same seed in every mode, so what differs '

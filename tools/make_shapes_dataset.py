@@ -6,7 +6,7 @@ Example::
 """
 import argparse
 
-from mmdet_detdiffusion.datasets.shapes import write_shapes_dataset
+from mmdet_detdiffusion.datasets.shapes import COLOUR_SCHEMES, write_shapes_dataset
 
 
 def main() -> None:
@@ -17,9 +17,11 @@ def main() -> None:
     parser.add_argument('--size', type=int, default=128, help='image side in pixels')
     parser.add_argument('--max-objects', type=int, default=4)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--colours', choices=COLOUR_SCHEMES, default='random',
+                        help="'by_class': red circles, green squares, blue triangles on grey")
     args = parser.parse_args()
     paths = write_shapes_dataset(args.out_dir, args.num_train, args.num_val, args.size, args.max_objects,
-                                 seed=args.seed)
+                                 seed=args.seed, colours=args.colours)
     for split, path in paths.items():
         print(f'{split}: {path}')
 

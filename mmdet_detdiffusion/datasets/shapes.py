@@ -1,8 +1,15 @@
 """Toy "shapes" detection dataset in COCO format: the embedded default for the demo and the tests.
 
-Each image is a noisy coloured background with 1..``max_objects`` non-overlapping circles, squares and
-triangles of several colours and sizes. Small, low-contrast objects are naturally harder to detect, so a
-detector trained on the set yields both easy and hard boxes.
+Each image is a noisy background with 1..``max_objects`` non-overlapping circles, squares and triangles
+of several sizes. Small, low-contrast objects are naturally harder to detect, so a detector trained on the
+set yields both easy and hard boxes. Colours (``colours``):
+
+- ``'random'``: any palette colour on a random coloured background;
+- ``'by_class'``: circles red, squares green, triangles blue, on a random grey, each object blended into
+  the background by its own ``contrast`` (uniform in ``MIN_CONTRAST..1``). What an image looks like is
+  then mostly written in its layout, so a small generator learns to follow layouts on a CPU, and how
+  detectable an object is depends on something its box does not say (its contrast): exactly what the
+  easy/hard attribute is meant to capture.
 
 Layout written under ``out_dir``::
 
@@ -22,6 +29,9 @@ SHAPES_PALETTE = {  # RGB
     'red': (220, 40, 40), 'green': (40, 180, 60), 'blue': (40, 80, 220),
     'yellow': (230, 210, 40), 'purple': (150, 60, 190), 'white': (240, 240, 240),
 }
+CLASS_COLOURS = {'circle': 'red', 'square': 'green', 'triangle': 'blue'}
+COLOUR_SCHEMES = ('random', 'by_class')
+MIN_CONTRAST = 0.15  # 'by_class': the faintest object's colour is 15% of the way from background to palette
 
 
 def _shape_polygon(shape: str, cx: float, cy: float, radius: float, num_circle_points: int = 24
@@ -45,15 +55,16 @@ def _boxes_overlap(box: Tuple[float, float, float, float], others: List[Tuple[fl
                for ox1, oy1, ox2, oy2 in others)
 
 
-def render_shapes_image(rng: np.random.Generator, size: int, max_objects: int,
-                        min_radius: float, max_radius: float) -> Tuple[np.ndarray, List[Dict]]:
-    """Draw one image.
+def render_shapes_image(rng: np.random.Generator, size: int, max_objects: int, min_radius: float,
+                        max_radius: float, colours: str = 'random') -> Tuple[np.ndarray, List[Dict]]:
+    """Draw one image (``colours``: see the module docstring).
 
     Returns:
         ``(image, objects)``: an RGB ``uint8`` array ``(size, size, 3)`` and, per object, a dict with
-        ``shape``, ``colour``, ``polygon`` (flat ``[x0, y0, x1, y1, ...]``) and ``bbox_xyxy`` in pixels.
+        ``shape``, ``colour``, ``contrast`` (0..1, 1 = the palette colour itself), ``polygon`` (flat
+        ``[x0, y0, x1, y1, ...]``) and ``bbox_xyxy`` in pixels.
     """
-    background = rng.integers(30, 200, size=3)
+    background = rng.integers(30, 200, size=3) if colours == 'random' else np.full(3, rng.integers(30, 220))
     image = np.clip(background + rng.normal(0, 12, size=(size, size, 3)), 0, 255).astype(np.uint8)
     objects: List[Dict] = []
     boxes: List[Tuple[float, ...]] = []
@@ -68,18 +79,23 @@ def render_shapes_image(rng: np.random.Generator, size: int, max_objects: int,
                 break
         else:
             continue  # no free spot left in this image
-        colour = list(SHAPES_PALETTE)[int(rng.integers(len(SHAPES_PALETTE)))]
-        cv2.fillPoly(image, [np.round(polygon).astype(np.int32)], SHAPES_PALETTE[colour],
+        if colours == 'random':
+            colour, contrast = list(SHAPES_PALETTE)[int(rng.integers(len(SHAPES_PALETTE)))], 1.0
+        else:
+            colour, contrast = CLASS_COLOURS[shape], float(rng.uniform(MIN_CONTRAST, 1.0))
+        fill = background + contrast * (np.array(SHAPES_PALETTE[colour]) - background)
+        cv2.fillPoly(image, [np.round(polygon).astype(np.int32)], [int(v) for v in np.round(fill)],
                      lineType=cv2.LINE_AA)
         boxes.append(box)
-        objects.append(dict(shape=shape, colour=colour, polygon=polygon.reshape(-1).tolist(),
-                            bbox_xyxy=[float(v) for v in box]))
+        objects.append(dict(shape=shape, colour=colour, contrast=round(contrast, 3),
+                            polygon=polygon.reshape(-1).tolist(), bbox_xyxy=[float(v) for v in box]))
     return image, objects
 
 
 def write_shapes_dataset(out_dir: str, num_train: int = 200, num_val: int = 50, size: int = 128,
                          max_objects: int = 4, min_radius: float = 5.0,
-                         max_radius: Optional[float] = None, seed: int = 0) -> Dict[str, str]:
+                         max_radius: Optional[float] = None, seed: int = 0, colours: str = 'random'
+                         ) -> Dict[str, str]:
     """Write the shapes dataset (see module docstring) and return ``{split: annotation json path}``.
 
     Args:
@@ -89,7 +105,10 @@ def write_shapes_dataset(out_dir: str, num_train: int = 200, num_val: int = 50, 
         max_objects: at most this many objects per image (at least one).
         min_radius / max_radius: half-size range of the shapes in pixels (default max: ``size / 5``).
         seed: the whole dataset is a pure function of its arguments.
+        colours: ``'random'`` or ``'by_class'`` (module docstring).
     """
+    if colours not in COLOUR_SCHEMES:
+        raise ValueError(f'write_shapes_dataset: colours must be one of {COLOUR_SCHEMES}, got {colours!r}')
     if size < 16 or max_objects < 1 or min_radius <= 0:
         raise ValueError('write_shapes_dataset: need size >= 16, max_objects >= 1 and min_radius > 0')
     max_radius = max_radius if max_radius is not None else size / 5.0
@@ -104,7 +123,7 @@ def write_shapes_dataset(out_dir: str, num_train: int = 200, num_val: int = 50, 
         os.makedirs(os.path.join(out_dir, 'images', split), exist_ok=True)
         images, annotations = [], []
         for index in range(count):
-            image, objects = render_shapes_image(rng, size, max_objects, min_radius, max_radius)
+            image, objects = render_shapes_image(rng, size, max_objects, min_radius, max_radius, colours)
             file_name = f'{split}/{index:06d}.png'
             cv2.imwrite(os.path.join(out_dir, 'images', file_name), image[:, :, ::-1])
             images.append(dict(id=index + 1, file_name=file_name, width=size, height=size))
@@ -114,9 +133,9 @@ def write_shapes_dataset(out_dir: str, num_train: int = 200, num_val: int = 50, 
                     id=len(annotations) + 1, image_id=index + 1, category_id=cat_ids[obj['shape']],
                     bbox=[x1, y1, x2 - x1, y2 - y1], area=float(cv2.contourArea(
                         np.asarray(obj['polygon'], np.float32).reshape(-1, 2))),
-                    segmentation=[obj['polygon']], iscrowd=0, colour=obj['colour']))
+                    segmentation=[obj['polygon']], iscrowd=0, colour=obj['colour'], contrast=obj['contrast']))
         paths[split] = os.path.join(out_dir, 'annotations', f'{split}.json')
         atomic_write_json(dict(images=images, annotations=annotations, categories=categories,
-                               info=dict(description='DetDiffusion toy shapes', seed=seed)),
+                               info=dict(description='DetDiffusion toy shapes', seed=seed, colours=colours)),
                           paths[split])
     return paths

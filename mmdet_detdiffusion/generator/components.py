@@ -10,20 +10,28 @@ Each component config names its class in ``type`` and says where it comes from::
 ``from_pretrained`` is a local folder or a hub id (hub downloads are up to the environment).
 """
 import copy
-from typing import Any, Optional
+import json
+import os
+from typing import Any, Optional, Tuple
 
 import diffusers
 import transformers
 
+from mmdet_detdiffusion.generator.coord_unet import CoordUNet2DConditionModel
 from mmdet_detdiffusion.generator.text import clip_tokenizer_from_bpe, find_open_clip_bpe
+
+OWN_COMPONENTS = {cls.__name__: cls for cls in (CoordUNet2DConditionModel,)}
 
 
 def _component_class(name: str) -> type:
+    if name in OWN_COMPONENTS:
+        return OWN_COMPONENTS[name]
     for module in (diffusers, transformers):
         cls = getattr(module, name, None)
         if cls is not None:
             return cls
-    raise ValueError(f'unknown component type {name!r}: expected a diffusers or transformers class name')
+    raise ValueError(f'unknown component type {name!r}: expected a diffusers or transformers class name, '
+                     f'or one of {sorted(OWN_COMPONENTS)}')
 
 
 def build_component(cfg: Optional[dict]) -> Any:
@@ -50,3 +58,26 @@ def build_component(cfg: Optional[dict]) -> Any:
 def latent_scale(vae) -> int:
     """Pixels per latent cell of an AutoencoderKL (8 for SD's VAE); 1 without one (pixel space)."""
     return 1 if vae is None else 2 ** (len(vae.config.block_out_channels) - 1)
+
+
+def own_component_class(folder: str) -> Optional[type]:
+    """This package's class of the saved component in ``folder`` (its config's ``_class_name``), or ``None``.
+
+    Exports list such components in ``model_index.json`` under their diffusers base class, the only
+    (library, class) pairs diffusers resolves, so plain diffusers still loads them (as the base class).
+    """
+    config = os.path.join(folder, 'config.json')
+    if not os.path.isfile(config):
+        return None
+    with open(config) as f:
+        return OWN_COMPONENTS.get(json.load(f).get('_class_name'))
+
+
+def library_class(component: Any) -> Tuple[str, str]:
+    """``(library, class name)`` of a component for ``model_index.json``: its first diffusers or
+    transformers class (this package's subclasses are listed as their base)."""
+    for cls in type(component).__mro__:
+        library = cls.__module__.split('.')[0]
+        if library in ('diffusers', 'transformers'):
+            return library, cls.__name__
+    raise TypeError(f'{type(component).__name__} is not a diffusers or transformers component')

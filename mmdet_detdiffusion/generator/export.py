@@ -18,14 +18,11 @@ import diffusers
 import torch
 from safetensors.torch import load_file, save_file
 
+from mmdet_detdiffusion.generator.components import library_class, own_component_class
 from mmdet_detdiffusion.generator.model import DetDiffusionGenerator
 from mmdet_detdiffusion.generator.pipeline import LAYOUT_FILE, read_layout_settings
 
 HEAD_FOLDER = 'perception_head'
-
-
-def _library_of(component) -> str:
-    return type(component).__module__.split('.')[0]
 
 
 def export_generator(model: DetDiffusionGenerator, out_dir: str, data_filters: Optional[dict] = None) -> str:
@@ -45,7 +42,7 @@ def export_generator(model: DetDiffusionGenerator, out_dir: str, data_filters: O
             index[name] = [None, None]
             continue
         component.save_pretrained(os.path.join(tmp_dir, name))
-        index[name] = [_library_of(component), type(component).__name__]
+        index[name] = list(library_class(component))
     with open(os.path.join(tmp_dir, 'model_index.json'), 'w') as f:
         json.dump(index, f, indent=2)
     if model.perception_head is not None:
@@ -54,7 +51,8 @@ def export_generator(model: DetDiffusionGenerator, out_dir: str, data_filters: O
                   os.path.join(tmp_dir, HEAD_FOLDER, 'model.safetensors'))
     with open(os.path.join(tmp_dir, LAYOUT_FILE), 'w') as f:
         json.dump(dict(classes=list(model.classes), location_bins=model.grid.bins,
-                       use_attributes=model.use_attributes, object_order=model.object_order,
+                       use_attributes=model.use_attributes, mask_text_padding=model.mask_text_padding,
+                       object_order=model.object_order,
                        feature_blocks=list(model.feature_blocks), perception_head=model.head_cfg,
                        pa_loss_weight=model.pa_loss_weight, data_filters=data_filters or {}), f, indent=2)
     if os.path.isdir(out_dir):
@@ -68,8 +66,13 @@ def load_exported_generator(folder: str, device: Optional[str] = None, **overrid
     settings = {k: v for k, v in read_layout_settings(folder).items() if k != 'data_filters'}
     with open(os.path.join(folder, 'model_index.json')) as f:
         index = json.load(f)
-    parts = {name: None if cls is None else dict(type=cls, from_pretrained=os.path.join(folder, name))
-             for name, (_, cls) in ((n, index[n]) for n in ('unet', 'vae', 'text_encoder', 'tokenizer', 'scheduler'))}
+    parts = {}
+    for name in ('unet', 'vae', 'text_encoder', 'tokenizer', 'scheduler'):
+        cls = index[name][1]
+        if cls is not None:
+            own_class = own_component_class(os.path.join(folder, name))
+            cls = own_class.__name__ if own_class else cls
+        parts[name] = None if cls is None else dict(type=cls, from_pretrained=os.path.join(folder, name))
     model = DetDiffusionGenerator(**parts, **{**settings, **overrides})
     if model.perception_head is not None:
         model.perception_head.load_state_dict(load_file(os.path.join(folder, HEAD_FOLDER, 'model.safetensors')))

@@ -1,7 +1,7 @@
 """DetDiffusionGenerator: Stable Diffusion fine-tuned on layout prompts with the perception-aware loss.
 
     loss = L_LDM + pa_loss_weight * L_PA
-    L_LDM: MSE between the U-Net's prediction and its target (noise, or v) on noised latents, optionally
+    L_LDM: MSE between the U-Net's prediction and its target (noise, v or x0) on noised latents, optionally
            re-weighted on foreground boxes (GeoDiffusion);
     L_PA:  mean over instances of alpha-bar_t * (BCE + dice) of the perception head's instance masks,
            predicted from U-Net decoder features (DetDiffusion).
@@ -19,12 +19,13 @@ from mmdet.registry import MODELS
 from mmengine import dist
 from mmengine.model import BaseDataPreprocessor, BaseModel
 
+from mmdet_detdiffusion.generator.attention_loss import layout_attention_loss, record_cross_attention
 from mmdet_detdiffusion.generator.components import build_component, latent_scale
 from mmdet_detdiffusion.generator.losses import foreground_weight_map, instance_mask_loss, noise_level_weight
 from mmdet_detdiffusion.generator.perception_head import PerceptionHead
 from mmdet_detdiffusion.generator.text import add_layout_tokens, encode_text, word_token_counter
 from mmdet_detdiffusion.generator.transforms import ATTR_NAMES
-from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt
+from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt, object_token_spans
 
 TRAINABLE_PARTS = ('unet', 'text_encoder', 'perception_head')
 
@@ -64,10 +65,14 @@ class DetDiffusionGenerator(BaseModel):
         object_order: ``'random'`` (GeoDiffusion's shuffle) or ``'largest'``; decides who is kept when a
             layout is longer than CLIP's 77 tokens.
         null_prompt_prob: share of training prompts replaced by the empty prompt (classifier-free guidance).
+        mask_text_padding: the U-Net's cross-attention ignores the prompt's padding tokens (off for Stable
+            Diffusion, which was trained attending to them; on helps a text encoder trained from scratch).
         perception_head: PerceptionHead kwargs besides ``in_channels``; ``None`` disables the P.A. loss.
         feature_blocks: indices of ``unet.up_blocks`` whose outputs feed the perception head.
         pa_loss_weight: lambda of the P.A. loss.
         foreground_weight: ``dict(weight=2.0, power=0.2)`` for GeoDiffusion's foreground re-weighting.
+        attention_loss_weight: weight of the layout attention loss (``attention_loss.py``), a stand-in for
+            pretraining when the U-Net is trained from scratch; 0 (off) when fine-tuning, as in the paper.
         trainable: which of ``('unet', 'text_encoder', 'perception_head')`` receive gradients.
         seed: base seed of the per-step randomness.
     """
@@ -75,9 +80,10 @@ class DetDiffusionGenerator(BaseModel):
     def __init__(self, unet: dict, text_encoder: dict, tokenizer: dict, scheduler: dict,
                  classes: Sequence[str], vae: Optional[dict] = None, location_bins: int = 256,
                  use_attributes: bool = True, object_order: str = 'random', null_prompt_prob: float = 0.1,
+                 mask_text_padding: bool = False,
                  perception_head: Optional[dict] = dict(channels=64, num_convs=2),
                  feature_blocks: Sequence[int] = (1, 2, 3), pa_loss_weight: float = 0.01,
-                 foreground_weight: Optional[dict] = None, trainable: Sequence[str] = TRAINABLE_PARTS,
+                 foreground_weight: Optional[dict] = None, attention_loss_weight: float = 0.0, trainable: Sequence[str] = TRAINABLE_PARTS,
                  seed: int = 0, data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor or GeneratorDataPreprocessor(),
                          init_cfg=init_cfg)
@@ -98,8 +104,11 @@ class DetDiffusionGenerator(BaseModel):
         self.use_attributes = use_attributes
         self.object_order = object_order
         self.null_prompt_prob = null_prompt_prob
+        self.mask_text_padding = mask_text_padding
         self.pa_loss_weight = pa_loss_weight
         self.foreground_weight = foreground_weight
+        self.attention_loss_weight = attention_loss_weight
+        self.attention_record = record_cross_attention(self.unet) if attention_loss_weight else None
         self.feature_blocks = tuple(feature_blocks)
         self.head_cfg = None if perception_head is None else dict(perception_head)
         self.perception_head = None
@@ -149,9 +158,11 @@ class DetDiffusionGenerator(BaseModel):
         """Layout prompt (truncated to CLIP's window by ``order``, default the training order)."""
         return build_prompt(layout, self.grid, self.count_tokens, order or self.object_order, rng)[0]
 
-    def encode_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
-        """``(B, 77, D)`` text-encoder states of ``prompts``."""
-        return encode_text(self.tokenizer, self.text_encoder, prompts)
+    def text_condition(self, prompts: Sequence[str]) -> dict:
+        """The U-Net's text inputs for ``prompts``: ``encoder_hidden_states`` ``(B, 77, D)`` and
+        ``encoder_attention_mask`` (``(B, 77)`` or ``None``)."""
+        states, mask = encode_text(self.tokenizer, self.text_encoder, prompts, self.mask_text_padding)
+        return dict(encoder_hidden_states=states, encoder_attention_mask=mask)
 
     # ---------------------------------------------------------------- images and latents
     def encode_images(self, images: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -175,27 +186,57 @@ class DetDiffusionGenerator(BaseModel):
         """Training losses of a batch (``timesteps`` fixes t instead of drawing it, for analysis)."""
         generator, rng = self._step_randomness(inputs.device)
         layouts = [self.layout_of(sample) for sample in data_samples]
-        prompts = ['' if rng.random() < self.null_prompt_prob else self.prompt(layout, rng=rng)
-                   for layout in layouts]
+        prompts, kept = [], []
+        for layout in layouts:
+            prompt, objects = ('', []) if rng.random() < self.null_prompt_prob else \
+                build_prompt(layout, self.grid, self.count_tokens, self.object_order, rng)
+            prompts.append(prompt)
+            kept.append(objects)
         latents = self.encode_images(inputs, generator)
         noise = torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
         if timesteps is None:
             timesteps = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(latents),),
                                       generator=generator, device=latents.device)
         noisy = self.scheduler.add_noise(latents, noise, timesteps)
-        prediction = self.unet(noisy, timesteps, encoder_hidden_states=self.encode_prompts(prompts)).sample
-        if self.scheduler.config.prediction_type == 'v_prediction':
-            target = self.scheduler.get_velocity(latents, noise, timesteps)
-        else:
-            target = noise
+        if self.attention_record is not None:
+            self.attention_record.update(active=True, maps=[])
+        prediction = self.unet(noisy, timesteps, **self.text_condition(prompts)).sample
+        target = self.prediction_target(latents, noise, timesteps)
         error = F.mse_loss(prediction.float(), target.float(), reduction='none')
         if self.foreground_weight is not None:
             boxes = [torch.tensor([o.box for o in layout], device=error.device).reshape(-1, 4) for layout in layouts]
             error = error * foreground_weight_map(boxes, error.shape[-2:], **self.foreground_weight)
         losses = dict(loss_ldm=error.mean())
+        if self.attention_record is not None:
+            losses['loss_attn'] = self.attention_loss_weight * self.attention_loss(kept, latents.shape[-2:])
         if self.perception_head is not None:
             losses['loss_pa'] = self.pa_loss_weight * self.perception_loss(layouts, data_samples, timesteps)
         return losses
+
+    def prediction_target(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        """What the U-Net learns to predict, by the scheduler's ``prediction_type``: the noise (SD v1.5),
+        v (SD 2.x) or the clean sample (x0, which learns the layout-to-image mean fastest from scratch)."""
+        kind = self.scheduler.config.prediction_type
+        if kind == 'epsilon':
+            return noise
+        if kind == 'v_prediction':
+            return self.scheduler.get_velocity(latents, noise, timesteps)
+        if kind == 'sample':
+            return latents
+        raise ValueError(f'scheduler prediction_type {kind!r} is not one of epsilon, v_prediction, sample')
+
+    def attention_loss(self, kept: List[List[LayoutObject]], size: Sequence[int]) -> torch.Tensor:
+        """Layout attention loss of the last U-Net forward pass over the objects in the prompts (unscaled)."""
+        maps = self.attention_record['maps']
+        self.attention_record.update(active=False, maps=[])
+        device = maps[0].device
+        boxes = torch.tensor([o.box for objects in kept for o in objects], device=device).reshape(-1, 4)
+        if len(boxes) == 0:
+            return sum(m.sum() for m in maps) * 0.0
+        spans = torch.tensor([s for objects in kept for s in object_token_spans(objects, self.count_tokens)],
+                             device=device)
+        batch_index = torch.tensor([b for b, objects in enumerate(kept) for _ in objects], device=device)
+        return layout_attention_loss(maps, tuple(size), boxes, spans, batch_index)
 
     def perception_loss(self, layouts: List[List[LayoutObject]], data_samples: list, timesteps: torch.Tensor
                         ) -> torch.Tensor:
@@ -228,7 +269,8 @@ class DetDiffusionGenerator(BaseModel):
         from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
         return DetDiffusionPipeline(unet=self.unet, vae=self.vae, text_encoder=self.text_encoder,
                                     tokenizer=self.tokenizer, scheduler=self.scheduler, classes=self.classes,
-                                    location_bins=self.grid.bins, use_attributes=self.use_attributes)
+                                    location_bins=self.grid.bins, use_attributes=self.use_attributes,
+                                    mask_text_padding=self.mask_text_padding)
 
     @torch.no_grad()
     def sample(self, layouts: Sequence[Sequence[LayoutObject]], height: int, width: int,
@@ -257,5 +299,5 @@ class DetDiffusionGenerator(BaseModel):
             prompts = [self.prompt(self.layout_of(s), order='largest') for s in data_samples]
             latents = self.encode_images(inputs)
             timesteps = torch.zeros(len(latents), dtype=torch.long, device=latents.device)
-            return self.unet(latents, timesteps, encoder_hidden_states=self.encode_prompts(prompts)).sample
+            return self.unet(latents, timesteps, **self.text_condition(prompts)).sample
         raise ValueError(f'unknown mode {mode!r}: expected loss, predict or tensor')

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from typing import List, Mapping, Optional, Sequence, Union
+from typing import List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from mmdet_detdiffusion.generator.sampling import denoise
-from mmdet_detdiffusion.generator.components import latent_scale
+from mmdet_detdiffusion.generator.components import latent_scale, own_component_class
 from mmdet_detdiffusion.generator.text import encode_text, word_token_counter
 from mmdet_detdiffusion.layout.inputs import UserLayout, to_layout_objects, with_attr_mode
 from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt
@@ -71,6 +71,17 @@ def generator_identity(folder: str, read_contents: bool = True) -> str:
     return digest.hexdigest()
 
 
+def own_components(folder: str, torch_dtype: Optional[torch.dtype] = None) -> dict:
+    """The components of an export that are this package's classes (e.g. a CoordUNet2DConditionModel),
+    loaded as such; ``model_index.json`` lists them under their diffusers base class."""
+    components = {}
+    for name in os.listdir(folder):
+        cls = own_component_class(os.path.join(folder, name))
+        if cls is not None:
+            components[name] = cls.from_pretrained(os.path.join(folder, name), torch_dtype=torch_dtype)
+    return components
+
+
 @dataclass
 class DetDiffusionPipelineOutput(BaseOutput):
     """images: PIL images, or uint8 ``(B, H, W, 3)`` RGB for ``output_type='np'``;
@@ -96,6 +107,7 @@ class DetDiffusionPipeline(DiffusionPipeline):
         classes: class names, index = label.
         location_bins: location grid size per axis used in training.
         use_attributes: the generator was trained with easy/hard tokens.
+        mask_text_padding: the U-Net was trained ignoring the prompts' padding tokens.
     """
 
     model_cpu_offload_seq = 'text_encoder->unet->vae'
@@ -103,12 +115,13 @@ class DetDiffusionPipeline(DiffusionPipeline):
 
     def __init__(self, unet: UNet2DConditionModel, vae: Optional[AutoencoderKL], text_encoder: CLIPTextModel,
                  tokenizer: CLIPTokenizer, scheduler: SchedulerMixin, classes: List[str] = None,
-                 location_bins: int = 256, use_attributes: bool = True):
+                 location_bins: int = 256, use_attributes: bool = True, mask_text_padding: bool = False):
         super().__init__()
         self.register_modules(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
         self.classes = tuple(classes or ())
         self.grid = LocationGrid(location_bins)
         self.use_attributes = use_attributes
+        self.mask_text_padding = mask_text_padding
         self.count_tokens = word_token_counter(tokenizer)
         self._null_embedding = None
 
@@ -116,15 +129,18 @@ class DetDiffusionPipeline(DiffusionPipeline):
     def from_pretrained(cls, pretrained_model_name_or_path: str, **kwargs) -> 'DetDiffusionPipeline':
         """Load a generator export (a local folder written by ``export_generator``)."""
         settings = read_layout_settings(pretrained_model_name_or_path)
+        kwargs = {**own_components(pretrained_model_name_or_path, kwargs.get('torch_dtype')), **kwargs}
         return super().from_pretrained(pretrained_model_name_or_path, classes=settings['classes'],
                                        location_bins=settings['location_bins'],
-                                       use_attributes=settings['use_attributes'], **kwargs)
+                                       use_attributes=settings['use_attributes'],
+                                       mask_text_padding=settings.get('mask_text_padding', False), **kwargs)
 
     def save_pretrained(self, save_directory: str, **kwargs) -> None:
         super().save_pretrained(save_directory, **kwargs)
         path = os.path.join(save_directory, LAYOUT_FILE)
         settings = read_layout_settings(save_directory) if os.path.isfile(path) else {}
-        settings.update(classes=list(self.classes), location_bins=self.grid.bins, use_attributes=self.use_attributes)
+        settings.update(classes=list(self.classes), location_bins=self.grid.bins, use_attributes=self.use_attributes,
+                        mask_text_padding=self.mask_text_padding)
         with open(path, 'w') as f:
             json.dump(settings, f, indent=2)
 
@@ -145,15 +161,17 @@ class DetDiffusionPipeline(DiffusionPipeline):
         scheduler_cls, options = SAMPLERS[sampler]
         return scheduler_cls.from_config(self.scheduler.config, **options)
 
-    def encode_prompt(self, prompts: Sequence[str]) -> torch.Tensor:
-        """``(B, 77, D)`` text-encoder states of ``prompts``."""
-        return encode_text(self.tokenizer, self.text_encoder, prompts)
+    def encode_prompt(self, prompts: Sequence[str]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """``(states, mask)`` of ``prompts``: ``(B, 77, D)`` and ``(B, 77)`` bool, or ``None`` when the
+        generator attends to the padding (see :func:`~mmdet_detdiffusion.generator.text.encode_text`)."""
+        return encode_text(self.tokenizer, self.text_encoder, prompts, self.mask_text_padding)
 
-    def null_embedding(self, batch_size: int) -> torch.Tensor:
-        """The empty prompt's states, encoded once per pipeline and repeated to ``(B, 77, D)``."""
-        if self._null_embedding is None or self._null_embedding.device != self.text_encoder.device:
+    def null_embedding(self, batch_size: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """The empty prompt's ``(states, mask)``, encoded once per pipeline and repeated to batch size."""
+        if self._null_embedding is None or self._null_embedding[0].device != self.text_encoder.device:
             self._null_embedding = self.encode_prompt([''])
-        return self._null_embedding.expand(batch_size, -1, -1)
+        states, mask = self._null_embedding
+        return states.expand(batch_size, -1, -1), None if mask is None else mask.expand(batch_size, -1)
 
     def layout_prompts(self, layouts: Sequence[UserLayout], attr_mode: str = 'original'):
         """``(prompts, objects, kept)``: prompts keep the largest objects first (deterministic);
@@ -195,14 +213,14 @@ class DetDiffusionPipeline(DiffusionPipeline):
             raise ValueError(f'height and width must be multiples of {self.latent_scale}, got {height}x{width}')
         prompts, objects, kept = self.layout_prompts(layouts, attr_mode)
         device = self._execution_device
-        cond = self.encode_prompt(prompts)
-        uncond = self.null_embedding(len(prompts))
+        cond, cond_mask = self.encode_prompt(prompts)
+        uncond, uncond_mask = self.null_embedding(len(prompts))
         scheduler = self.make_scheduler(sampler)
         scheduler.set_timesteps(num_inference_steps, device=device)
-        shape = (len(prompts), self.unet.config.in_channels, height // self.latent_scale, width // self.latent_scale)
+        shape = (len(prompts), self.unet.config.out_channels, height // self.latent_scale, width // self.latent_scale)
         latents = randn_tensor(shape, generator=generator, device=device, dtype=self.unet.dtype)
         latents = denoise(self.unet, scheduler, latents * scheduler.init_noise_sigma, cond.to(self.unet.dtype),
-                          uncond.to(self.unet.dtype), guidance_scale, generator)
+                          uncond.to(self.unet.dtype), guidance_scale, generator, cond_mask, uncond_mask)
         if self.vae is not None:
             latents = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
         images = ((latents.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()

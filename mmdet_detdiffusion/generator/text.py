@@ -11,7 +11,7 @@ import gzip
 import importlib.util
 import os
 from functools import lru_cache
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -77,8 +77,10 @@ def layout_tokens(grid: LocationGrid) -> List[str]:
 def add_layout_tokens(tokenizer, text_encoder: torch.nn.Module, grid: LocationGrid) -> Dict[str, int]:
     """Add location + attribute tokens to ``tokenizer`` and grow ``text_encoder``'s embedding table.
 
-    Idempotent: a tokenizer that already has the tokens (a reloaded export) is left as it is.
-    Returns ``{'first_location_id': ..., 'num_added': ...}``.
+    Idempotent: a tokenizer that already has the tokens (a reloaded export) is left as it is. A fresh
+    tokenizer paired with a text encoder trained with the layout tokens (its table already has their
+    rows, e.g. a layout-pretrained base model) gets the tokens, and the trained rows are kept.
+    Returns ``{'first_location_id': ..., 'num_added': ...}`` (``num_added`` counts tokenizer entries).
     """
     tokens = layout_tokens(grid)
     existing = tokenizer.convert_tokens_to_ids(tokens[0])
@@ -90,9 +92,15 @@ def add_layout_tokens(tokenizer, text_encoder: torch.nn.Module, grid: LocationGr
     attribute_word_ids = {token: tokenizer(word, add_special_tokens=False).input_ids
                           for word, token in ATTRIBUTE_TOKENS.items()}
     old_size = len(tokenizer)
+    table_size = text_encoder.get_input_embeddings().num_embeddings
+    if table_size not in (old_size, old_size + len(tokens)):
+        raise ValueError(f'the text encoder embeds {table_size} tokens: expected the tokenizer\'s {old_size}, or '
+                         f'{old_size + len(tokens)} with the layout tokens of a {grid.bins}x{grid.bins} grid')
     added = tokenizer.add_tokens(tokens)
     if added != len(tokens):
         raise ValueError(f'{len(tokens) - added} layout tokens were already in the tokenizer vocabulary')
+    if table_size == len(tokenizer):  # trained with these tokens: keep its rows
+        return dict(first_location_id=old_size, num_added=added)
     text_encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     table = text_encoder.get_input_embeddings().weight
     with torch.no_grad():
@@ -112,8 +120,12 @@ def word_token_counter(tokenizer):
     return count
 
 
-def encode_text(tokenizer, text_encoder: torch.nn.Module, prompts: Sequence[str]) -> torch.Tensor:
-    """``(B, 77, D)`` text-encoder states of ``prompts`` (padded to the tokenizer's window)."""
-    ids = tokenizer(list(prompts), padding='max_length', max_length=tokenizer.model_max_length, truncation=True,
-                    return_tensors='pt').input_ids
-    return text_encoder(ids.to(text_encoder.device))[0]
+def encode_text(tokenizer, text_encoder: torch.nn.Module, prompts: Sequence[str], mask_padding: bool = False
+                ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """``(states, mask)``: ``(B, 77, D)`` text-encoder states of ``prompts`` (padded to the tokenizer's
+    window) and, with ``mask_padding``, the ``(B, 77)`` bool mask of their real tokens (BOS to EOS) for
+    the U-Net's ``encoder_attention_mask``; else ``None`` (Stable Diffusion attends to the padding too)."""
+    tokens = tokenizer(list(prompts), padding='max_length', max_length=tokenizer.model_max_length, truncation=True,
+                       return_tensors='pt')
+    states = text_encoder(tokens.input_ids.to(text_encoder.device))[0]
+    return states, tokens.attention_mask.bool().to(states.device) if mask_padding else None

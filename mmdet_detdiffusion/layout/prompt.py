@@ -119,6 +119,19 @@ def build_prompt(objects: Sequence[LayoutObject], grid: LocationGrid, count_word
     return ' '.join(texts), kept
 
 
+def object_token_spans(kept: Sequence[LayoutObject], count_word_tokens: Callable[[str], int]
+                       ) -> List[Tuple[int, int]]:
+    """``[start, end)`` positions of each kept object's tokens (class words, corners, attribute) in the
+    tokenized prompt of :func:`build_prompt`, BOS at position 0."""
+    position = 1 + count_word_tokens(PROMPT_PREFIX)
+    spans = []
+    for obj in kept:
+        end = position + count_word_tokens(obj.name) + 2 + (obj.attr is not None)
+        spans.append((position, end))
+        position = end
+    return spans
+
+
 _OBJECT_PATTERN = re.compile(r'\s*(.+?)\s*<l(\d+)>\s*<l(\d+)>\s*(?:<(easy|hard)>)?')
 
 

@@ -1,0 +1,83 @@
+"""Layout attention loss: recorded cross-attention maps and the loss on hand-made maps."""
+import copy
+
+import pytest
+import torch
+from diffusers.models.attention_processor import AttnProcessor2_0
+
+from mmdet_detdiffusion.generator.attention_loss import layout_attention_loss, record_cross_attention
+from mmdet_detdiffusion.generator.components import build_component
+
+UNET_CONFIG = dict(sample_size=16, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(8, 16),
+                   norm_num_groups=4, attention_head_dim=4, cross_attention_dim=8,
+                   down_block_types=('DownBlock2D', 'CrossAttnDownBlock2D'),
+                   up_block_types=('CrossAttnUpBlock2D', 'UpBlock2D'))
+BOX = torch.tensor([[0.0, 0.0, 0.5, 0.5]])  # the top-left quadrant of a 4x4 map: queries 0, 1, 4, 5
+SPAN = torch.tensor([[1, 3]])  # the object's tokens are 1 and 2 of 4
+
+
+def attention_map(inside_tokens, outside_tokens) -> torch.Tensor:
+    """``(1, 16, 4)`` attention: queries in the box attend ``inside_tokens``, the others ``outside_tokens``."""
+    probs = torch.zeros(1, 16, 4)
+    for query in range(16):
+        tokens = inside_tokens if query in (0, 1, 4, 5) else outside_tokens
+        probs[0, query, tokens] = 1.0 / len(tokens)
+    return probs
+
+
+@pytest.mark.parametrize('inside, outside, expected', [
+    ([1, 2], [0, 3], 0.0),       # the object is attended exactly from its box
+    ([1], [0], 0.0),             # one of its tokens is enough
+    ([1, 2, 0, 3], [0, 3], 0.5),  # its box attends it half the time
+    ([0, 3], [1, 2], 2.0),       # attended only from outside its box
+])
+def test_loss_on_hand_made_maps(inside, outside, expected):
+    loss = layout_attention_loss([attention_map(inside, outside)], (64, 64), BOX, SPAN, torch.tensor([0]))
+    torch.testing.assert_close(loss, torch.tensor(expected))
+
+
+def test_uniform_attention_is_between_the_extremes_and_gradients_reach_the_map():
+    logits = torch.zeros(1, 16, 4, requires_grad=True)
+    loss = layout_attention_loss([logits.softmax(-1)], (64, 64), BOX, SPAN, torch.tensor([0]))
+    torch.testing.assert_close(loss, torch.tensor(2 - 0.25 - 0.5))  # 4 of 16 queries in the box; 2 of 4 tokens
+    loss.backward()
+    inside_object = logits.grad[0, 0, 1]
+    outside_object = logits.grad[0, 15, 1]
+    assert inside_object < 0 < outside_object  # descent raises the object's attention in its box only
+
+
+def tiny_unet():
+    torch.manual_seed(0)
+    return build_component(dict(type='UNet2DConditionModel', config=UNET_CONFIG)).eval()
+
+
+def test_recorded_processors_keep_the_unet_output_and_record_while_active():
+    unet = tiny_unet()
+    sample, t, text = torch.randn(2, 3, 16, 16), torch.tensor([10, 500]), torch.randn(2, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    with torch.no_grad():
+        unet.set_attn_processor(AttnProcessor2_0())
+        reference = unet(sample, t, encoder_hidden_states=text, encoder_attention_mask=mask).sample
+        state = record_cross_attention(unet)
+        out = unet(sample, t, encoder_hidden_states=text, encoder_attention_mask=mask).sample
+        assert state['maps'] == []  # inactive: nothing kept
+        state['active'] = True
+        unet(sample, t, encoder_hidden_states=text, encoder_attention_mask=mask)
+    torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-4)
+    # cross-attention at 8x8: in the last down block, the mid block, and twice in the first up block
+    assert [m.shape[1] for m in state['maps']] == [64, 64, 64, 64]
+    for probs in state['maps']:
+        assert probs.shape[::2] == (2, 5)
+        torch.testing.assert_close(probs.sum(-1), torch.ones(probs.shape[:2]))
+        assert probs[0, :, 3:].abs().max() < 1e-6  # masked padding gets no attention
+    ema = copy.deepcopy(unet)  # an EMA copy records into its own state
+    ema_state = ema.down_blocks[1].attentions[0].transformer_blocks[0].attn2.processor.state
+    assert ema_state is not state and ema_state['maps'] is not state['maps']
+
+
+def test_unet_without_cross_attention_is_refused():
+    unet = build_component(dict(type='UNet2DModel', config=dict(
+        sample_size=8, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(8,),
+        norm_num_groups=4, down_block_types=('DownBlock2D',), up_block_types=('UpBlock2D',))))
+    with pytest.raises(ValueError, match='no cross-attention'):
+        record_cross_attention(unet)
