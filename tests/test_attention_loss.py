@@ -28,8 +28,9 @@ def attention_map(inside_tokens, outside_tokens) -> torch.Tensor:
 @pytest.mark.parametrize('inside, outside, expected', [
     ([1, 2], [0, 3], 0.0),       # the object is attended exactly from its box
     ([1], [0], 0.0),             # one of its tokens is enough
-    ([1, 2, 0, 3], [0, 3], 0.5),  # its box attends it half the time
-    ([0, 3], [1, 2], 2.0),       # attended only from outside its box
+    ([1, 2, 0, 3], [0, 3], 0.0),  # its box attends it half the time, the rest never
+    ([1, 2, 0, 3], [1, 0], 0.75),  # 4 queries at 1/2 in its box, 12 at 1/2 outside: a quarter inside
+    ([0, 3], [1, 2], 1.0),       # attended only from outside its box
 ])
 def test_loss_on_hand_made_maps(inside, outside, expected):
     loss = layout_attention_loss([attention_map(inside, outside)], (64, 64), BOX, SPAN, torch.tensor([0]))
@@ -39,7 +40,7 @@ def test_loss_on_hand_made_maps(inside, outside, expected):
 def test_uniform_attention_is_between_the_extremes_and_gradients_reach_the_map():
     logits = torch.zeros(1, 16, 4, requires_grad=True)
     loss = layout_attention_loss([logits.softmax(-1)], (64, 64), BOX, SPAN, torch.tensor([0]))
-    torch.testing.assert_close(loss, torch.tensor(2 - 0.25 - 0.5))  # 4 of 16 queries in the box; 2 of 4 tokens
+    torch.testing.assert_close(loss, torch.tensor(1 - 0.25))  # 4 of the 16 queries are in the box
     loss.backward()
     inside_object = logits.grad[0, 0, 1]
     outside_object = logits.grad[0, 15, 1]

@@ -1,12 +1,11 @@
 """The toy base model: tools/make_toy_base.py, and fine-tuning configs that load a base's U-Net and text
-encoder (the repository's assets/toy_shapes_base included)."""
+encoder."""
 import json
 import os
 import subprocess
 import sys
 
 import torch
-from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmdet_detdiffusion  # noqa: F401
@@ -45,14 +44,3 @@ def test_base_from_an_export_fine_tunes_with_its_trained_rows(tiny_generator_exp
     ids = model.tokenizer([prompt]).input_ids
     assert ids == source.tokenizer([prompt]).input_ids
     assert kept[torch.tensor(ids[0])].all()
-
-
-def test_repository_finetune_config_loads_the_bundled_base():
-    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', 'toy_shapes_pixel64_finetune.py'))
-    base_dir = os.path.join(REPO, 'assets', 'toy_shapes_base')
-    info = json.load(open(os.path.join(base_dir, 'base.json')))
-    model = build(cfg.model)
-    assert type(model.unet).__name__ == 'CoordUNet2DConditionModel'
-    assert model.grid.bins == info['location_bins'] and list(model.classes) == info['classes']
-    table = model.text_encoder.get_input_embeddings().weight
-    assert int((table.abs().sum(dim=1) > 0).sum()) == info['kept_token_rows']

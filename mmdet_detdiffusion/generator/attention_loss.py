@@ -11,8 +11,10 @@ control with cross-attention guidance", 2023) used as a training loss:
 
     per object i and cross-attention map A (queries x tokens, heads averaged):
     a_i(p) = sum of A[p, s] over the object's tokens s (class words, corners, attribute)
-    L_i = (1 - sum_{p in box} a_i(p) / sum_p a_i(p))      the object's attention lies in its box
-        + (1 - mean_{p in box} a_i(p))                    and queries in its box attend to the object
+    L_i = 1 - sum_{p in box} a_i(p) / sum_p a_i(p)        the object's attention lies in its box
+
+(A second term asking queries in the box to attend to the object only was tried and dropped: it is met
+at once by every query attending to the object tokens, which saturates the softmax and stalls L_i.)
 """
 from typing import List, Sequence, Tuple
 
@@ -77,6 +79,5 @@ def layout_attention_loss(maps: Sequence[torch.Tensor], image_size: Tuple[int, i
         positions = torch.arange(probs.shape[2], device=probs.device)
         tokens = ((positions >= spans[:, :1]) & (positions < spans[:, 1:])).to(probs)  # (N, tokens)
         per_object = torch.einsum('nqk,nk->nq', probs[batch_index], tokens)  # attention paid to object i
-        in_box = (per_object * inside).sum(1)
-        losses.append(2 - in_box / per_object.sum(1).clamp(min=1e-6) - in_box / inside.sum(1))
+        losses.append(1 - (per_object * inside).sum(1) / per_object.sum(1).clamp(min=1e-6))
     return torch.stack(losses).mean()
