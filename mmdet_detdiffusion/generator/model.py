@@ -83,7 +83,8 @@ class DetDiffusionGenerator(BaseModel):
                  mask_text_padding: bool = False,
                  perception_head: Optional[dict] = dict(channels=64, num_convs=2),
                  feature_blocks: Sequence[int] = (1, 2, 3), pa_loss_weight: float = 0.01,
-                 foreground_weight: Optional[dict] = None, attention_loss_weight: float = 0.0, trainable: Sequence[str] = TRAINABLE_PARTS,
+                 foreground_weight: Optional[dict] = None, attention_loss_weight: float = 0.0,
+                 trainable: Sequence[str] = TRAINABLE_PARTS,
                  seed: int = 0, data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor or GeneratorDataPreprocessor(),
                          init_cfg=init_cfg)
@@ -215,7 +216,7 @@ class DetDiffusionGenerator(BaseModel):
 
     def prediction_target(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         """What the U-Net learns to predict, by the scheduler's ``prediction_type``: the noise (SD v1.5),
-        v (SD 2.x) or the clean sample (x0, which learns the layout-to-image mean fastest from scratch)."""
+        v (SD 2.x, and the toy configs) or the clean sample (x0)."""
         kind = self.scheduler.config.prediction_type
         if kind == 'epsilon':
             return noise
