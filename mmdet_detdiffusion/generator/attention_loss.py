@@ -16,7 +16,7 @@ control with cross-attention guidance", 2023) used as a training loss:
 (A second term asking queries in the box to attend to the object only was tried and dropped: it is met
 at once by every query attending to the object tokens, which saturates the softmax and stalls L_i.)
 """
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 from diffusers.models.attention_processor import Attention
@@ -72,12 +72,16 @@ def layout_attention_loss(maps: Sequence[torch.Tensor], image_size: Tuple[int, i
         spans: ``(N, 2)`` ``[start, end)`` token positions of each object in its prompt.
         batch_index: ``(N,)`` the sample each object belongs to.
     """
+    positions = torch.arange(maps[0].shape[2], device=maps[0].device)
+    tokens = ((positions >= spans[:, :1]) & (positions < spans[:, 1:])).to(maps[0])  # (N, tokens), all maps
+    inside_by_queries: Dict[int, torch.Tensor] = {}  # box masks per grid size, (N, queries)
     losses: List[torch.Tensor] = []
     for probs in maps:
-        height = round((probs.shape[1] * image_size[0] / image_size[1]) ** 0.5)
-        inside = box_maps(boxes.to(probs), (height, probs.shape[1] // height)).flatten(1)  # (N, queries)
-        positions = torch.arange(probs.shape[2], device=probs.device)
-        tokens = ((positions >= spans[:, :1]) & (positions < spans[:, 1:])).to(probs)  # (N, tokens)
+        queries = probs.shape[1]
+        if queries not in inside_by_queries:
+            height = round((queries * image_size[0] / image_size[1]) ** 0.5)
+            inside_by_queries[queries] = box_maps(boxes.to(probs), (height, queries // height)).flatten(1)
+        inside = inside_by_queries[queries]
         per_object = torch.einsum('nqk,nk->nq', probs[batch_index], tokens)  # attention paid to object i
         losses.append(1 - (per_object * inside).sum(1) / per_object.sum(1).clamp(min=1e-6))
     return torch.stack(losses).mean()
