@@ -25,6 +25,8 @@ from diffusers.utils.torch_utils import randn_tensor
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_train_step import CLASSES, PRESETS, build  # noqa: E402
 
+from mmdet_detdiffusion.generator.components import sample_channels  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -65,7 +67,7 @@ def naive_loop(pipe, layouts, steps: int, guidance_scale: float, device: str) ->
         (cond, cond_mask), (uncond, uncond_mask) = pipe.encode_prompt(prompts), pipe.encode_prompt([''])
         scheduler = pipe.make_scheduler('ddim')
         scheduler.set_timesteps(steps, device=device)
-        latents = randn_tensor((1, pipe.unet.config.out_channels, size, size),
+        latents = randn_tensor((1, sample_channels(pipe.unet), size, size),
                                generator=torch.Generator(device).manual_seed(i), device=torch.device(device))
         for t in scheduler.timesteps:
             eps_cond = pipe.unet(latents, t, encoder_hidden_states=cond, encoder_attention_mask=cond_mask).sample

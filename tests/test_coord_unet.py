@@ -82,3 +82,25 @@ def test_prediction_target_follows_the_scheduler(prediction_type):
     expected = {'epsilon': noise, 'sample': latents,
                 'v_prediction': scheduler.get_velocity(latents, noise, timesteps)}[prediction_type]
     assert torch.equal(target, expected)
+
+
+def test_patch_size_runs_the_unet_on_a_coarser_grid_and_reloads(tmp_path):
+    config = {**UNET_CONFIG, 'patch_size': 2, 'in_channels': 12 + 2, 'out_channels': 12}
+    unet = build_component(dict(type='CoordUNet2DConditionModel', config=config)).eval()
+    assert unet.sample_channels == 3
+    seen = []
+    unet.conv_in.register_forward_hook(lambda module, args, out: seen.append(args[0].shape))
+    sample, text = torch.randn(2, 3, 16, 16), dict(encoder_hidden_states=torch.randn(2, 4, 8))
+    with torch.no_grad():
+        out = unet(sample, torch.tensor([3, 7]), **text).sample
+        assert unet(sample, torch.tensor([3, 7]), return_dict=False, **text)[0].shape == out.shape
+    assert out.shape == (2, 3, 16, 16) and seen[0] == (2, 14, 8, 8)  # 2x2 patches of RGB + x, y maps
+    with pytest.raises(ValueError, match='sides divisible by 2'):
+        unet(torch.zeros(1, 3, 15, 16), torch.tensor([1]), encoder_hidden_states=torch.zeros(1, 4, 8))
+    unet.save_pretrained(tmp_path / 'unet')
+    assert json.loads((tmp_path / 'unet' / 'config.json').read_text())['patch_size'] == 2
+    reloaded = build_component(dict(type='CoordUNet2DConditionModel', from_pretrained=str(tmp_path / 'unet'))).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(sample, torch.tensor([3, 7]), **text).sample, out)
+    with pytest.raises(ValueError, match=r'sample channels times patch_size \*\* 2'):
+        build_component(dict(type='CoordUNet2DConditionModel', config={**config, 'out_channels': 6}))

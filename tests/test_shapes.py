@@ -62,10 +62,13 @@ def test_bad_arguments(tmp_path):
         write_shapes_dataset(str(tmp_path), 1, 1, size=32, min_radius=5, max_radius=20)
     with pytest.raises(ValueError, match="colours must be one of"):
         write_shapes_dataset(str(tmp_path), 1, 1, colours='rainbow')
+    with pytest.raises(ValueError, match='min_contrast in 0..1'):
+        write_shapes_dataset(str(tmp_path), 1, 1, colours='by_class', min_contrast=1.5)
 
 
 def test_by_class_colours_blend_each_object_by_its_contrast(tmp_path):
-    paths = write_shapes_dataset(str(tmp_path), num_train=16, num_val=1, size=64, seed=2, colours='by_class')
+    paths = write_shapes_dataset(str(tmp_path), num_train=16, num_val=1, size=64, seed=2, colours='by_class',
+                                 min_contrast=0.15)
     coco = COCO(paths['train'])
     contrasts = []
     for image_id in coco.getImgIds():
@@ -83,3 +86,4 @@ def test_by_class_colours_blend_each_object_by_its_contrast(tmp_path):
             np.testing.assert_allclose(np.median(img[inside], axis=0), expected, atol=2.5)
             contrasts.append(ann['contrast'])
     assert 0.15 <= min(contrasts) < 0.5 < max(contrasts) <= 1.0  # faint and vivid objects both occur
+    assert coco.dataset['info']['min_contrast'] == 0.15

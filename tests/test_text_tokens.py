@@ -3,8 +3,7 @@ import pytest
 import torch
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from mmdet_detdiffusion.generator.text import (add_layout_tokens, clip_tokenizer_from_bpe, find_open_clip_bpe,
-                                               sincos_2d)
+from mmdet_detdiffusion.generator.text import add_layout_tokens, clip_tokenizer_from_bpe, find_open_clip_bpe
 from mmdet_detdiffusion.layout.prompt import LocationGrid
 
 
@@ -69,9 +68,3 @@ def test_fresh_tokenizer_keeps_the_rows_of_a_layout_trained_text_encoder(fresh):
     assert tokenizer2.convert_tokens_to_ids('<hard>') == tokenizer.convert_tokens_to_ids('<hard>')
     with pytest.raises(ValueError, match='layout tokens of a 4x4 grid'):
         add_layout_tokens(clip_tokenizer_from_bpe(find_open_clip_bpe()), encoder, LocationGrid(4))
-
-
-def test_sincos_shape_and_size_check():
-    assert sincos_2d(4, 8).shape == (16, 8)
-    with pytest.raises(ValueError, match='divisible by 4'):
-        sincos_2d(4, 6)

@@ -151,6 +151,7 @@ def generate_sets(args: argparse.Namespace, export_dir: str, layouts_file: str, 
     """One synthetic set per attribute mode from the layouts of ``layouts_file``; returns ``{mode: folder}``."""
     pipe = DetDiffusionPipeline.from_pretrained(export_dir)
     coco = load_coco(layouts_file)
+    identity = generator_identity(export_dir)
     folders = {}
     for mode in ATTR_MODES:
         folders[mode] = os.path.join(out_root, f'shapes_synthetic_{mode}') + '/'
@@ -158,7 +159,7 @@ def generate_sets(args: argparse.Namespace, export_dir: str, layouts_file: str, 
             print(f'{mode} set already in {folders[mode]}')
             continue
         writer = SyntheticDatasetWriter(pipe, folders[mode], mode, batch_size=32, num_inference_steps=args.steps,
-                                        guidance_scale=args.guidance_scale, generator_sha256=generator_identity(export_dir))
+                                        guidance_scale=args.guidance_scale, generator_sha256=identity)
         writer.run(coco, layouts_file, seed=args.seed)  # no layout filters: the YOLO score's real row has them all
     return folders
 
@@ -270,7 +271,8 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         '## Generated images', '',
         f'Rows: real training images, then generations of their layouts with {", ".join(ATTR_MODES)} '
         'attributes (boxes: green easy, red hard). Each image has the same seed in every mode, so what differs '
-        'between the rows comes from the attribute tokens alone.', '', '![real vs generated](real_vs_generated.png)', '',
+        'between the rows comes from the attribute tokens alone.', '',
+        '![real vs generated](real_vs_generated.png)', '',
         '## Fidelity: YOLO score (D on the images vs their layouts)', '',
         markdown_table(FIDELITY_COLUMNS, fidelity_rows(scores)), '',
         f'Generated / real mAP: {", ".join(f"{m} {r:.2f}" for m, r in ratio.items())} (target >= 0.8). '

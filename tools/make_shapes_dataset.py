@@ -6,7 +6,7 @@ Example::
 """
 import argparse
 
-from mmdet_detdiffusion.datasets.shapes import COLOUR_SCHEMES, write_shapes_dataset
+from mmdet_detdiffusion.datasets.shapes import COLOUR_SCHEMES, MIN_CONTRAST, write_shapes_dataset
 
 
 def main() -> None:
@@ -19,9 +19,12 @@ def main() -> None:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--colours', choices=COLOUR_SCHEMES, default='random',
                         help="'by_class': red circles, green squares, blue triangles on grey")
+    parser.add_argument('--min-contrast', type=float, default=MIN_CONTRAST,
+                        help="'by_class': each object's contrast is uniform in this..1")
     args = parser.parse_args()
     paths = write_shapes_dataset(args.out_dir, args.num_train, args.num_val, args.size, args.max_objects,
-                                 seed=args.seed, colours=args.colours)
+                                 seed=args.seed, colours=args.colours,
+                                 min_contrast=args.min_contrast)
     for split, path in paths.items():
         print(f'{split}: {path}')
 

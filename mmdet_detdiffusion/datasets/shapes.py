@@ -6,7 +6,7 @@ set yields both easy and hard boxes. Colours (``colours``):
 
 - ``'random'``: any palette colour on a random coloured background;
 - ``'by_class'``: circles red, squares green, triangles blue, on a random grey, each object blended into
-  the background by its own ``contrast`` (uniform in ``MIN_CONTRAST..1``). What an image looks like is
+  the background by its own ``contrast`` (uniform in ``min_contrast..1``, default ``MIN_CONTRAST``). What an image looks like is
   then mostly written in its layout, so a small generator learns to follow layouts on a CPU, and how
   detectable an object is depends on something its box does not say (its contrast): exactly what the
   easy/hard attribute is meant to capture.
@@ -31,7 +31,9 @@ SHAPES_PALETTE = {  # RGB
 }
 CLASS_COLOURS = {'circle': 'red', 'square': 'green', 'triangle': 'blue'}
 COLOUR_SCHEMES = ('random', 'by_class')
-MIN_CONTRAST = 0.15  # 'by_class': the faintest object's colour is 15% of the way from background to palette
+# 'by_class': the faintest object's colour is 2% of the way from background to palette, below the pixel noise
+# (std 12 of 255), so some objects are too faint for any detector: the hard boxes
+MIN_CONTRAST = 0.02
 
 
 def _shape_polygon(shape: str, cx: float, cy: float, radius: float, num_circle_points: int = 24
@@ -56,7 +58,8 @@ def _boxes_overlap(box: Tuple[float, float, float, float], others: List[Tuple[fl
 
 
 def render_shapes_image(rng: np.random.Generator, size: int, max_objects: int, min_radius: float,
-                        max_radius: float, colours: str = 'random') -> Tuple[np.ndarray, List[Dict]]:
+                        max_radius: float, colours: str = 'random', min_contrast: float = MIN_CONTRAST
+                        ) -> Tuple[np.ndarray, List[Dict]]:
     """Draw one image (``colours``: see the module docstring).
 
     Returns:
@@ -82,7 +85,7 @@ def render_shapes_image(rng: np.random.Generator, size: int, max_objects: int, m
         if colours == 'random':
             colour, contrast = list(SHAPES_PALETTE)[int(rng.integers(len(SHAPES_PALETTE)))], 1.0
         else:
-            colour, contrast = CLASS_COLOURS[shape], float(rng.uniform(MIN_CONTRAST, 1.0))
+            colour, contrast = CLASS_COLOURS[shape], float(rng.uniform(min_contrast, 1.0))
         fill = background + contrast * (np.array(SHAPES_PALETTE[colour]) - background)
         cv2.fillPoly(image, [np.round(polygon).astype(np.int32)], [int(v) for v in np.round(fill)],
                      lineType=cv2.LINE_AA)
@@ -94,8 +97,8 @@ def render_shapes_image(rng: np.random.Generator, size: int, max_objects: int, m
 
 def write_shapes_dataset(out_dir: str, num_train: int = 200, num_val: int = 50, size: int = 128,
                          max_objects: int = 4, min_radius: float = 5.0,
-                         max_radius: Optional[float] = None, seed: int = 0, colours: str = 'random'
-                         ) -> Dict[str, str]:
+                         max_radius: Optional[float] = None, seed: int = 0, colours: str = 'random',
+                         min_contrast: float = MIN_CONTRAST) -> Dict[str, str]:
     """Write the shapes dataset (see module docstring) and return ``{split: annotation json path}``.
 
     Args:
@@ -106,11 +109,13 @@ def write_shapes_dataset(out_dir: str, num_train: int = 200, num_val: int = 50, 
         min_radius / max_radius: half-size range of the shapes in pixels (default max: ``size / 5``).
         seed: the whole dataset is a pure function of its arguments.
         colours: ``'random'`` or ``'by_class'`` (module docstring).
+        min_contrast: ``'by_class'``: the faintest contrast (0..1).
     """
     if colours not in COLOUR_SCHEMES:
         raise ValueError(f'write_shapes_dataset: colours must be one of {COLOUR_SCHEMES}, got {colours!r}')
-    if size < 16 or max_objects < 1 or min_radius <= 0:
-        raise ValueError('write_shapes_dataset: need size >= 16, max_objects >= 1 and min_radius > 0')
+    if size < 16 or max_objects < 1 or min_radius <= 0 or not 0 <= min_contrast <= 1:
+        raise ValueError('write_shapes_dataset: need size >= 16, max_objects >= 1, min_radius > 0 and '
+                         f'min_contrast in 0..1, got {size}, {max_objects}, {min_radius}, {min_contrast}')
     max_radius = max_radius if max_radius is not None else size / 5.0
     if max_radius < min_radius or 2 * max_radius >= size:
         raise ValueError(f'write_shapes_dataset: radius range [{min_radius}, {max_radius}] does not fit '
@@ -123,7 +128,8 @@ def write_shapes_dataset(out_dir: str, num_train: int = 200, num_val: int = 50, 
         os.makedirs(os.path.join(out_dir, 'images', split), exist_ok=True)
         images, annotations = [], []
         for index in range(count):
-            image, objects = render_shapes_image(rng, size, max_objects, min_radius, max_radius, colours)
+            image, objects = render_shapes_image(rng, size, max_objects, min_radius, max_radius, colours,
+                                                 min_contrast)
             file_name = f'{split}/{index:06d}.png'
             cv2.imwrite(os.path.join(out_dir, 'images', file_name), image[:, :, ::-1])
             images.append(dict(id=index + 1, file_name=file_name, width=size, height=size))
@@ -136,6 +142,7 @@ def write_shapes_dataset(out_dir: str, num_train: int = 200, num_val: int = 50, 
                     segmentation=[obj['polygon']], iscrowd=0, colour=obj['colour'], contrast=obj['contrast']))
         paths[split] = os.path.join(out_dir, 'annotations', f'{split}.json')
         atomic_write_json(dict(images=images, annotations=annotations, categories=categories,
-                               info=dict(description='DetDiffusion toy shapes', seed=seed, colours=colours)),
+                               info=dict(description='DetDiffusion toy shapes', seed=seed, colours=colours,
+                                         min_contrast=min_contrast)),
                           paths[split])
     return paths

@@ -55,6 +55,12 @@ def build_component(cfg: Optional[dict]) -> Any:
     return cls(**config)
 
 
+def sample_channels(unet) -> int:
+    """Channels of the samples (latents or pixels) a U-Net denoises: its ``out_channels``, or what a
+    :class:`CoordUNet2DConditionModel` with patches says."""
+    return getattr(unet, 'sample_channels', unet.config.out_channels)
+
+
 def latent_scale(vae) -> int:
     """Pixels per latent cell of an AutoencoderKL (8 for SD's VAE); 1 without one (pixel space)."""
     return 1 if vae is None else 2 ** (len(vae.config.block_out_channels) - 1)

@@ -1,22 +1,31 @@
-"""A conditional U-Net that also sees where each pixel is (CoordConv inputs), for generators trained
-from scratch.
+"""A conditional U-Net that also knows where each pixel is, for generators trained from scratch.
 
 Stable Diffusion learns absolute position from its pretraining, which is what lets a layout written as
 location tokens find its place in the image. A tiny U-Net trained from scratch has no such prior: its
 convolutions are translation-equivariant, so cross-attention queries carry almost no position until
-zero padding has been exploited, which takes thousands of steps. Appending the pixel's position as input
-channels (Liu et al., "An intriguing failing of convolutional neural networks and the CoordConv
-solution", 2018) gives every query its position from the first step; it costs one wider first conv.
+zero padding has been exploited, which takes thousands of steps. Two inputs give it position from the
+first step:
 
-The position channels are x and y (each -1..1 across the image) and, optionally, their sin/cos at
-frequencies pi, 2 pi, 4 pi, ... (Fourier features): the location tokens start as a sin-cos encoding of
-their grid point, and "is this pixel inside the box between two corners" is close to linear in
-Fourier features of both, while it is not in the raw coordinates.
+- CoordConv maps (Liu et al., "An intriguing failing of convolutional neural networks and the CoordConv
+  solution", 2018): x and y (each -1..1 across the image) and, optionally, their sin/cos at frequencies
+  pi, 2 pi, 4 pi, ... appended to the sample as input channels;
+- a position embedding added to the input of every transformer (attention) block, as ViT adds one to
+  its patches: a learned linear map of the 2-D sin-cos encoding of each query's cell
+  (:mod:`.position_encoding`, ``cross_attention_dim`` channels over a ``sample_size`` grid). It is the
+  encoding the location tokens start from (toy configs: one location bin per pixel), so matching a query
+  to a corner token starts out as a linear problem, where through the convolutions it is not.
 """
+import functools
+import inspect
 import math
 
 import torch
+import torch.nn.functional as F
 from diffusers import UNet2DConditionModel
+from diffusers.models.unets.unet_2d_condition import UNet2DConditionOutput
+from diffusers.models.transformers.transformer_2d import Transformer2DModel
+
+from mmdet_detdiffusion.generator.position_encoding import grid_centres, sincos_2d_features
 
 RAMP_CHANNELS = 2  # x and y
 
@@ -35,32 +44,75 @@ def coordinate_maps(batch: int, height: int, width: int, like: torch.Tensor, fre
     return torch.stack(maps)[None].expand(batch, -1, -1, -1)
 
 
-class CoordUNet2DConditionModel(UNet2DConditionModel):
-    """``UNet2DConditionModel`` whose input is the sample plus position maps (:func:`coordinate_maps`).
+def add_position_embedding(block: Transformer2DModel, args: tuple, kwargs: dict, cells: int):
+    """Forward pre-hook of a transformer block: add ``block.position_projection`` of the sin-cos encoding
+    of each cell to its input ``(B, C, h, w)``."""
+    hidden = args[0] if args else kwargs['hidden_states']
+    _, _, height, width = hidden.shape
+    features = sincos_2d_features(*grid_centres(height, width), dim=block.position_projection.in_features,
+                                  cells=cells).to(hidden)  # (h * w, D)
+    embedding = block.position_projection(features).T.reshape(1, -1, height, width)
+    hidden = hidden + embedding
+    return ((hidden, *args[1:]), kwargs) if args else (args, {**kwargs, 'hidden_states': hidden})
 
-    Configure it as the diffusers class with ``out_channels`` = the sample's channels (e.g. 3 for RGB in
-    pixel space) and ``in_channels`` = ``out_channels + 2 + 4 * frequencies``. ``forward`` takes the sample
-    alone, ``(B, out_channels, H, W)``, and returns ``(B, out_channels, H, W)`` like the parent class.
+
+def _with_patch_size(signature: inspect.Signature) -> inspect.Signature:
+    """``signature`` plus a keyword-only ``patch_size=1`` (diffusers reads config keys from it)."""
+    patch = inspect.Parameter('patch_size', inspect.Parameter.KEYWORD_ONLY, default=1, annotation=int)
+    return signature.replace(parameters=[*signature.parameters.values(), patch])
+
+
+class CoordUNet2DConditionModel(UNet2DConditionModel):
+    """``UNet2DConditionModel`` whose input is the sample plus position maps (:func:`coordinate_maps`) and
+    whose transformer blocks add a position embedding to their input (module docstring).
+
+    Configure it as the diffusers class plus ``patch_size`` (``p``, default 1): the sample is cut into
+    ``p x p`` patches stacked as channels (pixel unshuffle), so the U-Net's grid is ``p`` times coarser and
+    every convolution ``p * p`` times cheaper, and its output is put back the same way, as simple diffusion
+    (Hoogeboom et al., 2023) does in pixel space. Then ``out_channels`` = the sample's channels ``* p * p``
+    (12 for RGB at ``p = 2``), ``in_channels`` = ``out_channels + 2 + 4 * frequencies``, ``sample_size`` =
+    the sample's side (before patching) and ``cross_attention_dim`` divisible by 4. ``forward`` takes the
+    sample alone, ``(B, C, H, W)`` with ``H`` and ``W`` divisible by ``p``, and returns ``(B, C, H, W)``.
     """
+
+    def __init__(self, *args, patch_size: int = 1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register_to_config(patch_size=patch_size)
+        if patch_size < 1 or self.config.out_channels % patch_size ** 2:
+            raise ValueError(f'{type(self).__name__}: out_channels ({self.config.out_channels}) must be the sample '
+                             f'channels times patch_size ** 2 ({patch_size} ** 2)')
+        hook = functools.partial(add_position_embedding, cells=self.config.sample_size)
+        for module in self.modules():
+            if isinstance(module, Transformer2DModel):
+                module.position_projection = torch.nn.Linear(self.config.cross_attention_dim, module.in_channels)
+                module.register_forward_pre_hook(hook, with_kwargs=True)
+
+    __init__.__signature__ = _with_patch_size(inspect.signature(UNet2DConditionModel.__init__))
 
     @property
     def sample_channels(self) -> int:
         """Channels of the samples (noisy latents or pixels) this U-Net denoises."""
-        return self.config.out_channels
+        return self.config.out_channels // self.config.patch_size ** 2
 
     @property
     def coordinate_frequencies(self) -> int:
         """Number of Fourier frequencies in the position maps, from the configured input channels."""
-        extra = self.config.in_channels - self.sample_channels - RAMP_CHANNELS
+        extra = self.config.in_channels - self.config.out_channels - RAMP_CHANNELS
         if extra < 0 or extra % 4:
             raise ValueError(f'{type(self).__name__}: in_channels ({self.config.in_channels}) must be out_channels '
-                             f'({self.sample_channels}) + 2 + 4 * frequencies')
+                             f'({self.config.out_channels}) + 2 + 4 * frequencies')
         return extra // 4
 
-    def forward(self, sample: torch.Tensor, timestep, encoder_hidden_states: torch.Tensor, *args, **kwargs):
-        if sample.shape[1] != self.sample_channels:
-            raise ValueError(f'{type(self).__name__} takes samples of {self.sample_channels} channels (out_channels; '
-                             f'the other {self.config.in_channels - self.sample_channels} inputs are position maps), '
-                             f'got {sample.shape[1]}')
-        coords = coordinate_maps(sample.shape[0], sample.shape[2], sample.shape[3], sample, self.coordinate_frequencies)
-        return super().forward(torch.cat([sample, coords], dim=1), timestep, encoder_hidden_states, *args, **kwargs)
+    def forward(self, sample: torch.Tensor, timestep, encoder_hidden_states: torch.Tensor, *args,
+                return_dict: bool = True, **kwargs):
+        patch = self.config.patch_size
+        if sample.shape[1] != self.sample_channels or sample.shape[2] % patch or sample.shape[3] % patch:
+            raise ValueError(f'{type(self).__name__} takes samples of {self.sample_channels} channels (out_channels / '
+                             f'patch_size ** 2; the other inputs are position maps) and sides divisible by {patch}, '
+                             f'got {tuple(sample.shape[1:])}')
+        patches = F.pixel_unshuffle(sample, patch)
+        coords = coordinate_maps(len(patches), patches.shape[2], patches.shape[3], patches, self.coordinate_frequencies)
+        output = super().forward(torch.cat([patches, coords], dim=1), timestep, encoder_hidden_states, *args,
+                                 **kwargs).sample
+        output = F.pixel_shuffle(output, patch)
+        return UNet2DConditionOutput(sample=output) if return_dict else (output,)

@@ -26,7 +26,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from mmdet_detdiffusion.generator.sampling import denoise
-from mmdet_detdiffusion.generator.components import latent_scale, own_component_class
+from mmdet_detdiffusion.generator.components import latent_scale, own_component_class, sample_channels
 from mmdet_detdiffusion.generator.text import encode_text, word_token_counter
 from mmdet_detdiffusion.layout.inputs import UserLayout, to_layout_objects, with_attr_mode
 from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt
@@ -217,7 +217,7 @@ class DetDiffusionPipeline(DiffusionPipeline):
         uncond, uncond_mask = self.null_embedding(len(prompts))
         scheduler = self.make_scheduler(sampler)
         scheduler.set_timesteps(num_inference_steps, device=device)
-        shape = (len(prompts), self.unet.config.out_channels, height // self.latent_scale, width // self.latent_scale)
+        shape = (len(prompts), sample_channels(self.unet), height // self.latent_scale, width // self.latent_scale)
         latents = randn_tensor(shape, generator=generator, device=device, dtype=self.unet.dtype)
         latents = denoise(self.unet, scheduler, latents * scheduler.init_noise_sigma, cond.to(self.unet.dtype),
                           uncond.to(self.unet.dtype), guidance_scale, generator, cond_mask, uncond_mask)

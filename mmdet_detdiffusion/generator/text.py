@@ -3,8 +3,8 @@
 New tokens: ``bins * bins`` location tokens ``<l{i}>`` and the attribute tokens ``<easy>``/``<hard>``.
 Their embedding rows are initialised as follows (the rest of the table is untouched):
 
-- location token of grid point (x, y): a 2-D sin-cos position encoding (half the channels encode x,
-  half y, as in MAE/ViT), rescaled to the mean norm of the pretrained token embeddings;
+- location token of grid point (x, y): the 2-D sin-cos encoding of its cell centre
+  (:mod:`.position_encoding`), rescaled to the mean norm of the pretrained token embeddings;
 - attribute token: the pretrained embedding of the word it stands for ("easy", "hard").
 """
 import gzip
@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from mmdet_detdiffusion.generator.position_encoding import sincos_2d
 from mmdet_detdiffusion.layout.prompt import ATTRIBUTE_TOKENS, LocationGrid
 
 OPEN_CLIP_BPE = 'bpe_simple_vocab_16e6.txt.gz'
@@ -56,18 +57,6 @@ def clip_tokenizer_from_bpe(bpe_path: str, model_max_length: int = 77):
         ['<|startoftext|>', '<|endoftext|>']
     return CLIPTokenizer(vocab={token: i for i, token in enumerate(vocab)}, merges=merges,
                          model_max_length=model_max_length)
-
-
-def sincos_2d(bins: int, dim: int) -> torch.Tensor:
-    """``(bins * bins, dim)`` 2-D sin-cos encoding; row ``y * bins + x`` encodes grid point (x, y)."""
-    if dim % 4:
-        raise ValueError(f'sin-cos 2-D encoding needs an embedding size divisible by 4, got {dim}')
-    quarter = dim // 4
-    omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter)
-    pos = torch.arange(bins, dtype=torch.float64)[:, None] * omega[None]  # (bins, quarter)
-    axis = torch.cat([pos.sin(), pos.cos()], dim=1)  # (bins, dim / 2)
-    ys, xs = torch.meshgrid(torch.arange(bins), torch.arange(bins), indexing='ij')
-    return torch.cat([axis[xs.reshape(-1)], axis[ys.reshape(-1)]], dim=1).float()
 
 
 def layout_tokens(grid: LocationGrid) -> List[str]:
