@@ -26,24 +26,24 @@ def attention_map(inside_tokens, outside_tokens) -> torch.Tensor:
 
 
 @pytest.mark.parametrize('inside, outside, expected', [
-    ([1, 2], [0, 3], 0.0),       # the object is attended exactly from its box
-    ([1], [0], 0.0),             # one of its tokens is enough
-    ([1, 2, 0, 3], [0, 3], 0.0),  # its box attends it half the time, the rest never
-    ([1, 2, 0, 3], [1, 0], 0.75),  # 4 queries at 1/2 in its box, 12 at 1/2 outside: a quarter inside
-    ([0, 3], [1, 2], 1.0),       # attended only from outside its box
+    ([1, 2], [0, 3], 0.0),         # the object is attended exactly from its box, the rest from outside
+    ([1], [0], 0.0),               # one of its tokens is enough
+    ([1, 2, 0, 3], [0, 3], 0.1733),  # its 4 box queries give it 1/2: 4 * log(2) / 16
+    ([1, 2], [1, 2, 0, 3], 0.5199),  # the 12 outside queries give it 1/2: 12 * log(2) / 16
+    ([0, 3], [1, 2], 13.8155),     # all wrong: -log of the 1e-6 floor
 ])
 def test_loss_on_hand_made_maps(inside, outside, expected):
     loss = layout_attention_loss([attention_map(inside, outside)], (64, 64), BOX, SPAN, torch.tensor([0]))
-    torch.testing.assert_close(loss, torch.tensor(expected))
+    torch.testing.assert_close(loss, torch.tensor(expected), atol=1e-4, rtol=0)
 
 
-def test_uniform_attention_is_between_the_extremes_and_gradients_reach_the_map():
-    logits = torch.zeros(1, 16, 4, requires_grad=True)
+def test_samples_without_objects_do_not_count_and_gradients_reach_the_map():
+    logits = torch.zeros(2, 16, 4, requires_grad=True)
     loss = layout_attention_loss([logits.softmax(-1)], (64, 64), BOX, SPAN, torch.tensor([0]))
-    torch.testing.assert_close(loss, torch.tensor(1 - 0.25))  # 4 of the 16 queries are in the box
+    torch.testing.assert_close(loss, torch.log(torch.tensor(2.0)))  # every query gives the object 1/2
     loss.backward()
-    inside_object = logits.grad[0, 0, 1]
-    outside_object = logits.grad[0, 15, 1]
+    assert torch.all(logits.grad[1] == 0)  # sample 1 has no objects (a dropped prompt)
+    inside_object, outside_object = logits.grad[0, 0, 1], logits.grad[0, 15, 1]
     assert inside_object < 0 < outside_object  # descent raises the object's attention in its box only
 
 

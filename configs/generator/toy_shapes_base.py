@@ -2,14 +2,13 @@
 # toy_shapes_pixel64 trained from scratch on its own shapes set (seed 1, 1000 images, class colours, no
 # attributes), with the layout attention loss standing in for the pretraining that gives SD cross-attention
 # already tied to image regions.
-#   python tools/make_shapes_dataset.py data/shapes_base --num-train 1000 --num-val 0 --seed 1 --colours by_class \
-#       --min-contrast 0.15
+#   python tools/make_shapes_dataset.py data/shapes_base --num-train 1000 --num-val 0 --seed 1 --colours by_class
 #   python tools/train_generator.py configs/generator/toy_shapes_base.py --data-root data/shapes_base
 #   python tools/make_toy_base.py work_dirs/toy_shapes_base/export assets/toy_shapes_base
 _base_ = './toy_shapes_pixel64.py'
 
 data_root = 'data/shapes_base/'
-model = dict(attention_loss_weight=0.2)
+model = dict(attention_loss_weight=0.1)
 train_dataloader = dict(dataset=dict(data_root=data_root, ann_file='annotations/train.json'))
 
 max_epochs = 80  # 5000 iterations, about an hour on 2 CPU cores

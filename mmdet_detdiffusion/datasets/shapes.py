@@ -31,9 +31,7 @@ SHAPES_PALETTE = {  # RGB
 }
 CLASS_COLOURS = {'circle': 'red', 'square': 'green', 'triangle': 'blue'}
 COLOUR_SCHEMES = ('random', 'by_class')
-# 'by_class': the faintest object's colour is 2% of the way from background to palette, below the pixel noise
-# (std 12 of 255), so some objects are too faint for any detector: the hard boxes
-MIN_CONTRAST = 0.02
+MIN_CONTRAST = 0.15  # 'by_class': the faintest object's colour is 15% of the way from background to palette
 
 
 def _shape_polygon(shape: str, cx: float, cy: float, radius: float, num_circle_points: int = 24

@@ -6,15 +6,19 @@ Stable Diffusion arrives with cross-attention that already ties words to image r
 and DetDiffusion fine-tune it with the diffusion loss alone. A tiny U-Net and text encoder trained from
 scratch must first discover which location tokens belong to which pixels; with the diffusion loss alone
 that takes thousands of steps (the image shows blobs wherever the noise puts them). This loss gives the
-query-key match a direct signal, the energy of layout guidance (Chen et al., "Training-free layout
-control with cross-attention guidance", 2023) used as a training loss:
+query-key match a direct signal: each query is a pixel to classify, and its attention over the prompt
+tokens is the prediction.
 
-    per object i and cross-attention map A (queries x tokens, heads averaged):
-    a_i(p) = sum of A[p, s] over the object's tokens s (class words, corners, attribute)
-    L_i = 1 - sum_{p in box} a_i(p) / sum_p a_i(p)        the object's attention lies in its box
+    per cross-attention map A (queries x tokens, heads averaged) and query p:
+    right(p) = sum of A[p, s] over the tokens s of the objects whose box holds p (class words, corners,
+               attribute), or, outside every box, over the tokens of no object (BOS, "An image with", EOS)
+    L = mean over p of -log right(p)
 
-(A second term asking queries in the box to attend to the object only was tried and dropped: it is met
-at once by every query attending to the object tokens, which saturates the softmax and stalls L_i.)
+The background's share keeps the loss from being met by every query attending to every object. (The
+energy of layout guidance, Chen et al., "Training-free layout control with cross-attention guidance",
+2023, the share of each object's attention that lies in its box, was tried first: it is met by a model
+that gives the objects almost no attention at all, as long as what little there is lies in the boxes,
+and the generator then ignored its prompts.)
 """
 from typing import Dict, List, Sequence, Tuple
 
@@ -63,17 +67,21 @@ def record_cross_attention(unet: torch.nn.Module) -> dict:
 
 def layout_attention_loss(maps: Sequence[torch.Tensor], image_size: Tuple[int, int], boxes: torch.Tensor,
                           spans: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
-    """Mean over objects and maps of the loss in the module docstring.
+    """Mean over maps, and over the queries of the samples that have objects, of the loss in the module
+    docstring.
 
     Args:
         maps: cross-attention probabilities, each ``(B, h * w, tokens)`` on an ``h x w`` grid with the
             aspect of ``image_size`` (height, width) of the U-Net input.
-        boxes: ``(N, 4)`` normalised xyxy boxes of all objects in the batch.
+        boxes: ``(N, 4)`` normalised xyxy boxes of all objects in the batch (N >= 1).
         spans: ``(N, 2)`` ``[start, end)`` token positions of each object in its prompt.
         batch_index: ``(N,)`` the sample each object belongs to.
     """
-    positions = torch.arange(maps[0].shape[2], device=maps[0].device)
+    batch, _, num_tokens = maps[0].shape
+    positions = torch.arange(num_tokens, device=maps[0].device)
     tokens = ((positions >= spans[:, :1]) & (positions < spans[:, 1:])).to(maps[0])  # (N, tokens), all maps
+    has_objects = torch.zeros(batch, dtype=torch.bool, device=maps[0].device)
+    has_objects[batch_index] = True
     inside_by_queries: Dict[int, torch.Tensor] = {}  # box masks per grid size, (N, queries)
     losses: List[torch.Tensor] = []
     for probs in maps:
@@ -83,5 +91,13 @@ def layout_attention_loss(maps: Sequence[torch.Tensor], image_size: Tuple[int, i
             inside_by_queries[queries] = box_maps(boxes.to(probs), (height, queries // height)).flatten(1)
         inside = inside_by_queries[queries]
         per_object = torch.einsum('nqk,nk->nq', probs[batch_index], tokens)  # attention paid to object i
-        losses.append(1 - (per_object * inside).sum(1) / per_object.sum(1).clamp(min=1e-6))
+
+        def per_sample(values: torch.Tensor) -> torch.Tensor:  # (N, queries) -> (B, queries), summed
+            return probs.new_zeros(batch, queries).index_add(0, batch_index, values)
+
+        in_a_box = per_sample(inside) > 0
+        on_own_objects = per_sample(per_object * inside)
+        on_no_object = 1 - per_sample(per_object)
+        right = torch.where(in_a_box, on_own_objects, on_no_object)[has_objects]
+        losses.append(-right.clamp(min=1e-6).log().mean())
     return torch.stack(losses).mean()
