@@ -4,6 +4,7 @@ import copy
 import pytest
 import torch
 
+from mmdet_detdiffusion.generator.attention_loss import record_cross_attention
 from mmdet_detdiffusion.generator.components import build_component
 from mmdet_detdiffusion.generator.position_encoding import (axis_frequencies, grid_centres, sincos_2d,
                                                             sincos_2d_features)
@@ -40,24 +41,40 @@ def test_a_token_matches_its_own_cell_best():
     assert torch.equal(similarity.argmax(dim=1), torch.arange(bins * bins))
 
 
-def test_coord_unet_adds_a_learned_position_embedding_to_each_attention_block(tmp_path):
+def test_coord_unet_cross_attention_queries_are_a_learned_position_embedding(tmp_path):
     torch.manual_seed(0)
     unet = build_component(dict(type='CoordUNet2DConditionModel', config=UNET_CONFIG)).eval()
-    projections = [name for name, _ in unet.named_modules() if name.endswith('position_projection')]
-    assert projections == ['down_blocks.1.attentions.0.position_projection',
-                           'up_blocks.0.attentions.0.position_projection',
-                           'up_blocks.0.attentions.1.position_projection',
-                           'mid_block.attentions.0.position_projection']
+    projections = [name for name, _ in unet.named_modules() if name.endswith('query_position')]
+    assert projections == [f'{block}.transformer_blocks.0.attn2.query_position' for block in (
+        'down_blocks.1.attentions.0', 'up_blocks.0.attentions.0', 'up_blocks.0.attentions.1', 'mid_block.attentions.0')]
     inputs = (torch.randn(1, 3, 16, 16), torch.tensor([5]))
     text = dict(encoder_hidden_states=torch.randn(1, 4, 8))
     with torch.no_grad():
         out = unet(*inputs, **text).sample
-        ema = copy.deepcopy(unet)  # an EMA copy runs its own projections
-        torch.testing.assert_close(ema(*inputs, **text).sample, out)
-        ema.mid_block.attentions[0].position_projection.weight.mul_(3.0)
-        assert not torch.allclose(ema(*inputs, **text).sample, out, atol=1e-5)
+        trained = copy.deepcopy(unet)  # e.g. an EMA copy: runs its own projections
+        torch.testing.assert_close(trained(*inputs, **text).sample, out)
+        layer = trained.mid_block.attentions[0].transformer_blocks[0].attn2
+        layer.query_position.weight.normal_()
+        assert not torch.allclose(trained(*inputs, **text).sample, out, atol=1e-5)
+        assert layer.query_grid == (8, 8)  # the mid block's grid on 16 x 16 samples
         torch.testing.assert_close(unet(*inputs, **text).sample, out)
-    unet.save_pretrained(tmp_path / 'unet')
+        out = trained(*inputs, **text).sample
+    trained.save_pretrained(tmp_path / 'unet')
     reloaded = build_component(dict(type='CoordUNet2DConditionModel', from_pretrained=str(tmp_path / 'unet'))).eval()
     with torch.no_grad():
         torch.testing.assert_close(reloaded(*inputs, **text).sample, out, rtol=1e-4, atol=1e-5)
+
+
+def test_cross_attention_maps_do_not_depend_on_the_image():
+    """Position-only queries: the layout lookup is the same at every noise level and for every image."""
+    torch.manual_seed(0)
+    unet = build_component(dict(type='CoordUNet2DConditionModel', config=UNET_CONFIG)).eval()
+    state = record_cross_attention(unet)
+    state['active'] = True
+    text = torch.randn(1, 4, 8).expand(2, -1, -1)
+    with torch.no_grad():
+        unet(torch.randn(2, 3, 16, 16), torch.tensor([10, 990]), encoder_hidden_states=text)
+    assert len(state['maps']) == 4
+    for probs in state['maps']:  # (2, queries, 4): the two samples differ in image and timestep only
+        torch.testing.assert_close(probs[0], probs[1])
+        assert probs[0].std(dim=0).max() > 1e-3  # but the queries differ by position

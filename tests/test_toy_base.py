@@ -44,3 +44,20 @@ def test_base_from_an_export_fine_tunes_with_its_trained_rows(tiny_generator_exp
     ids = model.tokenizer([prompt]).input_ids
     assert ids == source.tokenizer([prompt]).input_ids
     assert kept[torch.tensor(ids[0])].all()
+
+
+def test_bundled_toy_base_loads_into_the_demo_fine_tuning_config():
+    from mmengine.config import Config
+    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', 'toy_shapes_pixel64_finetune.py'))
+    info = json.loads(open(os.path.join(REPO, 'assets', 'toy_shapes_base', 'base.json')).read())
+    model = build(cfg.model).eval()
+    assert type(model.unet).__name__ == 'CoordUNet2DConditionModel' and model.unet.config.patch_size == 2
+    assert info['classes'] == list(model.classes) and info['location_bins'] == model.grid.bins == 64
+    from safetensors.torch import load_file
+    saved = load_file(os.path.join(REPO, 'assets', 'toy_shapes_base', 'unet', 'diffusion_pytorch_model.safetensors'))
+    assert saved.keys() == model.unet.state_dict().keys()
+    assert all(torch.equal(value, saved[name]) for name, value in model.unet.state_dict().items())
+    prompt = 'An image with circle <l0> <l4095> <hard>'
+    with torch.no_grad():
+        out = model.unet(torch.zeros(1, 3, 64, 64), torch.tensor([500]), **model.text_condition([prompt])).sample
+    assert out.shape == (1, 3, 64, 64) and torch.isfinite(out).all()

@@ -53,7 +53,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--num-val', type=int, default=50)
     parser.add_argument('--colours', choices=COLOUR_SCHEMES, default='by_class',
                         help='shapes colours (by_class: as the toy base model was trained)')
-    parser.add_argument('--detector-epochs', type=int, default=24)
+    parser.add_argument('--detector-epochs', type=int, default=12)
     parser.add_argument('--generator-epochs', type=int, default=20)
     parser.add_argument('--generator-config', default=GENERATOR_CONFIGS[os.path.isdir(TOY_BASE)],
                         help='default: fine-tune the bundled toy base model, or train from scratch without one')
@@ -229,12 +229,13 @@ def main() -> None:
               maps, steps.seconds)
 
 
-def contrast_by_attribute(coco: dict) -> Dict[str, float]:
-    """Mean drawn contrast (``'by_class'`` shapes) of the boxes labelled easy and of those labelled hard."""
+def mean_by_attribute(coco: dict, field: str) -> Dict[str, float]:
+    """Mean of an annotation field (e.g. ``'contrast'`` of ``'by_class'`` shapes, ``'area'`` in pixels) over
+    the boxes labelled easy and over those labelled hard."""
     values: Dict[str, List[float]] = {'easy': [], 'hard': []}
     for ann in coco['annotations']:
-        if 'contrast' in ann:
-            values[ann['pa_attr']].append(ann['contrast'])
+        if field in ann:
+            values[ann['pa_attr']].append(ann[field])
     return {attr: sum(v) / len(v) for attr, v in values.items() if v}
 
 
@@ -253,7 +254,7 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
     comparison_grid(attr_file, data_root, folders, os.path.join(work_dir, 'real_vs_generated.png'))
     ratio = {mode: scores[mode]['mAP'] / scores['real']['mAP'] if scores['real']['mAP'] else float('nan')
              for mode in ATTR_MODES}
-    contrast = contrast_by_attribute(load_coco(attr_file))
+    contrast, area = (mean_by_attribute(load_coco(attr_file), field) for field in ('contrast', 'area'))
     lines: List[str] = [
         '# DetDiffusion demo (toy shapes)', '',
         f'Shapes set: {args.num_train} training images, colours {args.colours}. '
@@ -265,8 +266,9 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         '## Easy / hard boxes of the training set (labelled by D)', '', '```', format_attribute_table(labelled),
         '```', '',
         *([f'Mean contrast of the objects (1 = the class colour itself, {MIN_CONTRAST} = faintest): easy '
-           f'{contrast["easy"]:.2f}, hard {contrast["hard"]:.2f}. The box alone does not say how faint an object '
-           'is; the attribute does.', ''] if len(contrast) == 2 else []),
+           f'{contrast["easy"]:.2f}, hard {contrast["hard"]:.2f}; mean area: easy {area["easy"]:.0f} px2, hard '
+           f'{area["hard"]:.0f} px2. The box alone does not say how faint an object is; the attribute does.', '']
+          if len(contrast) == 2 else []),
         '![training images, easy boxes green, hard boxes red](attributes_grid.png)', '',
         '## Generated images', '',
         f'Rows: real training images, then generations of their layouts with {", ".join(ATTR_MODES)} '

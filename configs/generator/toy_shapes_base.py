@@ -1,7 +1,7 @@
-# The toy stand-in for a pretrained layout-to-image model (not bundled yet, see README "Toy base model"):
-# toy_shapes_pixel64 trained from scratch on its own shapes set (seed 1, 1000 images, class colours, no
-# attributes), with the layout attention loss standing in for the pretraining that gives SD cross-attention
-# already tied to image regions.
+# The toy stand-in for a pretrained layout-to-image model (bundled as assets/toy_shapes_base, see README
+# "Toy base model"): toy_shapes_pixel64 trained from scratch on its own shapes set (seed 1, 1000 images, class
+# colours, no attributes), with the layout attention loss standing in for the pretraining that gives SD
+# cross-attention already tied to image regions.
 #   python tools/make_shapes_dataset.py data/shapes_base --num-train 1000 --num-val 0 --seed 1 --colours by_class
 #   python tools/train_generator.py configs/generator/toy_shapes_base.py --data-root data/shapes_base
 #   python tools/make_toy_base.py work_dirs/toy_shapes_base/export assets/toy_shapes_base
