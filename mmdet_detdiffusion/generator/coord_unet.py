@@ -96,6 +96,7 @@ class CoordUNet2DConditionModel(UNet2DConditionModel):
         for transformer in [m for m in self.modules() if isinstance(m, Transformer2DModel)]:
             transformer.register_forward_pre_hook(share_grid_size, with_kwargs=True)
             for block in transformer.transformer_blocks:
+                block.norm2 = torch.nn.Identity()  # normalised the features for the queries, which no longer use them
                 block.attn2.query_position = torch.nn.Linear(self.config.cross_attention_dim, block.attn2.query_dim)
                 block.attn2.register_forward_pre_hook(add_position, with_kwargs=True)
 
