@@ -1,12 +1,12 @@
-"""End-to-end DetDiffusion demo on the toy shapes set (CPU, about 15 minutes); finished steps are reused
+"""End-to-end DetDiffusion demo on the toy shapes set (CPU, about 9 minutes); finished steps are reused
 on a rerun.
 
 Steps: write the shapes dataset -> train a tiny detector D on it -> label the easy/hard attribute of
 every training box with D -> train the toy generator on the labelled set with P.A. attributes and loss
-(fine-tuning the toy base model, the stand-in for Stable Diffusion, where assets/toy_shapes_base is
-bundled; from scratch otherwise) -> generate "hard", "easy"
-and "original" synthetic sets from the training layouts -> YOLO score of each (D on generated images vs
-their layouts; real images are the reference) -> train D again on real + each synthetic set
+(fine-tuning the bundled toy base model assets/toy_shapes_base, the stand-in for Stable Diffusion; from
+scratch in a checkout without it) -> generate "hard", "easy" and "original" synthetic sets from the
+training layouts -> YOLO score of each (D on generated images vs their layouts; real images are the
+reference) -> train D again on real + each synthetic set
 (trainability) -> ``report.md`` with the tables and image grids.
 
 Example::
