@@ -57,12 +57,18 @@ def share_grid_size(transformer: Transformer2DModel, args: tuple, kwargs: dict) 
         block.attn2.query_grid = tuple(hidden.shape[-2:])
 
 
+@functools.lru_cache(maxsize=16)
+def grid_features(height: int, width: int, dim: int, cells: int) -> torch.Tensor:
+    """``(height * width, dim)`` sin-cos encodings of a grid's cell centres (CPU, cached: every cross-attention
+    layer of a grid size asks for the same ones at every step)."""
+    return sincos_2d_features(*grid_centres(height, width), dim=dim, cells=cells)
+
+
 def position_queries(attention: Attention, args: tuple, kwargs: dict, cells: int):
     """Forward pre-hook of a cross-attention layer: replace its query input ``(B, h * w, C)`` by
     ``attention.query_position`` of the sin-cos encoding of each query's cell."""
     hidden = args[0] if args else kwargs['hidden_states']
-    features = sincos_2d_features(*grid_centres(*attention.query_grid), dim=attention.query_position.in_features,
-                                  cells=cells).to(hidden)  # (h * w, D)
+    features = grid_features(*attention.query_grid, attention.query_position.in_features, cells).to(hidden)
     hidden = attention.query_position(features).expand(len(hidden), -1, -1)
     return ((hidden, *args[1:]), kwargs) if args else (args, {**kwargs, 'hidden_states': hidden})
 
