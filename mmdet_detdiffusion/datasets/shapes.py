@@ -6,10 +6,10 @@ set yields both easy and hard boxes. Colours (``colours``):
 
 - ``'random'``: any palette colour on a random coloured background;
 - ``'by_class'``: circles red, squares green, triangles blue, on a random grey, each object blended into
-  the background by its own ``contrast`` (uniform in ``min_contrast..1``, default ``MIN_CONTRAST``). What an image looks like is
-  then mostly written in its layout, so a small generator learns to follow layouts on a CPU, and how
-  detectable an object is depends on something its box does not say (its contrast): exactly what the
-  easy/hard attribute is meant to capture.
+  the background by its own ``contrast`` (uniform in ``min_contrast..1``, default ``MIN_CONTRAST``). What
+  an image looks like is then mostly written in its layout, so a small generator learns to follow layouts
+  on a CPU, and how detectable an object is depends on something its box does not say (its contrast):
+  exactly what the easy/hard attribute is meant to capture.
 
 Layout written under ``out_dir``::
 
