@@ -26,11 +26,11 @@ def attention_map(inside_tokens, outside_tokens) -> torch.Tensor:
 
 
 @pytest.mark.parametrize('inside, outside, expected', [
-    ([1, 2], [0, 3], 0.0),         # the object is attended exactly from its box, the rest from outside
-    ([1], [0], 0.0),               # one of its tokens is enough
+    ([1, 2], [0, 3], 0.0),         # each of the object's tokens gets 1/2 in its box, the rest from outside
+    ([1], [0], 2.7049),            # token 2 is ignored: 4 box queries * (log(1/2) - log(2e-10)) / 2 / 16
     ([1, 2, 0, 3], [0, 3], 0.1733),  # its 4 box queries give it 1/2: 4 * log(2) / 16
     ([1, 2], [1, 2, 0, 3], 0.5199),  # the 12 outside queries give it 1/2: 12 * log(2) / 16
-    ([0, 3], [1, 2], 13.8155),     # all wrong: -log of the 1e-6 floor
+    ([0, 3], [1, 2], 22.8526),     # all wrong: (4 * -log(2e-10) + 12 * -log(1e-10)) / 16, at the floor
 ])
 def test_loss_on_hand_made_maps(inside, outside, expected):
     loss = layout_attention_loss([attention_map(inside, outside)], (64, 64), BOX, SPAN, torch.tensor([0]))

@@ -98,3 +98,21 @@ def test_unknown_attribute_value_is_named(shapes_root, attr_file, tmp_path):
     dataset = build(shapes_root, str(path))
     with pytest.raises(ValueError, match=r"pa_attr values \['medium'\] are not easy/hard"):
         dataset[0]
+
+
+def test_random_attributes_give_every_box_easy_or_hard(shapes_root):
+    def attrs(hard_prob):
+        steps = pipeline(0.0)
+        steps[2] = dict(type='RandomPerceptionAttributes', hard_prob=hard_prob)
+        dataset = build(shapes_root, 'annotations/train.json', pipeline=steps)
+        samples = [dataset[i]['data_samples'] for i in range(len(dataset))]
+        for sample in samples:
+            assert len(sample.gt_instances.pa_attrs) == len(sample.gt_instances.bboxes)
+        return np.concatenate([s.gt_instances.pa_attrs.numpy() for s in samples])
+
+    np.random.seed(0)
+    mixed = attrs(0.5)
+    assert set(mixed.tolist()) == {0, 1} and 0.25 < mixed.mean() < 0.75
+    assert attrs(1.0).tolist() == [1] * len(mixed) and attrs(0.0).tolist() == [0] * len(mixed)
+    with pytest.raises(ValueError, match=r'hard_prob=1.5 is not a probability'):
+        attrs(1.5)

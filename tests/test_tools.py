@@ -53,5 +53,9 @@ def test_demo_runs_the_whole_loop_and_reuses_finished_steps(tmp_path):
     metrics = json.load(open(tmp_path / 'metrics.json'))
     assert set(metrics['yolo_score']) == {'real', 'hard', 'easy', 'original'}
     assert 0 <= metrics['yolo_score']['real']['mAP'] <= 1 and len(metrics['trainability']) == 4
+    recall = metrics['hard_vs_easy_recall']
+    num_boxes = len(json.load(open(tmp_path / 'attributes' / 'layouts.json'))['annotations'])
+    assert recall['pairs'] == num_boxes and 0 <= recall['recall_a'] <= 1 and 0 <= recall['p_value'] <= 1
+    assert f'Of the {num_boxes} layout boxes' in report
     proc = run(*args)  # a rerun reuses every finished step
     assert 'shapes dataset already in' in proc.stdout and 'hard set already in' in proc.stdout

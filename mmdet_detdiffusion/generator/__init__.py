@@ -2,7 +2,9 @@
 from mmdet_detdiffusion.generator.model import DetDiffusionGenerator, GeneratorDataPreprocessor
 from mmdet_detdiffusion.generator.perception_head import PerceptionHead
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, DetDiffusionPipelineOutput
-from mmdet_detdiffusion.generator.transforms import LoadPerceptionAttributes, PackGeneratorInputs
+from mmdet_detdiffusion.generator.transforms import (LoadPerceptionAttributes, PackGeneratorInputs,
+                                                    RandomPerceptionAttributes)
 
 __all__ = ['DetDiffusionGenerator', 'GeneratorDataPreprocessor', 'PerceptionHead', 'DetDiffusionPipeline',
-           'DetDiffusionPipelineOutput', 'LoadPerceptionAttributes', 'PackGeneratorInputs']
+           'DetDiffusionPipelineOutput', 'LoadPerceptionAttributes', 'PackGeneratorInputs',
+           'RandomPerceptionAttributes']

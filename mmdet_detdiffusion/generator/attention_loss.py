@@ -10,10 +10,16 @@ query-key match a direct signal: each query is a pixel to classify, and its atte
 tokens is the prediction.
 
     per cross-attention map A (queries x tokens, heads averaged) and query p:
-    right(p) = sum of A[p, s] over the tokens s of the objects whose box holds p (class words, corners,
-               attribute), or, outside every box, over the tokens of no object (BOS, "An image with", EOS)
-    L = mean over p of -log right(p)
+    inside a box: own(p) = the tokens of the objects whose box holds p (class words, corners, attribute),
+                  L(p) = mean over s in own(p) of -log(A[p, s] * |own(p)|)
+                  (cross-entropy to the uniform distribution over own(p), 0 when A[p] is that)
+    outside every box: L(p) = -log(sum of A[p, s] over the tokens of no object: BOS, "An image with", EOS)
+    L = mean over p of L(p)
 
+Every token of an object is looked up from its box, not just enough of them: a token that is attended
+nowhere can never be learned to matter, since the gradient through its attention weight vanishes with
+the weight. (A base trained on random attribute tokens that only had to attend to "the object's tokens"
+gave them ~1e-4 of the attention; fine-tuning could then not teach them what easy and hard mean.)
 The background's share keeps the loss from being met by every query attending to every object. (The
 energy of layout guidance, Chen et al., "Training-free layout control with cross-attention guidance",
 2023, the share of each object's attention that lies in its box, was tried first: it is met by a model
@@ -26,6 +32,8 @@ import torch
 from diffusers.models.attention_processor import Attention
 
 from mmdet_detdiffusion.generator.perception_head import box_maps
+
+PROB_FLOOR = 1e-10  # attention below it adds no gradient: low, so that nearly ignored tokens are still pulled up
 
 
 class RecordingCrossAttnProcessor:
@@ -82,6 +90,7 @@ def layout_attention_loss(maps: Sequence[torch.Tensor], image_size: Tuple[int, i
     tokens = ((positions >= spans[:, :1]) & (positions < spans[:, 1:])).to(maps[0])  # (N, tokens), all maps
     has_objects = torch.zeros(batch, dtype=torch.bool, device=maps[0].device)
     has_objects[batch_index] = True
+    object_tokens = tokens.new_zeros(batch, num_tokens).index_add(0, batch_index, tokens).clamp(max=1)  # (B, tokens)
     inside_by_queries: Dict[int, torch.Tensor] = {}  # box masks per grid size, (N, queries)
     losses: List[torch.Tensor] = []
     for probs in maps:
@@ -90,14 +99,13 @@ def layout_attention_loss(maps: Sequence[torch.Tensor], image_size: Tuple[int, i
             height = round((queries * image_size[0] / image_size[1]) ** 0.5)
             inside_by_queries[queries] = box_maps(boxes.to(probs), (height, queries // height)).flatten(1)
         inside = inside_by_queries[queries]
-        per_object = torch.einsum('nqk,nk->nq', probs[batch_index], tokens)  # attention paid to object i
-
-        def per_sample(values: torch.Tensor) -> torch.Tensor:  # (N, queries) -> (B, queries), summed
-            return probs.new_zeros(batch, queries).index_add(0, batch_index, values)
-
-        in_a_box = per_sample(inside) > 0
-        on_own_objects = per_sample(per_object * inside)
-        on_no_object = 1 - per_sample(per_object)
-        right = torch.where(in_a_box, on_own_objects, on_no_object)[has_objects]
-        losses.append(-right.clamp(min=1e-6).log().mean())
+        log_probs = probs.clamp(min=PROB_FLOOR).log()
+        # own[b, p, s] = 1 where token s belongs to an object of sample b whose box holds query p
+        own = probs.new_zeros(probs.shape).index_add(0, batch_index, torch.einsum('nq,nk->nqk', inside, tokens))
+        own = own.clamp(max=1)
+        count = own.sum(-1)  # (B, queries), 0 outside every box
+        in_box = -(own * (log_probs + count.clamp(min=1).log()[..., None])).sum(-1) / count.clamp(min=1)
+        on_no_object = 1 - torch.einsum('bqk,bk->bq', probs, object_tokens)
+        outside = -on_no_object.clamp(min=PROB_FLOOR).log()
+        losses.append(torch.where(count > 0, in_box, outside)[has_objects].mean())
     return torch.stack(losses).mean()

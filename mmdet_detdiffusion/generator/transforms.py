@@ -35,6 +35,27 @@ class LoadPerceptionAttributes(BaseTransform):
 
 
 @TRANSFORMS.register_module()
+class RandomPerceptionAttributes(BaseTransform):
+    """Give every instance a random attribute (``results['gt_pa_attrs']``: int64 ``(N,)``, 1 hard with
+    probability ``hard_prob``, else 0 easy), in place of :class:`LoadPerceptionAttributes`.
+
+    For pretraining a base model on the prompt grammar (an attribute token after each object) without
+    teaching it what the attributes mean: the tokens carry no information about the image, and fine-tuning
+    on detector labels gives them their meaning.
+    """
+
+    def __init__(self, hard_prob: float = 0.5) -> None:
+        if not 0.0 <= hard_prob <= 1.0:
+            raise ValueError(f'RandomPerceptionAttributes: hard_prob={hard_prob} is not a probability in [0, 1]')
+        self.hard_prob = hard_prob
+
+    def transform(self, results: dict) -> dict:
+        num_instances = len(results.get('instances', []))
+        results['gt_pa_attrs'] = (np.random.rand(num_instances) < self.hard_prob).astype(np.int64)
+        return results
+
+
+@TRANSFORMS.register_module()
 class PackGeneratorInputs(PackDetInputs):
     """PackDetInputs that also packs ``gt_pa_attrs`` as ``gt_instances.pa_attrs``."""
 
