@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from mmdet_detdiffusion.evaluation.paired_recall import box_keys, paired_recall, sign_test
+from mmdet_detdiffusion.evaluation.paired_recall import (PairedRecall, box_keys, lower_recall_verdict, paired_recall,
+                                                         sign_test)
 
 
 def synthetic_set(mode: str, boxes_per_image: int = 5, images: int = 4) -> dict:
@@ -65,3 +66,14 @@ def test_sets_from_different_layouts_are_refused():
     with pytest.raises(ValueError, match='share no layout box'):
         paired_recall(hard, {a['id']: 'easy' for a in hard['annotations']}, easy,
                       {a['id']: 'easy' for a in easy['annotations']})
+
+
+@pytest.mark.parametrize('recall_a, recall_b, p_value, verdict', [
+    (0.5, 0.7, 0.001, 'lower, as intended'),
+    (0.5, 0.7, 0.2, 'lower, but within chance (sign test p >= 0.05)'),
+    (0.7, 0.7, 1.0, 'not lower'),
+    (0.8, 0.7, 0.001, 'not lower'),
+])
+def test_verdict_needs_a_lower_recall_beyond_chance(recall_a, recall_b, p_value, verdict):
+    result = PairedRecall(pairs=100, recall_a=recall_a, recall_b=recall_b, only_a=0, only_b=0, p_value=p_value)
+    assert lower_recall_verdict(result) == verdict

@@ -27,7 +27,7 @@ from mmengine.runner import Runner
 import mmdet_detdiffusion  # noqa: F401  (registers components and the checkpoint allow-list)
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, write_labeling
 from mmdet_detdiffusion.datasets.shapes import COLOUR_SCHEMES, MIN_CONTRAST, write_shapes_dataset
-from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall, paired_recall
+from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall, lower_recall_verdict, paired_recall
 from mmdet_detdiffusion.evaluation.report import FIDELITY_COLUMNS, fidelity_rows, markdown_table
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity
@@ -264,9 +264,7 @@ def recall_verdict(recall: PairedRecall, ratio: Dict[str, float]) -> str:
     under a tenth of the real ones."""
     if not max(ratio.values()) >= 0.1:
         return 'not comparable yet: the generator does not follow its layouts, so both recalls are chance'
-    if recall.recall_a >= recall.recall_b:
-        return 'not lower'
-    return 'lower, as intended' if recall.p_value < 0.05 else 'lower, but within chance (sign test p >= 0.05)'
+    return lower_recall_verdict(recall)
 
 
 def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_file: str, data_root: str,
