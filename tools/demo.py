@@ -55,7 +55,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--num-val', type=int, default=50)
     parser.add_argument('--colours', choices=COLOUR_SCHEMES, default='by_class',
                         help='shapes colours (by_class: as the toy base model was trained)')
-    parser.add_argument('--detector-epochs', type=int, default=12)
+    parser.add_argument('--detector-epochs', type=int, default=8)
     parser.add_argument('--generator-epochs', type=int, default=80)
     parser.add_argument('--generator-config', default=GENERATOR_CONFIGS[os.path.isdir(TOY_BASE)],
                         help='default: fine-tune the bundled toy base model, or train from scratch without one')
