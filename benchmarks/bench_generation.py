@@ -111,11 +111,12 @@ def main() -> dict:
 
     pipe(layouts[:2], num_inference_steps=2, output_type='np')  # warm-up
     ours_s = timed(batched)
-    result = dict(preset=args.preset, device=args.device, dtype=str(dtype), images=len(layouts),
+    device_name = torch.cuda.get_device_name() if args.device.startswith('cuda') else 'cpu'
+    result = dict(preset=args.preset, device=args.device, device_name=device_name, dtype=str(dtype), images=len(layouts),
                   batch_size=args.batch_size, steps=args.steps, resolution=pipe.default_size,
                   naive_img_per_s=len(layouts) / naive_s, pipeline_img_per_s=len(layouts) / ours_s,
                   ratio=naive_s / ours_s)
-    print(f"generation ({args.preset}, {args.device}, {pipe.default_size}px, {args.steps} DDIM steps, "
+    print(f"generation ({args.preset}, {device_name}, {pipe.default_size}px, {args.steps} DDIM steps, "
           f"guidance {guidance}): pipeline {result['pipeline_img_per_s']:.2f} img/s vs naive per-image loop "
           f"{result['naive_img_per_s']:.2f} img/s -> ratio {result['ratio']:.2f} (target >= 2)")
     print(json.dumps(result))

@@ -9,7 +9,9 @@ Target (DESIGN.md): ratio <= 1.15.
 
     python benchmarks/bench_train_step.py                 # small SD-shaped model, CPU friendly
     python benchmarks/bench_train_step.py --preset sd15   # Stable Diffusion v1.5 architecture (random init)
+    python benchmarks/bench_train_step.py --preset sd15 --batch 32 --amp fp16   # GPU: the paper's batch
 """
+import contextlib
 import argparse
 import json
 import statistics
@@ -77,26 +79,45 @@ def make_batch(batch: int, size: int, objects: int, device: str):
     return images, samples
 
 
-def plain_step(model: DetDiffusionGenerator, images, captions, optimizer) -> None:
+class Precision:
+    """Mixed precision as mmengine's AmpOptimWrapper does it: autocast forward, loss scaling (fp16)."""
+
+    def __init__(self, amp: str, device: str):
+        self.dtype = dict(fp16=torch.float16, bf16=torch.bfloat16).get(amp)
+        self.device_type = device.split(':')[0]
+        self.scaler = torch.amp.GradScaler(self.device_type, enabled=amp == 'fp16')
+
+    def autocast(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def step(self, loss: torch.Tensor, optimizer) -> None:
+        optimizer.zero_grad()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
+
+def plain_step(model: DetDiffusionGenerator, images, captions, optimizer, precision: Precision) -> None:
     """The diffusers text-to-image fine-tuning step on the same components."""
-    latents = model.vae.encode(images).latent_dist.sample() * model.vae.config.scaling_factor
-    noise = torch.randn_like(latents)
-    timesteps = torch.randint(0, 1000, (len(latents),), device=latents.device)
-    noisy = model.scheduler.add_noise(latents, noise, timesteps)
-    ids = model.tokenizer(captions, padding='max_length', max_length=77, truncation=True,
-                          return_tensors='pt').input_ids.to(latents.device)
-    prediction = model.unet(noisy, timesteps, encoder_hidden_states=model.text_encoder(ids)[0]).sample
-    loss = F.mse_loss(prediction.float(), noise.float())
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
+    with precision.autocast():
+        with torch.no_grad():
+            latents = model.vae.encode(images).latent_dist.sample() * model.vae.config.scaling_factor
+        noise = torch.randn_like(latents)
+        timesteps = torch.randint(0, 1000, (len(latents),), device=latents.device)
+        noisy = model.scheduler.add_noise(latents, noise, timesteps)
+        ids = model.tokenizer(captions, padding='max_length', max_length=77, truncation=True,
+                              return_tensors='pt').input_ids.to(latents.device)
+        prediction = model.unet(noisy, timesteps, encoder_hidden_states=model.text_encoder(ids)[0]).sample
+        loss = F.mse_loss(prediction.float(), noise.float())
+    precision.step(loss, optimizer)
 
 
-def detdiffusion_step(model: DetDiffusionGenerator, images, samples, optimizer) -> None:
-    loss = sum(model.loss(images, samples).values())
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
+def detdiffusion_step(model: DetDiffusionGenerator, images, samples, optimizer, precision: Precision) -> None:
+    with precision.autocast():
+        loss = sum(model.loss(images, samples).values())
+    precision.step(loss, optimizer)
 
 
 def timed(fn, repeats: int, sync) -> float:
@@ -115,30 +136,43 @@ def main() -> dict:
     parser.add_argument('--preset', choices=sorted(PRESETS), default='small')
     parser.add_argument('--objects', type=int, default=8, help='objects per image')
     parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--batch', type=int, help='images per step (default: the preset\'s)')
+    parser.add_argument('--amp', choices=['none', 'fp16', 'bf16'], default='none', help='mixed precision')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args()
     preset = PRESETS[args.preset]
-    sync = torch.cuda.synchronize if args.device.startswith('cuda') else (lambda: None)
+    cuda = args.device.startswith('cuda')
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     model = build(preset, args.device).train()
-    images, samples = make_batch(preset['batch'], preset['resolution'], args.objects, args.device)
+    images, samples = make_batch(args.batch or preset['batch'], preset['resolution'], args.objects, args.device)
+    precision = Precision(args.amp, args.device)
     captions = ['a photo of ' + ', '.join(CLASSES)] * len(images)
     base_params = list(model.unet.parameters()) + list(model.text_encoder.parameters())
     plain_opt = torch.optim.AdamW(base_params, lr=1e-5)
     ours_opt = torch.optim.AdamW(base_params + list(model.perception_head.parameters()), lr=1e-5)
-    plain = lambda: plain_step(model, images, captions, plain_opt)  # noqa: E731
-    ours = lambda: detdiffusion_step(model, images, samples, ours_opt)  # noqa: E731
-    plain(), ours()  # warm-up (allocations, optimizer state)
+    plain = lambda: plain_step(model, images, captions, plain_opt, precision)  # noqa: E731
+    ours = lambda: detdiffusion_step(model, images, samples, ours_opt, precision)  # noqa: E731
+    peak_gib = {}
+    for name, step in (('plain', plain), ('detdiffusion', ours)):  # warm-up (allocations, optimizer state)
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        step()
+        step()
+        peak_gib[name] = torch.cuda.max_memory_allocated() / 2 ** 30 if cuda else float('nan')
     plain_s, ours_s = [], []
     for _ in range(args.repeats):  # interleaved so that drifts in machine load hit both
         plain_s.append(timed(plain, 1, sync))
         ours_s.append(timed(ours, 1, sync))
-    result = dict(preset=args.preset, device=args.device, batch=len(images), resolution=preset['resolution'],
-                  objects_per_image=args.objects, plain_step_s=statistics.median(plain_s),
-                  detdiffusion_step_s=statistics.median(ours_s))
+    result = dict(preset=args.preset, device=args.device,
+                  device_name=torch.cuda.get_device_name() if cuda else 'cpu', amp=args.amp, batch=len(images),
+                  resolution=preset['resolution'], objects_per_image=args.objects,
+                  plain_step_s=statistics.median(plain_s), detdiffusion_step_s=statistics.median(ours_s),
+                  plain_peak_gib=peak_gib['plain'], detdiffusion_peak_gib=peak_gib['detdiffusion'])
     result['ratio'] = result['detdiffusion_step_s'] / result['plain_step_s']
-    print(f"train step ({args.preset}, {args.device}, batch {len(images)} x {preset['resolution']}px, "
-          f"{args.objects} objects/image): DetDiffusion {result['detdiffusion_step_s']:.3f} s vs plain diffusers "
-          f"{result['plain_step_s']:.3f} s -> ratio {result['ratio']:.3f} (target <= 1.15)")
+    print(f"train step ({args.preset}, {result['device_name']}, batch {len(images)} x {preset['resolution']}px, "
+          f"amp {args.amp}, {args.objects} objects/image): DetDiffusion {result['detdiffusion_step_s']:.3f} s vs "
+          f"plain diffusers {result['plain_step_s']:.3f} s -> ratio {result['ratio']:.3f} (target <= 1.15); "
+          f"peak memory {peak_gib['detdiffusion']:.1f} vs {peak_gib['plain']:.1f} GiB")
     print(json.dumps(result))
     return result
 

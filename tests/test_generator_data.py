@@ -1,5 +1,6 @@
 """Generator data: attributes kept per box, filters, box masks, alignment under resize and flip."""
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -104,7 +105,7 @@ def test_random_attributes_give_every_box_easy_or_hard(shapes_root):
     def attrs(hard_prob):
         steps = pipeline(0.0)
         steps[2] = dict(type='RandomPerceptionAttributes', hard_prob=hard_prob)
-        dataset = build(shapes_root, 'annotations/train.json', pipeline=steps)
+        dataset = build(shapes_root, 'annotations/train.json', pipeline=steps, require_pa_attr=False)
         samples = [dataset[i]['data_samples'] for i in range(len(dataset))]
         for sample in samples:
             assert len(sample.gt_instances.pa_attrs) == len(sample.gt_instances.bboxes)
@@ -116,3 +117,31 @@ def test_random_attributes_give_every_box_easy_or_hard(shapes_root):
     assert attrs(1.0).tolist() == [1] * len(mixed) and attrs(0.0).tolist() == [0] * len(mixed)
     with pytest.raises(ValueError, match=r'hard_prob=1.5 is not a probability'):
         attrs(1.5)
+
+
+def test_an_unlabelled_file_is_refused_with_the_labeling_step_named(shapes_root):
+    with pytest.raises(ValueError, match=r'train\.json: no box has a "pa_attr".*tools/label_attributes\.py'):
+        build(shapes_root, 'annotations/train.json')
+
+
+def test_a_partly_labelled_file_trains_and_logs_the_count(shapes_root, attr_file, tmp_path):
+    coco = json.load(open(attr_file))
+    for ann in coco['annotations'][:3]:
+        del ann['pa_attr']
+    path = tmp_path / 'partly.json'
+    path.write_text(json.dumps(coco))
+    from mmengine.logging import MMLogger
+    logged = []
+    logger = MMLogger.get_current_instance()
+    handler = logging.Handler()
+    handler.emit = lambda record: logged.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        dataset = build(shapes_root, str(path))
+    finally:
+        logger.removeHandler(handler)
+    total = sum(len(dataset.get_data_info(i)['instances']) for i in range(len(dataset)))
+    assert any(f'3 of {total} boxes have no "pa_attr"' in line and 'without an attribute token' in line
+               for line in logged)
+    codes = np.concatenate([dataset[i]['data_samples'].gt_instances.pa_attrs.numpy() for i in range(len(dataset))])
+    assert (codes == -1).sum() == 3

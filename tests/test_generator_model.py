@@ -75,7 +75,7 @@ def test_loss_decreases_over_a_few_steps(gen_cfg, batch):
     assert mean(last, 1) < mean(first, 1), 'perception loss should fall'
 
 
-def test_pa_loss_is_alpha_bar_weighted(gen_cfg, batch, monkeypatch):
+def test_pa_loss_is_sqrt_alpha_bar_weighted(gen_cfg, batch, monkeypatch):
     model = build_model(gen_cfg, null_prompt_prob=0.0, pa_loss_weight=0.5)
     data = model.data_preprocessor(batch, training=True)
     # make every instance's mask loss 1: what remains is the weighting
@@ -85,15 +85,19 @@ def test_pa_loss_is_alpha_bar_weighted(gen_cfg, batch, monkeypatch):
     losses = model.loss(**data, timesteps=timesteps)
     counts = torch.tensor([len(s.gt_instances) for s in data['data_samples']])
     alpha_bar = model.scheduler.alphas_cumprod[timesteps]
-    expected = 0.5 * (alpha_bar * counts).sum() / counts.sum()
+    expected = 0.5 * (alpha_bar.sqrt() * counts).sum() / counts.sum()
     torch.testing.assert_close(losses['loss_pa'], expected.float())
 
 
-def test_noise_level_weight_is_alpha_bar_and_falls_with_noise():
+def test_noise_level_weight_is_sqrt_alpha_bar_and_falls_with_noise():
     alphas_cumprod = torch.linspace(0.999, 0.01, 1000)
-    weights = noise_level_weight(alphas_cumprod, torch.tensor([0, 10, 500, 999]))
-    torch.testing.assert_close(weights, alphas_cumprod[[0, 10, 500, 999]])
+    # the paper's formula by hand at three timesteps: sqrt(alpha-bar_t)
+    weights = noise_level_weight(alphas_cumprod, torch.tensor([0, 500, 999]))
+    expected = torch.tensor([0.999 ** 0.5, float(alphas_cumprod[500]) ** 0.5, 0.01 ** 0.5])
+    torch.testing.assert_close(weights, expected)
     assert (weights[1:] < weights[:-1]).all()
+    linear = noise_level_weight(alphas_cumprod, torch.tensor([0, 500, 999]), power=1.0)
+    torch.testing.assert_close(linear, alphas_cumprod[[0, 500, 999]])
 
 
 def test_mask_loss_prefers_the_right_mask():

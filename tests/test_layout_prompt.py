@@ -25,11 +25,16 @@ def count(clip_tokenizer):
     return word_token_counter(clip_tokenizer)
 
 
-def test_grid_tokens_and_round_trip_error():
+def test_grid_tokens_follow_geodiffusion():
     grid = LocationGrid(256)
     assert len(grid.tokens) == 65536 and grid.tokens[257] == '<l257>'
-    assert grid.box_tokens((0.0, 0.0, 1.0, 1.0)) == ('<l0>', '<l65535>')
-    assert grid.point_token(1 / 256 + 1e-9, 2 / 256 + 1e-9) == f'<l{2 * 256 + 1}>'
+    # GeoDiffusion: X = round(x * 255), Y = round(y * 255), token Y * 256 + X
+    assert grid.point_token(0.0, 0.0) == '<l0>'
+    assert grid.point_token(0.5, 0.5) == f'<l{128 * 256 + 128}>'  # 127.5 rounds to 128
+    assert grid.point_token(1.0, 1.0) == '<l65535>'
+    assert grid.point_token(0.3, 0.7) == f'<l{round(0.7 * 255) * 256 + round(0.3 * 255)}>'
+    assert grid.point_token(1.5 / 255, 2.5 / 255) == f'<l{2 * 256 + 2}>'  # Python's round: ties to even
+    assert grid.token_point(128 * 256 + 128) == (128 / 255, 128 / 255)
     with pytest.raises(ValueError, match='outside a 256x256 grid'):
         grid.token_point(65536)
 
@@ -45,7 +50,7 @@ def test_round_trip_and_window(count_objects, count, clip_tokenizer):
     parsed = parse_prompt(prompt, grid)
     assert [(o.name, o.attr) for o in parsed] == [(o.name, o.attr) for o in kept]
     for got, want in zip(parsed, kept):
-        assert all(abs(g - w) <= 0.5 / 64 + 1e-9 for g, w in zip(got.box, want.box))
+        assert all(abs(g - w) <= 0.5 / 63 + 1e-9 for g, w in zip(got.box, want.box))
     if count_objects == 60:
         assert 0 < len(kept) < 60
         # nothing else would fit: one more object's tokens overflow the window
@@ -75,11 +80,24 @@ def test_random_order_is_seeded_and_keeps_a_prefix(count):
 def test_multi_word_names_and_missing_attributes(count, clip_tokenizer):
     layout = [LayoutObject('traffic light', (0.1, 0.1, 0.3, 0.9)), LayoutObject('hair drier', (0.5, 0.5, 1, 1), 'hard')]
     prompt, _ = build_prompt(layout, LocationGrid(16), count, order='largest')
-    assert prompt == 'An image with hair drier <l136> <l255> <hard> traffic light <l17> <l228>'
+    # GeoDiffusion's round(x * 15) in floating point: 0.5 -> 8, 1 -> 15, 0.1 -> 2, 0.3 -> 4, 0.9 -> 14
+    assert prompt == 'An image with hair drier <l136> <l255> <hard> traffic light <l34> <l228>'
     assert [o.name for o in parse_prompt(prompt, LocationGrid(16))] == ['hair drier', 'traffic light']
     tokens = clip_tokenizer.convert_ids_to_tokens(clip_tokenizer(prompt).input_ids)
     assert tokens[4:9] == ['hair</w>', 'drier</w>', '<l136>', '<l255>', '<hard>']
-    assert tokens[9:13] == ['traffic</w>', 'light</w>', '<l17>', '<l228>']
+    assert tokens[9:13] == ['traffic</w>', 'light</w>', '<l34>', '<l228>']
+
+
+def test_class_names_are_written_with_spaces_for_dashes(count):
+    prompt, _ = build_prompt([LayoutObject('wall-brick', (0, 0, 1, 1), 'easy')], LocationGrid(16), count)
+    assert prompt == 'An image with wall brick <l0> <l255> <easy>'
+    assert parse_prompt(prompt, LocationGrid(16))[0].name == 'wall brick'
+
+
+def test_max_objects_caps_the_prompt(count):
+    layout = random_layout(10)
+    _, kept = build_prompt(layout, LocationGrid(64), count, order='largest', max_objects=3)
+    assert kept == order_objects(layout, 'largest')[:3]
 
 
 def test_bad_attribute_and_unparsable_prompt(count):

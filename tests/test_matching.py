@@ -37,10 +37,14 @@ def test_iou_must_be_strictly_above_beta():
     assert label_attributes(GT[:1], [0], pred_boxes=[[0, 0, 10, 20]], iou_thr=0.49, **kwargs) == [EASY]
 
 
-def test_prediction_of_another_class_does_not_count():
-    attrs = label_attributes(GT, [0, 1], pred_boxes=[[0, 0, 10, 10], [20, 20, 40, 40]],
-                             pred_scores=[0.9, 0.9], pred_labels=[1, 0])
-    assert attrs == [HARD, HARD]
+def test_class_agnostic_by_default_class_aware_on_request():
+    # each box is covered by a confident prediction of the *other* class: the paper's class-agnostic rule
+    # calls both easy, the class-aware option calls both hard
+    kwargs = dict(pred_boxes=[[0, 0, 10, 10], [20, 20, 40, 40]], pred_scores=[0.9, 0.9], pred_labels=[1, 0])
+    assert label_attributes(GT, [0, 1], **kwargs) == [EASY, EASY]
+    assert label_attributes(GT, [0, 1], match_class=True, **kwargs) == [HARD, HARD]
+    same = dict(kwargs, pred_labels=[0, 1])
+    assert label_attributes(GT, [0, 1], match_class=True, **same) == [EASY, EASY]
 
 
 def test_low_score_prediction_is_ignored_even_if_it_overlaps_perfectly():

@@ -3,7 +3,7 @@ import json
 import os
 
 from mmdet_detdiffusion.synthetic.manifest import Manifest, assemble_coco, load_done
-from mmdet_detdiffusion.synthetic.plan import plan_items, shard, synthetic_file_name
+from mmdet_detdiffusion.synthetic.plan import plan_items, plan_summary, shard, synthetic_file_name
 
 
 def small_coco():
@@ -23,7 +23,7 @@ def small_coco():
 def test_plan_is_deterministic_skips_crowd_and_filtered_images():
     items, skipped = plan_items(small_coco(), num_per_image=2, attr_mode='hard', seed=3, min_object_area_ratio=0.02)
     assert [(i.source['id'], i.variant) for i in items] == [(7, 0), (7, 1)]
-    assert skipped == {'no boxes': 1, 'objects too small': 1}
+    assert skipped == {'no boxes': 1, 'objects too small': 1, 'object count outside [0, inf]': 0}
     assert items[0].boxes == ((0, 0, 20, 20), (90, 90, 100, 100))  # crowd left out, the other clipped
     assert items[0].category_ids == (1, 2) and items[0].attrs == ('easy', 'hard')
     assert items[0].file_name == 'a_x_hard_0.png' and items[1].file_name == 'a_x_hard_1.png'
@@ -31,6 +31,18 @@ def test_plan_is_deterministic_skips_crowd_and_filtered_images():
     assert again == items and items[0].seed != items[1].seed
     other_seed, _ = plan_items(small_coco(), num_per_image=2, attr_mode='hard', seed=4, min_object_area_ratio=0.02)
     assert other_seed[0].seed != items[0].seed
+
+
+def test_min_and_max_objects_keep_exactly_the_images_in_range():
+    images = [dict(id=i, file_name=f'{i}.png', width=100, height=100) for i in range(1, 11)]
+    annotations = [dict(id=100 * i + k, image_id=i, category_id=1, bbox=[k * 9, 0, 8, 8], iscrowd=0)
+                   for i in range(1, 11) for k in range(i)]  # image i has i boxes
+    annotations.append(dict(id=9999, image_id=3, category_id=1, bbox=[0, 50, 40, 40], iscrowd=1))  # not counted
+    coco = dict(images=images, annotations=annotations, categories=[dict(id=1, name='circle')])
+    items, skipped = plan_items(coco, num_per_image=1, attr_mode='hard', min_objects=3, max_objects=8)
+    assert [item.source['id'] for item in items] == [3, 4, 5, 6, 7, 8]
+    assert skipped['object count outside [3, 8]'] == 4
+    assert plan_summary(items, skipped, 1).startswith('layouts kept: 6 source images with 33 objects')
 
 
 def test_shards_partition_the_plan():

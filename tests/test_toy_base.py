@@ -1,16 +1,24 @@
-"""The toy base model: tools/make_toy_base.py, and fine-tuning configs that load a base's U-Net and text
-encoder."""
+"""The toy base model: the shapes stream it is pretrained on, tools/make_toy_base.py (one command, with its
+record), and the bundled copy held against its recipe."""
 import json
 import os
+import re
 import subprocess
 import sys
 
+import numpy as np
 import torch
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmdet_detdiffusion  # noqa: F401
-from helpers import REPO, tiny_generator_cfg
-from mmdet_detdiffusion.generator.export import load_exported_generator
+from helpers import REPO
+from mmdet_detdiffusion.datasets.shapes_stream import (BRIGHT_ABOVE, FAINT_BELOW, ShapesStreamDataset,
+                                                       contrast_word, described_classes)
+
+BASE = os.path.join(REPO, 'assets', 'toy_shapes_base')
+PIPELINE = [dict(type='LoadAnnotations', with_bbox=True, with_mask=True), dict(type='LoadPerceptionAttributes'),
+            dict(type='Resize', scale=(64, 64), keep_ratio=False), dict(type='PackGeneratorInputs')]
 
 
 def build(model_cfg):
@@ -19,42 +27,68 @@ def build(model_cfg):
     return MODELS.build(model_cfg)
 
 
-def test_base_from_an_export_fine_tunes_with_its_trained_rows(tiny_generator_export, shapes_root, tmp_path):
+def test_stream_is_fresh_deterministic_and_covers_the_demo_data():
+    init_default_scope('mmdet')
+    stream = ShapesStreamDataset(PIPELINE, seed=1)
+    a, again, other = stream[5], stream[5], stream[6]
+    assert torch.equal(a['inputs'], again['inputs']) and not torch.equal(a['inputs'], other['inputs'])
+    assert a['inputs'].shape == (3, 64, 64)
+    infos = [stream.get_data_info(i) for i in range(300)]
+    corners = np.array([info['img'][0, 0].mean() for info in infos])
+    assert corners.min() < 40 and corners.max() > 215, 'backgrounds from near-black to near-white'
+    names = [stream.classes[inst['bbox_label']] for info in infos for inst in info['instances']]
+    described = [name for name in names if ' ' in name]
+    assert 0.2 < len(described) / len(names) < 0.5  # half the objects, less those of middle contrast
+    assert {name.split()[0] for name in described} == {'faint', 'bright'}
+    attrs = [inst['pa_attr'] for info in infos for inst in info['instances']]
+    assert 0.4 < attrs.count('hard') / len(attrs) < 0.6
+    assert contrast_word(FAINT_BELOW - 0.01) == 'faint' and contrast_word(BRIGHT_ABOVE + 0.01) == 'bright'
+    assert contrast_word(0.5) == '' and described_classes()[:4] == ('circle', 'square', 'triangle', 'faint circle')
+
+
+def test_make_toy_base_trains_from_scratch_and_records_its_recipe(tmp_path):
     out = tmp_path / 'base'
-    proc = subprocess.run([sys.executable, 'tools/make_toy_base.py', tiny_generator_export, str(out)],
-                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, 'tools/make_toy_base.py', '--work-dir', str(tmp_path / 'work'), '--out', str(out),
+         '--commit', 'abc123', '--cfg-options', 'train_cfg.max_iters=2', 'train_dataloader.batch_size=2',
+         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+         'custom_hooks.1.num_samples=2', 'custom_hooks.1.num_inference_steps=2'],
+        capture_output=True, text=True, cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not os.path.exists(str(out) + '.tmp')
-    source = load_exported_generator(tiny_generator_export, device='cpu')
     info = json.loads((out / 'base.json').read_text())
-    # 16x16 location tokens + 2 attribute tokens + BOS/EOS + "an image with" + the 3 class words
-    assert info['kept_token_rows'] == 256 + 2 + 2 + 3 + 3 and info['location_bins'] == 16
+    assert info['config'] == 'configs/generator/toy_shapes_base.py' and info['commit'] == 'abc123'
+    assert info['iterations'] == info['max_iters'] == 2 and info['batch_size'] == 2 and info['seed'] == 1
+    assert info['classes'] == list(described_classes()) and info['location_bins'] == 64
+    # 64x64 location tokens + 2 attribute tokens + BOS/EOS + "an image with" + the shape and contrast words
+    assert info['kept_token_rows'] == 4096 + 2 + 2 + 3 + 3 + 2
 
-    cfg = tiny_generator_cfg(shapes_root, str(tmp_path / 'work'))
-    cfg.model.unet = dict(type='CoordUNet2DConditionModel', from_pretrained=str(out / 'unet'))
-    cfg.model.text_encoder = dict(type='CLIPTextModel', from_pretrained=str(out / 'text_encoder'))
-    model = build(cfg.model)  # fresh BPE tokenizer + layout-trained text encoder
-    for name, value in source.unet.state_dict().items():
-        assert torch.equal(value, model.unet.state_dict()[name])
-    old, new = source.text_encoder.get_input_embeddings().weight, model.text_encoder.get_input_embeddings().weight
-    kept = new.abs().sum(dim=1) > 0
-    assert int(kept.sum()) == info['kept_token_rows']
-    assert torch.equal(new[kept], old[kept]), 'the layout rows are the base\'s, not re-initialised'
-    prompt = 'An image with circle <l3> <l200> <hard>'
-    ids = model.tokenizer([prompt]).input_ids
-    assert ids == source.tokenizer([prompt]).input_ids
-    assert kept[torch.tensor(ids[0])].all()
-
-
-def test_bundled_toy_base_loads_into_the_demo_fine_tuning_config():
-    from mmengine.config import Config
     cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', 'toy_shapes_pixel64_finetune.py'))
-    info = json.loads(open(os.path.join(REPO, 'assets', 'toy_shapes_base', 'base.json')).read())
+    cfg.model.unet.from_pretrained = str(out / 'unet')
+    cfg.model.text_encoder.from_pretrained = str(out / 'text_encoder')
+    model = build(cfg.model)  # fresh BPE tokenizer + layout-trained text encoder
+    table = model.text_encoder.get_input_embeddings().weight
+    kept = table.abs().sum(dim=1) > 0
+    assert int(kept.sum()) == info['kept_token_rows'], 'the layout rows are the base\'s, not re-initialised'
+    ids = model.tokenizer(['An image with faint circle <l3> <l200> <hard>']).input_ids[0]
+    assert kept[torch.tensor(ids)].all()
+
+
+def test_bundled_toy_base_matches_its_recipe_and_loads_into_the_demo_fine_tuning():
+    info = json.loads(open(os.path.join(BASE, 'base.json')).read())
+    recipe = Config.fromfile(os.path.join(REPO, info['config']))
+    assert info['seed'] == recipe.seed and info['max_iters'] == recipe.train_cfg.max_iters
+    assert info['iterations'] == info['max_iters'], 'the bundled base finished its recipe'
+    assert info['batch_size'] == recipe.train_dataloader.batch_size
+    assert set(info['cfg_options']) <= {'train_dataloader.num_workers'}, 'only options that keep the recipe'
+    assert re.fullmatch(r'[0-9a-f]{40}', info['commit']), 'made from a commit, not a dirty tree'
+    assert info['classes'] == list(described_classes())
+
+    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', 'toy_shapes_pixel64_finetune.py'))
     model = build(cfg.model).eval()
-    assert type(model.unet).__name__ == 'CoordUNet2DConditionModel' and model.unet.config.patch_size == 2
-    assert info['classes'] == list(model.classes) and info['location_bins'] == model.grid.bins == 64
+    assert type(model.unet).__name__ == 'CoordUNet2DConditionModel' and model.grid.bins == info['location_bins']
     from safetensors.torch import load_file
-    saved = load_file(os.path.join(REPO, 'assets', 'toy_shapes_base', 'unet', 'diffusion_pytorch_model.safetensors'))
+    saved = load_file(os.path.join(BASE, 'unet', 'diffusion_pytorch_model.safetensors'))
     assert saved.keys() == model.unet.state_dict().keys()
     assert all(torch.equal(value, saved[name]) for name, value in model.unet.state_dict().items())
     prompt = 'An image with circle <l0> <l4095> <hard>'

@@ -65,6 +65,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--guidance-scale', type=float, default=4.0)
     parser.add_argument('--score-thr', type=float, default=DEFAULT_SCORE_THR, help='gamma')
     parser.add_argument('--iou-thr', type=float, default=DEFAULT_IOU_THR, help='beta')
+    parser.add_argument('--match-class', action='store_true',
+                        help='P.A. rule also requires the class (default: the paper\'s class-agnostic rule)')
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args()
 
@@ -115,10 +117,10 @@ def val_map(runner: Runner) -> float:
 
 
 def attribute_labeler(args: argparse.Namespace, runner: Runner) -> AttributeLabeler:
-    """The P.A. rule with the detector of ``runner``: a box is easy (found) when a prediction of its class
-    with score > gamma overlaps it with IoU > beta."""
+    """The P.A. rule with the detector of ``runner``: a box is easy (found) when a prediction with score >
+    gamma overlaps it with IoU > beta (and has its class, with ``--match-class``)."""
     return AttributeLabeler(runner.model, runner.cfg.test_dataloader.dataset.pipeline, args.score_thr, args.iou_thr,
-                            batch_size=8)
+                            args.match_class, batch_size=8)
 
 
 def label_attributes(args: argparse.Namespace, runner: Runner, data_root: str, attr_file: str) -> dict:
@@ -127,8 +129,7 @@ def label_attributes(args: argparse.Namespace, runner: Runner, data_root: str, a
     labeler = attribute_labeler(args, runner)
     return write_labeling(coco, labeler.label(coco, data_root + 'images', ann_file), attr_file, record=dict(
         detector_config=DETECTOR_CONFIG, checkpoint_sha256=None,
-        weights=f'demo detector after {runner.epoch} epochs', score_thr=args.score_thr, iou_thr=args.iou_thr,
-        ann_file=ann_file))
+        weights=f'demo detector after {runner.epoch} epochs', **labeler.rule, ann_file=ann_file))
 
 
 def train_generator(args: argparse.Namespace, data_root: str, attr_file: str, work_dir: str) -> None:
@@ -278,7 +279,8 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
     lines: List[str] = [
         '# DetDiffusion demo (toy shapes)', '',
         f'Shapes set: {args.num_train} training images, colours {args.colours}. '
-        f'Attributes: gamma (score) > {args.score_thr}, beta (IoU) > {args.iou_thr}; detector D trained '
+        f'Attributes: gamma (score) > {args.score_thr}, beta (IoU) > {args.iou_thr}, '
+        f'{"class-aware" if args.match_class else "class-agnostic (the paper)"}; detector D trained '
         f'{args.detector_epochs} epochs on {args.num_train} images; generator: '
         f'{os.path.relpath(args.generator_config, REPO)}, {args.generator_epochs} epochs; '
         f'generation: the layouts of the first {args.synthetic_images} training images, DPM-Solver++ {args.steps} '
@@ -300,8 +302,8 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         f'Generated / real mAP: {", ".join(f"{m} {r:.2f}" for m, r in ratio.items())} (target >= 0.8). '
         'FID: run tools/evaluate_fidelity.py with --inception (weights are not bundled).', '',
         '## Recall of D on hard vs easy generations', '',
-        f'A layout box is found when D predicts its class there with score > {args.score_thr} and IoU > '
-        f'{args.iou_thr} (the rule that labels boxes easy). Of the {recall.pairs} layout boxes, D finds '
+        f'A layout box is found when D predicts {"its class" if args.match_class else "a box"} there with score > '
+        f'{args.score_thr} and IoU > {args.iou_thr} (the rule that labels boxes easy). Of the {recall.pairs} layout boxes, D finds '
         f'{recall.recall_a:.1%} in the hard generations and {recall.recall_b:.1%} in the easy ones; '
         f'{recall.only_b} are found only in the easy image, {recall.only_a} only in the hard one (sign test on '
         f'these: p = {recall.p_value:.2g}). Recall on hard generations: {recall_verdict(recall, ratio)}.', '',

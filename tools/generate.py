@@ -47,6 +47,10 @@ def parse_args() -> argparse.Namespace:
                         help='drop boxes below this share of the image (default: as in training)')
     parser.add_argument('--min-object-area-ratio', type=float,
                         help='skip images whose boxes cover less (default: as in training)')
+    parser.add_argument('--min-objects', type=int, default=0,
+                        help='skip source images with fewer boxes (after the area filters; the paper: 3)')
+    parser.add_argument('--max-objects', type=int, default=None,
+                        help='skip source images with more boxes (default: no limit; the paper: 8)')
     parser.add_argument('--dtype', choices=['auto', *DTYPES], default='auto', help='auto: fp16 on GPU, else fp32')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     return parser.parse_args()
@@ -60,7 +64,7 @@ def main() -> None:
         coco = load_coco(args.ann_file)
     except (FileNotFoundError, CocoFormatError) as err:
         raise SystemExit(f'generate: {err}') from None
-    filters = dict(settings.get('data_filters') or {})
+    filters = dict(settings.get('data_filters') or {}, min_objects=args.min_objects, max_objects=args.max_objects)
     for name in ('min_box_area_ratio', 'min_object_area_ratio'):
         if getattr(args, name) is not None:
             filters[name] = getattr(args, name)

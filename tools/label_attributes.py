@@ -33,6 +33,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out', required=True, help='attribute file to write (COCO json + pa_attr)')
     parser.add_argument('--score-thr', type=float, default=DEFAULT_SCORE_THR, help='gamma')
     parser.add_argument('--iou-thr', type=float, default=DEFAULT_IOU_THR, help='beta')
+    parser.add_argument('--match-class', action='store_true',
+                        help='a prediction must also have the box\'s class (default: the paper\'s class-agnostic rule)')
     parser.add_argument('--batch-size', type=int, default=4)
     parser.add_argument('--num-workers', type=int, default=2)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
@@ -64,14 +66,13 @@ def label(args: argparse.Namespace) -> None:
         cfg.merge_from_dict(args.cfg_options)
     device = f'cuda:{torch.cuda.current_device()}' if args.device == 'cuda' else args.device
     model = init_detector(cfg, args.checkpoint, device=device)
-    labeler = AttributeLabeler(model, get_test_pipeline_cfg(cfg), args.score_thr, args.iou_thr,
+    labeler = AttributeLabeler(model, get_test_pipeline_cfg(cfg), args.score_thr, args.iou_thr, args.match_class,
                                args.batch_size, args.num_workers)
     result = labeler.label(coco, args.img_prefix, ann_file=args.ann_file)
     if dist.is_main_process():
         write_labeling(coco, result, args.out, record=dict(
             detector_config=os.path.abspath(args.config), checkpoint=os.path.abspath(args.checkpoint),
-            checkpoint_sha256=file_sha256(args.checkpoint), score_thr=args.score_thr,
-            iou_thr=args.iou_thr, ann_file=os.path.abspath(args.ann_file)))
+            checkpoint_sha256=file_sha256(args.checkpoint), **labeler.rule, ann_file=os.path.abspath(args.ann_file)))
     else:
         print_log(f'rank {dist.get_rank()} done', logger='current')
 

@@ -1,26 +1,37 @@
-"""Turn a toy generator export into the repository's toy base model, the stand-in for a pretrained
-layout-to-image model that the demo fine-tunes (as DetDiffusion fine-tunes Stable Diffusion).
+"""Make the repository's toy base model from scratch, in one command: train the toy generator on the
+endless shapes stream (``configs/generator/toy_shapes_base.py``; resumes from its last checkpoint when
+run again), then write the base that the demo fine-tunes, as DetDiffusion fine-tunes Stable Diffusion.
 
-    python tools/train_generator.py configs/generator/toy_shapes_base.py --data-root data/shapes_base
-    python tools/make_toy_base.py work_dirs/toy_shapes_base/export assets/toy_shapes_base
+    python tools/make_toy_base.py                       # -> assets/toy_shapes_base
+    python tools/make_toy_base.py --amp --cfg-options train_dataloader.num_workers=12   # on a GPU
 
-Writes ``unet/`` and ``text_encoder/`` (diffusers / transformers folders) and ``base.json`` (where they came
-from). The embedding rows of CLIP words that shapes prompts never use are set to zero, so that the text
-encoder file compresses well in git; the prompts' own words and every layout token keep their rows.
+Writes ``unet/`` and ``text_encoder/`` (diffusers / transformers folders) and ``base.json``: the config,
+seed, iterations, batch size, commit and device that made it. The embedding rows of CLIP words that the
+prompts never use are set to zero, so that the text encoder file compresses well in git; the prompts' own
+words and every layout token keep their rows.
 """
 import argparse
+import datetime
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 import torch
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
 
+import mmdet_detdiffusion  # noqa: E402,F401
 from mmdet_detdiffusion.generator.export import load_exported_generator  # noqa: E402
 from mmdet_detdiffusion.generator.text import layout_tokens  # noqa: E402
 from mmdet_detdiffusion.layout.prompt import PROMPT_PREFIX  # noqa: E402
+from mmdet_detdiffusion.utils.train_cli import fill_generator_classes  # noqa: E402
+
+DEFAULT_CONFIG = 'configs/generator/toy_shapes_base.py'
 
 
 def prompt_token_ids(tokenizer, classes, grid) -> torch.Tensor:
@@ -29,29 +40,66 @@ def prompt_token_ids(tokenizer, classes, grid) -> torch.Tensor:
     return torch.tensor(sorted(set(words) | set(tokenizer.convert_tokens_to_ids(layout_tokens(grid)))))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('export', help='generator export folder (tools/train_generator.py writes WORK_DIR/export)')
-    parser.add_argument('out_dir', help='base model folder to write, e.g. assets/toy_shapes_base')
-    args = parser.parse_args()
-    model = load_exported_generator(args.export, device='cpu')
+def git_commit() -> str:
+    """HEAD's commit, with ``+dirty`` when tracked files differ from it; ``unknown`` outside git."""
+    try:
+        commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=REPO, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(['git', 'diff', '--quiet', 'HEAD'], cwd=REPO).returncode != 0
+    except (OSError, subprocess.CalledProcessError):
+        return 'unknown'
+    return commit + ('+dirty' if dirty else '')
+
+
+def write_base(export: str, out_dir: str, record: dict) -> int:
+    """Write the base model of a generator export to ``out_dir`` (atomically); return the rows kept."""
+    model = load_exported_generator(export, device='cpu')
     table = model.text_encoder.get_input_embeddings().weight
     keep = torch.zeros(len(table), dtype=torch.bool)
     keep[prompt_token_ids(model.tokenizer, model.classes, model.grid)] = True
     with torch.no_grad():
         table[~keep] = 0.0
-    tmp_dir = os.path.abspath(args.out_dir) + '.tmp'
+    tmp_dir = os.path.abspath(out_dir) + '.tmp'
     shutil.rmtree(tmp_dir, ignore_errors=True)
     model.unet.save_pretrained(os.path.join(tmp_dir, 'unet'))
     model.text_encoder.save_pretrained(os.path.join(tmp_dir, 'text_encoder'))
-    with open(os.path.join(args.export, 'detdiffusion.json')) as f:
+    with open(os.path.join(export, 'detdiffusion.json')) as f:
         settings = json.load(f)
+    record = dict(record, classes=list(model.classes), location_bins=model.grid.bins, kept_token_rows=int(keep.sum()),
+                  data_filters=settings.get('data_filters', {}))
     with open(os.path.join(tmp_dir, 'base.json'), 'w') as f:
-        json.dump(dict(source=os.path.abspath(args.export), classes=list(model.classes), location_bins=model.grid.bins,
-                       kept_token_rows=int(keep.sum()), data_filters=settings.get('data_filters', {})), f, indent=2)
-    shutil.rmtree(args.out_dir, ignore_errors=True)
-    os.replace(tmp_dir, args.out_dir)
-    print(f'toy base model written to {args.out_dir} ({int(keep.sum())} of {len(table)} token rows kept)')
+        json.dump(record, f, indent=2)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp_dir, out_dir)
+    return int(keep.sum())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--config', default=DEFAULT_CONFIG, help='base training config')
+    parser.add_argument('--work-dir', default='work_dirs/toy_shapes_base', help='checkpoints, samples, export')
+    parser.add_argument('--out', default='assets/toy_shapes_base', help='base model folder to write')
+    parser.add_argument('--amp', action='store_true', help='mixed precision (bf16) on a GPU')
+    parser.add_argument('--commit', help='commit to record (default: git rev-parse HEAD of this checkout)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys (recorded; the recipe test expects none that change it)')
+    args = parser.parse_args()
+    cfg = Config.fromfile(os.path.join(REPO, args.config) if not os.path.isabs(args.config) else args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir
+    cfg.resume = True  # continue from the last checkpoint of an interrupted run (a fresh start if none)
+    if args.amp:
+        cfg.optim_wrapper.update(type='AmpOptimWrapper', dtype='bfloat16')
+    runner = Runner.from_cfg(fill_generator_classes(cfg))
+    runner.train()
+    record = dict(config=args.config, seed=cfg.seed, max_iters=cfg.train_cfg.max_iters,
+                  batch_size=cfg.train_dataloader.batch_size, iterations=runner.iter, amp=args.amp,
+                  cfg_options=args.cfg_options or {}, commit=args.commit or git_commit(),
+                  device=torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu',
+                  torch=torch.__version__, date=datetime.date.today().isoformat())
+    kept = write_base(os.path.join(args.work_dir, 'export'), args.out, record)
+    print(f'toy base model written to {args.out} ({runner.iter} iterations; {kept} token rows kept)')
 
 
 if __name__ == '__main__':

@@ -1,31 +1,41 @@
-# The toy stand-in for a pretrained layout-to-image model (bundled as assets/toy_shapes_base, see README
-# "Toy base model"): toy_shapes_pixel64 trained from scratch on its own shapes set (seed 1, 1000 images, class
-# colours), with the layout attention loss standing in for the pretraining that gives SD cross-attention already
-# tied to image regions. Its prompts have the fine-tuning's grammar, a random easy/hard token after each object,
-# so that fine-tuning teaches what the attribute tokens mean, not where the later tokens now sit.
-#   python tools/make_shapes_dataset.py data/shapes_base --num-train 1000 --num-val 0 --seed 1 --colours by_class
-#   python tools/train_generator.py configs/generator/toy_shapes_base.py --data-root data/shapes_base
-#   python tools/make_toy_base.py work_dirs/toy_shapes_base/export assets/toy_shapes_base
+# The toy stand-in for a pretrained layout-to-image model (bundled as assets/toy_shapes_base): the toy U-Net and
+# text encoder of toy_shapes_pixel64 trained from scratch on an endless stream of fresh shapes images
+# (ShapesStreamDataset: backgrounds near-black to near-white, noise std 4-20, contrasts 0.05-1), with
+# - random easy/hard tokens after each object: the base learns the prompt grammar, not what the tokens mean;
+# - contrast words ('faint', 'bright') before half of the class names: the appearance vocabulary SD brings;
+# - the layout attention loss, standing in for the pretraining that ties SD's cross-attention to image regions.
+# One command trains it (resumable) and writes the asset with its record (base.json):
+#   python tools/make_toy_base.py   # one H200: about 5 minutes; 2 CPU cores: about 8 hours (10 s an iteration),
+#                                   # resumable: run it again to continue from the last checkpoint
 _base_ = './toy_shapes_pixel64.py'
 
-data_root = 'data/shapes_base/'
-model = dict(attention_loss_weight=0.1)
+seed = 1
+max_iters = 3000
+batch_size = 256  # 768,000 images, none seen twice
+resolution = 64
+
+model = dict(classes=None, attention_loss_weight=0.1, seed=seed)  # classes: the stream's
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomPerceptionAttributes', hard_prob=0.5),
-    dict(type='Resize', scale=(64, 64), keep_ratio=False),
-    dict(type='RandomFlip', prob=0.5),
+    dict(type='LoadPerceptionAttributes'),
+    dict(type='Resize', scale=(resolution, resolution), keep_ratio=False),
     dict(type='PackGeneratorInputs'),
 ]
-train_dataloader = dict(dataset=dict(data_root=data_root, ann_file='annotations/train.json', pipeline=train_pipeline))
+train_dataloader = dict(
+    _delete_=True, batch_size=batch_size, num_workers=2, persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=False),  # sample i is a fresh image: no need to shuffle
+    dataset=dict(type='ShapesStreamDataset', seed=seed, size=128, max_objects=4, min_contrast=0.05,
+                 grey_range=(10, 245), noise_range=(4.0, 20.0), hard_prob=0.5, describe_prob=0.5,
+                 pipeline=train_pipeline))
 
-max_epochs = 80  # 4800 iterations, about 50 minutes on 2 CPU cores
-train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
-                   dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs, T_max=max_epochs)]
-default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=8, max_keep_ckpts=3))
-custom_hooks = [dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=0.01, gamma=100, priority='ABOVE_NORMAL'),
-                dict(type='GeneratorSampleHook', interval=500, num_samples=8, num_inference_steps=25,
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
+optim_wrapper = dict(optimizer=dict(lr=2e-3))
+param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=200),
+                   dict(type='CosineAnnealingLR', by_epoch=False, begin=200, end=max_iters, T_max=max_iters - 200)]
+default_hooks = dict(logger=dict(interval=100), checkpoint=dict(by_epoch=False, interval=500, max_keep_ckpts=2))
+log_processor = dict(by_epoch=False, window_size=100)
+custom_hooks = [dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=0.002, gamma=500, priority='ABOVE_NORMAL'),
+                dict(type='GeneratorSampleHook', interval=1000, num_samples=8, num_inference_steps=25,
                      guidance_scale=2.0),
                 dict(type='GeneratorExportHook')]
+randomness = dict(seed=seed)

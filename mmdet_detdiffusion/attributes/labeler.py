@@ -104,19 +104,26 @@ class AttributeLabeler:
         pipeline_cfg: the detector's test pipeline config (ground-truth transforms are dropped).
         score_thr: gamma, the confidence threshold.
         iou_thr: beta, the IoU threshold.
+        match_class: a prediction must also have the box's class (the paper's rule does not ask it).
         batch_size: images per forward pass.
         num_workers: dataloader workers for image decoding.
     """
 
     def __init__(self, model: torch.nn.Module, pipeline_cfg: Sequence[dict],
                  score_thr: float = DEFAULT_SCORE_THR, iou_thr: float = DEFAULT_IOU_THR,
-                 batch_size: int = 4, num_workers: int = 0):
+                 match_class: bool = False, batch_size: int = 4, num_workers: int = 0):
         self.model = getattr(model, 'module', model)
         self.pipeline = inference_pipeline(pipeline_cfg)
         self.score_thr = score_thr
         self.iou_thr = iou_thr
+        self.match_class = match_class
         self.batch_size = batch_size
         self.num_workers = num_workers
+
+    @property
+    def rule(self) -> dict:
+        """The rule's settings, for the attribute file's ``detdiffusion`` record."""
+        return dict(score_thr=self.score_thr, iou_thr=self.iou_thr, match_class=self.match_class)
 
     @property
     def classes(self) -> Optional[Sequence[str]]:
@@ -180,7 +187,7 @@ class AttributeLabeler:
             labels.append(cat_to_label[ann['category_id']])
         attrs = label_attributes(np.asarray(boxes), labels, pred.bboxes.cpu().numpy(),
                                  pred.scores.cpu().numpy(), pred.labels.cpu().numpy(),
-                                 self.score_thr, self.iou_thr)
+                                 self.score_thr, self.iou_thr, self.match_class)
         result.attributes.update(zip(judged_ids, attrs))
 
 

@@ -6,15 +6,21 @@ instance came from, then copies its ``pa_attr`` (``'easy'``/``'hard'``, absent -
 instance. Annotations without a segmentation get their box as a polygon mask, so the perception head
 always has an instance mask to learn.
 
+A forgotten labeling step is caught: with ``require_pa_attr`` (the default), an annotation file in which
+no kept box has ``pa_attr`` is refused, naming the file and ``tools/label_attributes.py``; when only some
+boxes lack it, their number is logged (they are written without an attribute token).
+
 Filters (both configurable, applied after mmdet's own ``filter_cfg``):
 - ``min_box_area_ratio``: drop boxes smaller than this share of the image (GeoDiffusion: 0.002);
 - ``min_object_area_ratio``: drop images whose boxes cover less than this share of the image in total
   (sum of box areas, capped at 1; DetDiffusion's COCO recipe: 0.02).
 """
+import logging
 from typing import List, Union
 
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
+from mmengine.logging import print_log
 
 from mmdet_detdiffusion.layout.inputs import box_area_share, covered_share
 
@@ -44,12 +50,35 @@ class DetDiffusionCocoDataset(CocoDataset):
     Args:
         min_box_area_ratio: boxes below this share of the image area are dropped (0 keeps all).
         min_object_area_ratio: images whose boxes cover less than this share are dropped (0 keeps all).
+        require_pa_attr: refuse a file where no box has ``pa_attr`` (off for data whose attributes come
+            from elsewhere, e.g. ``RandomPerceptionAttributes`` or a generator without attributes).
     """
 
-    def __init__(self, *args, min_box_area_ratio: float = 0.0, min_object_area_ratio: float = 0.0, **kwargs):
+    def __init__(self, *args, min_box_area_ratio: float = 0.0, min_object_area_ratio: float = 0.0,
+                 require_pa_attr: bool = True, **kwargs):
         self.min_box_area_ratio = min_box_area_ratio
         self.min_object_area_ratio = min_object_area_ratio
+        self.require_pa_attr = require_pa_attr
         super().__init__(*args, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        data_list = super().load_data_list()
+        if self.require_pa_attr and not self.test_mode:
+            self._check_attributes(data_list)
+        return data_list
+
+    def _check_attributes(self, data_list: List[dict]) -> None:
+        """Refuse an unlabelled file; log how many boxes of a partly labelled one lack ``pa_attr``."""
+        attrs = [instance['pa_attr'] for info in data_list for instance in info['instances']]
+        missing = sum(attr is None for attr in attrs)
+        if attrs and missing == len(attrs):
+            raise ValueError(f'{self.ann_file}: no box has a "pa_attr" (easy/hard) attribute. Label the file '
+                             'with the detector first: python tools/label_attributes.py DET_CONFIG DET_CHECKPOINT '
+                             f'--ann-file {self.ann_file} --out ..._pa_attr.json, then train on its output '
+                             '(or set require_pa_attr=False for a generator without attributes)')
+        if missing:
+            print_log(f'{self.ann_file}: {missing} of {len(attrs)} boxes have no "pa_attr"; their objects are '
+                      'written without an attribute token', logger='current', level=logging.WARNING)
 
     def parse_data_info(self, raw_data_info: dict) -> Union[dict, List[dict]]:
         data_info = super().parse_data_info(raw_data_info)

@@ -5,8 +5,9 @@ of several sizes. Small, low-contrast objects are naturally harder to detect, so
 set yields both easy and hard boxes. Colours (``colours``):
 
 - ``'random'``: any palette colour on a random coloured background;
-- ``'by_class'``: circles red, squares green, triangles blue, on a random grey, each object blended into
-  the background by its own ``contrast`` (uniform in ``min_contrast..1``, default ``MIN_CONTRAST``). What
+- ``'by_class'``: circles red, squares green, triangles blue, on a random grey (near-black to near-white),
+  each object blended into the background by its own ``contrast`` (uniform in ``min_contrast..1``,
+  default ``MIN_CONTRAST``). What
   an image looks like is then mostly written in its layout, so a small generator learns to follow layouts
   on a CPU, and how detectable an object is depends on something its box does not say (its contrast):
   exactly what the easy/hard attribute is meant to capture.
@@ -32,6 +33,8 @@ SHAPES_PALETTE = {  # RGB
 CLASS_COLOURS = {'circle': 'red', 'square': 'green', 'triangle': 'blue'}
 COLOUR_SCHEMES = ('random', 'by_class')
 MIN_CONTRAST = 0.15  # 'by_class': the faintest object's colour is 15% of the way from background to palette
+GREY_RANGE = (10, 245)  # 'by_class' backgrounds, near-black to near-white
+NOISE_RANGE = (12.0, 12.0)  # per-pixel noise std in grey levels
 
 
 def _shape_polygon(shape: str, cx: float, cy: float, radius: float, num_circle_points: int = 24
@@ -56,17 +59,23 @@ def _boxes_overlap(box: Tuple[float, float, float, float], others: List[Tuple[fl
 
 
 def render_shapes_image(rng: np.random.Generator, size: int, max_objects: int, min_radius: float,
-                        max_radius: float, colours: str = 'random', min_contrast: float = MIN_CONTRAST
+                        max_radius: float, colours: str = 'random', min_contrast: float = MIN_CONTRAST,
+                        grey_range: Tuple[int, int] = GREY_RANGE, noise_range: Tuple[float, float] = NOISE_RANGE
                         ) -> Tuple[np.ndarray, List[Dict]]:
     """Draw one image (``colours``: see the module docstring).
+
+    ``grey_range``: the ``'by_class'`` background grey level is uniform in it (0..255); ``noise_range``: the
+    per-pixel Gaussian noise std (grey levels) is uniform in it.
 
     Returns:
         ``(image, objects)``: an RGB ``uint8`` array ``(size, size, 3)`` and, per object, a dict with
         ``shape``, ``colour``, ``contrast`` (0..1, 1 = the palette colour itself), ``polygon`` (flat
         ``[x0, y0, x1, y1, ...]``) and ``bbox_xyxy`` in pixels.
     """
-    background = rng.integers(30, 200, size=3) if colours == 'random' else np.full(3, rng.integers(30, 220))
-    image = np.clip(background + rng.normal(0, 12, size=(size, size, 3)), 0, 255).astype(np.uint8)
+    background = rng.integers(30, 200, size=3) if colours == 'random' else \
+        np.full(3, rng.integers(grey_range[0], grey_range[1] + 1))
+    noise = rng.uniform(*noise_range)
+    image = np.clip(background + rng.normal(0, noise, size=(size, size, 3)), 0, 255).astype(np.uint8)
     objects: List[Dict] = []
     boxes: List[Tuple[float, ...]] = []
     for _ in range(int(rng.integers(1, max_objects + 1))):

@@ -50,11 +50,12 @@ def export_generator(model: DetDiffusionGenerator, out_dir: str, data_filters: O
         save_file({k: v.contiguous() for k, v in model.perception_head.state_dict().items()},
                   os.path.join(tmp_dir, HEAD_FOLDER, 'model.safetensors'))
     with open(os.path.join(tmp_dir, LAYOUT_FILE), 'w') as f:
-        json.dump(dict(classes=list(model.classes), location_bins=model.grid.bins,
+        json.dump(dict(classes=list(model.classes), location_bins=model.grid.bins, max_objects=model.max_objects,
                        use_attributes=model.use_attributes, mask_text_padding=model.mask_text_padding,
                        object_order=model.object_order,
                        feature_blocks=list(model.feature_blocks), perception_head=model.head_cfg,
-                       pa_loss_weight=model.pa_loss_weight, data_filters=data_filters or {}), f, indent=2)
+                       pa_loss_weight=model.pa_loss_weight, pa_weight_power=model.pa_weight_power,
+                       data_filters=data_filters or {}), f, indent=2)
     if os.path.isdir(out_dir):
         shutil.rmtree(out_dir)
     os.replace(tmp_dir, out_dir)

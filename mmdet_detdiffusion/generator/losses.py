@@ -8,12 +8,13 @@ import torch.nn.functional as F
 from mmdet_detdiffusion.generator.perception_head import box_maps
 
 
-def noise_level_weight(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-    """P.A. loss weight per sample: alpha-bar_t, the share of signal left in x_t.
+def noise_level_weight(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, power: float = 0.5) -> torch.Tensor:
+    """P.A. loss weight per sample ``(B,)``: ``alpha-bar_t ** power``; the paper's is ``sqrt(alpha-bar_t)``
+    (``power=0.5``), the scale of the signal in ``x_t = sqrt(alpha-bar_t) x_0 + sqrt(1 - alpha-bar_t) eps``.
 
     Near 1 at low noise (features still show the image, masks are learnable) and near 0 at high noise.
     """
-    return alphas_cumprod.to(timesteps.device)[timesteps].float()
+    return alphas_cumprod.to(timesteps.device)[timesteps].float() ** power
 
 
 def instance_mask_loss(logits: torch.Tensor, targets: torch.Tensor, eps: float = 1.0) -> torch.Tensor:

@@ -3,7 +3,7 @@
     loss = L_LDM + pa_loss_weight * L_PA
     L_LDM: MSE between the U-Net's prediction and its target (noise, v or x0) on noised latents, optionally
            re-weighted on foreground boxes (GeoDiffusion);
-    L_PA:  mean over instances of alpha-bar_t * (BCE + dice) of the perception head's instance masks,
+    L_PA:  mean over instances of sqrt(alpha-bar_t) * (BCE + dice) of the perception head's instance masks,
            predicted from U-Net decoder features (DetDiffusion).
 
 All randomness of a training step (noise, timesteps, object order, null prompts, VAE sampling) comes
@@ -21,6 +21,7 @@ from mmengine.model import BaseDataPreprocessor, BaseModel
 
 from mmdet_detdiffusion.generator.attention_loss import layout_attention_loss, record_cross_attention
 from mmdet_detdiffusion.generator.components import build_component, latent_scale
+from mmdet_detdiffusion.generator.geodiffusion import GENERATION_CONFIG, layout_settings, read_generation_config
 from mmdet_detdiffusion.generator.losses import foreground_weight_map, instance_mask_loss, noise_level_weight
 from mmdet_detdiffusion.generator.perception_head import PerceptionHead
 from mmdet_detdiffusion.generator.text import add_layout_tokens, encode_text, word_token_counter
@@ -28,6 +29,26 @@ from mmdet_detdiffusion.generator.transforms import ATTR_NAMES
 from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt, object_token_spans
 
 TRAINABLE_PARTS = ('unet', 'text_encoder', 'perception_head')
+DEFAULT_LOCATION_BINS = 256  # GeoDiffusion's
+
+
+def resolve_layout_settings(location_bins: Optional[int], max_objects: Optional[int],
+                            generation_config: Optional[str]) -> dict:
+    """``location_bins`` and ``max_objects``: the given values, else a GeoDiffusion checkpoint's
+    ``generation_config.json``, else 256 bins and no cap; a given value that contradicts the checkpoint
+    is refused (its location tokens were trained on its grid)."""
+    settings = dict(location_bins=location_bins, max_objects=max_objects)
+    config = read_generation_config(generation_config) if generation_config else None
+    if config is not None:
+        theirs = layout_settings(config, f'{generation_config}/{GENERATION_CONFIG}')
+        for key, value in settings.items():
+            if value is not None and theirs[key] is not None and value != theirs[key]:
+                raise ValueError(f'{key}={value} contradicts {generation_config}/{GENERATION_CONFIG}, '
+                                 f'which gives {theirs[key]}')
+            settings[key] = theirs[key] if value is None else value
+    if settings['location_bins'] is None:
+        settings['location_bins'] = DEFAULT_LOCATION_BINS
+    return settings
 
 
 @MODELS.register_module()
@@ -60,7 +81,12 @@ class DetDiffusionGenerator(BaseModel):
             (:func:`~mmdet_detdiffusion.generator.components.build_component`).
         vae: AutoencoderKL config, always frozen; ``None`` diffuses in pixel space (tiny models).
         classes: class names, index = dataset label.
-        location_bins: location grid size per axis (GeoDiffusion: 256).
+        location_bins: location grid size per axis (GeoDiffusion: 256); ``None``: ``generation_config``'s,
+            else 256.
+        max_objects: at most this many objects per prompt (GeoDiffusion's ``max_num_bbox``); ``None``:
+            ``generation_config``'s, else only CLIP's 77 tokens limit them.
+        generation_config: a GeoDiffusion checkpoint (folder or hub id) whose ``generation_config.json``
+            gives the location grid and object cap (:mod:`.geodiffusion`); ``None`` for other bases.
         use_attributes: write the easy/hard token of each box (False: a GeoDiffusion baseline).
         object_order: ``'random'`` (GeoDiffusion's shuffle) or ``'largest'``; decides who is kept when a
             layout is longer than CLIP's 77 tokens.
@@ -70,6 +96,8 @@ class DetDiffusionGenerator(BaseModel):
         perception_head: PerceptionHead kwargs besides ``in_channels``; ``None`` disables the P.A. loss.
         feature_blocks: indices of ``unet.up_blocks`` whose outputs feed the perception head.
         pa_loss_weight: lambda of the P.A. loss.
+        pa_weight_power: the P.A. loss of a sample is weighted by ``alpha-bar_t ** pa_weight_power``
+            (the paper: 0.5, ``sqrt(alpha-bar_t)``).
         foreground_weight: ``dict(weight=2.0, power=0.2)`` for GeoDiffusion's foreground re-weighting.
         attention_loss_weight: weight of the layout attention loss (``attention_loss.py``), a stand-in for
             pretraining when the U-Net is trained from scratch; 0 (off) when fine-tuning, as in the paper.
@@ -78,11 +106,13 @@ class DetDiffusionGenerator(BaseModel):
     """
 
     def __init__(self, unet: dict, text_encoder: dict, tokenizer: dict, scheduler: dict,
-                 classes: Sequence[str], vae: Optional[dict] = None, location_bins: int = 256,
+                 classes: Sequence[str], vae: Optional[dict] = None, location_bins: Optional[int] = None,
+                 max_objects: Optional[int] = None, generation_config: Optional[str] = None,
                  use_attributes: bool = True, object_order: str = 'random', null_prompt_prob: float = 0.1,
                  mask_text_padding: bool = False,
                  perception_head: Optional[dict] = dict(channels=64, num_convs=2),
                  feature_blocks: Sequence[int] = (1, 2, 3), pa_loss_weight: float = 0.01,
+                 pa_weight_power: float = 0.5,
                  foreground_weight: Optional[dict] = None, attention_loss_weight: float = 0.0,
                  trainable: Sequence[str] = TRAINABLE_PARTS,
                  seed: int = 0, data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
@@ -99,7 +129,9 @@ class DetDiffusionGenerator(BaseModel):
         self.tokenizer = build_component(tokenizer)
         self.scheduler = build_component(scheduler)
         self.classes = tuple(classes)
-        self.grid = LocationGrid(location_bins)
+        layout = resolve_layout_settings(location_bins, max_objects, generation_config)
+        self.grid = LocationGrid(layout['location_bins'])
+        self.max_objects = layout['max_objects']
         add_layout_tokens(self.tokenizer, self.text_encoder, self.grid)
         self.count_tokens = word_token_counter(self.tokenizer)
         self.use_attributes = use_attributes
@@ -107,6 +139,7 @@ class DetDiffusionGenerator(BaseModel):
         self.null_prompt_prob = null_prompt_prob
         self.mask_text_padding = mask_text_padding
         self.pa_loss_weight = pa_loss_weight
+        self.pa_weight_power = pa_weight_power
         self.foreground_weight = foreground_weight
         self.attention_loss_weight = attention_loss_weight
         self.attention_record = record_cross_attention(self.unet) if attention_loss_weight else None
@@ -157,7 +190,8 @@ class DetDiffusionGenerator(BaseModel):
     def prompt(self, layout: Sequence[LayoutObject], order: Optional[str] = None,
                rng: Optional[random.Random] = None) -> str:
         """Layout prompt (truncated to CLIP's window by ``order``, default the training order)."""
-        return build_prompt(layout, self.grid, self.count_tokens, order or self.object_order, rng)[0]
+        return build_prompt(layout, self.grid, self.count_tokens, order or self.object_order, rng,
+                            max_objects=self.max_objects)[0]
 
     def text_condition(self, prompts: Sequence[str]) -> dict:
         """The U-Net's text inputs for ``prompts``: ``encoder_hidden_states`` ``(B, 77, D)`` and
@@ -190,7 +224,8 @@ class DetDiffusionGenerator(BaseModel):
         prompts, kept = [], []
         for layout in layouts:
             prompt, objects = ('', []) if rng.random() < self.null_prompt_prob else \
-                build_prompt(layout, self.grid, self.count_tokens, self.object_order, rng)
+                build_prompt(layout, self.grid, self.count_tokens, self.object_order, rng,
+                             max_objects=self.max_objects)
             prompts.append(prompt)
             kept.append(objects)
         latents = self.encode_images(inputs, generator)
@@ -241,7 +276,8 @@ class DetDiffusionGenerator(BaseModel):
 
     def perception_loss(self, layouts: List[List[LayoutObject]], data_samples: list, timesteps: torch.Tensor
                         ) -> torch.Tensor:
-        """alpha-bar_t-weighted instance-mask loss of the last U-Net forward pass (unscaled by lambda)."""
+        """``alpha-bar_t ** pa_weight_power``-weighted instance-mask loss of the last U-Net forward pass
+        (unscaled by lambda)."""
         features = [self.unet.up_blocks[i].__dict__.pop('captured_output') for i in self.feature_blocks]
         device = features[0].device
         boxes = torch.tensor([o.box for layout in layouts for o in layout], device=device).reshape(-1, 4)
@@ -252,7 +288,7 @@ class DetDiffusionGenerator(BaseModel):
         logits = self.perception_head(features, boxes, batch_index).float()
         targets = torch.cat([self._mask_targets(sample, logits.shape[-2:], device) for sample in data_samples])
         per_instance = instance_mask_loss(logits, targets)
-        weights = noise_level_weight(self.scheduler.alphas_cumprod, timesteps)[batch_index]
+        weights = noise_level_weight(self.scheduler.alphas_cumprod, timesteps, self.pa_weight_power)[batch_index]
         return (weights * per_instance).mean()
 
     @staticmethod
@@ -270,7 +306,8 @@ class DetDiffusionGenerator(BaseModel):
         from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
         return DetDiffusionPipeline(unet=self.unet, vae=self.vae, text_encoder=self.text_encoder,
                                     tokenizer=self.tokenizer, scheduler=self.scheduler, classes=self.classes,
-                                    location_bins=self.grid.bins, use_attributes=self.use_attributes,
+                                    location_bins=self.grid.bins, max_objects=self.max_objects,
+                                    use_attributes=self.use_attributes,
                                     mask_text_padding=self.mask_text_padding)
 
     @torch.no_grad()

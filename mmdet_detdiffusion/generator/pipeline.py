@@ -27,6 +27,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from mmdet_detdiffusion.generator.sampling import denoise
 from mmdet_detdiffusion.generator.components import latent_scale, own_component_class, sample_channels
+from mmdet_detdiffusion.generator.geodiffusion import GENERATION_CONFIG, layout_settings, read_generation_config
 from mmdet_detdiffusion.generator.text import encode_text, word_token_counter
 from mmdet_detdiffusion.layout.inputs import UserLayout, to_layout_objects, with_attr_mode
 from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt
@@ -106,6 +107,7 @@ class DetDiffusionPipeline(DiffusionPipeline):
             ``vae=None`` for a pixel-space generator. ``scheduler`` carries the training noise schedule.
         classes: class names, index = label.
         location_bins: location grid size per axis used in training.
+        max_objects: at most this many objects per prompt (GeoDiffusion's ``max_num_bbox``); ``None``: no cap.
         use_attributes: the generator was trained with easy/hard tokens.
         mask_text_padding: the U-Net was trained ignoring the prompts' padding tokens.
     """
@@ -115,11 +117,13 @@ class DetDiffusionPipeline(DiffusionPipeline):
 
     def __init__(self, unet: UNet2DConditionModel, vae: Optional[AutoencoderKL], text_encoder: CLIPTextModel,
                  tokenizer: CLIPTokenizer, scheduler: SchedulerMixin, classes: List[str] = None,
-                 location_bins: int = 256, use_attributes: bool = True, mask_text_padding: bool = False):
+                 location_bins: int = 256, max_objects: Optional[int] = None, use_attributes: bool = True,
+                 mask_text_padding: bool = False):
         super().__init__()
         self.register_modules(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
         self.classes = tuple(classes or ())
         self.grid = LocationGrid(location_bins)
+        self.max_objects = max_objects
         self.use_attributes = use_attributes
         self.mask_text_padding = mask_text_padding
         self.count_tokens = word_token_counter(tokenizer)
@@ -127,20 +131,28 @@ class DetDiffusionPipeline(DiffusionPipeline):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str, **kwargs) -> 'DetDiffusionPipeline':
-        """Load a generator export (a local folder written by ``export_generator``)."""
-        settings = read_layout_settings(pretrained_model_name_or_path)
-        kwargs = {**own_components(pretrained_model_name_or_path, kwargs.get('torch_dtype')), **kwargs}
-        return super().from_pretrained(pretrained_model_name_or_path, classes=settings['classes'],
-                                       location_bins=settings['location_bins'],
-                                       use_attributes=settings['use_attributes'],
-                                       mask_text_padding=settings.get('mask_text_padding', False), **kwargs)
+        """Load a generator export (a local folder written by ``export_generator``), or a GeoDiffusion
+        checkpoint (a folder with ``generation_config.json``; give its ``classes``): it generates
+        without attribute tokens, as GeoDiffusion does. Keyword arguments override the saved settings."""
+        folder = pretrained_model_name_or_path
+        if not os.path.isfile(os.path.join(folder, LAYOUT_FILE)) and read_generation_config(folder) is not None:
+            geo = layout_settings(read_generation_config(folder), os.path.join(folder, GENERATION_CONFIG))
+            if not kwargs.get('classes'):
+                raise ValueError(f'{folder} is a GeoDiffusion checkpoint: give its class names, '
+                                 'DetDiffusionPipeline.from_pretrained(folder, classes=[...])')
+            settings = dict(location_bins=geo['location_bins'], max_objects=geo['max_objects'], use_attributes=False)
+        else:
+            settings = {key: value for key, value in read_layout_settings(folder).items()
+                        if key in ('classes', 'location_bins', 'max_objects', 'use_attributes', 'mask_text_padding')}
+        kwargs = {**settings, **own_components(folder, kwargs.get('torch_dtype')), **kwargs}
+        return super().from_pretrained(folder, **kwargs)
 
     def save_pretrained(self, save_directory: str, **kwargs) -> None:
         super().save_pretrained(save_directory, **kwargs)
         path = os.path.join(save_directory, LAYOUT_FILE)
         settings = read_layout_settings(save_directory) if os.path.isfile(path) else {}
-        settings.update(classes=list(self.classes), location_bins=self.grid.bins, use_attributes=self.use_attributes,
-                        mask_text_padding=self.mask_text_padding)
+        settings.update(classes=list(self.classes), location_bins=self.grid.bins, max_objects=self.max_objects,
+                        use_attributes=self.use_attributes, mask_text_padding=self.mask_text_padding)
         with open(path, 'w') as f:
             json.dump(settings, f, indent=2)
 
@@ -180,7 +192,8 @@ class DetDiffusionPipeline(DiffusionPipeline):
         for layout in layouts:
             layout_objects = with_attr_mode(to_layout_objects(layout, self.classes),
                                             attr_mode if self.use_attributes else 'none')
-            prompt, written = build_prompt(layout_objects, self.grid, self.count_tokens, 'largest')
+            prompt, written = build_prompt(layout_objects, self.grid, self.count_tokens, 'largest',
+                                           max_objects=self.max_objects)
             written_ids = {id(o) for o in written}
             indices = [i for i, o in enumerate(layout_objects) if id(o) in written_ids]
             prompts.append(prompt)

@@ -40,6 +40,8 @@ def grid_centres(rows: int, cols: int) -> tuple:
 
 
 def sincos_2d(bins: int, dim: int) -> torch.Tensor:
-    """``(bins * bins, dim)`` encodings of the cell centres of a ``bins x bins`` grid; row ``y * bins + x``
-    encodes cell (x, y), the order of the location tokens."""
-    return sincos_2d_features(*grid_centres(bins, bins), dim=dim, cells=bins).float()
+    """``(bins * bins, dim)`` encodings of the points of a ``bins x bins`` location grid (spacing
+    ``1 / (bins - 1)``, corners included); row ``y * bins + x`` encodes point (x, y), the order of the
+    location tokens (:class:`~mmdet_detdiffusion.layout.prompt.LocationGrid`)."""
+    ys, xs = torch.meshgrid(torch.arange(bins) / (bins - 1), torch.arange(bins) / (bins - 1), indexing='ij')
+    return sincos_2d_features(xs.reshape(-1), ys.reshape(-1), dim=dim, cells=bins).float()

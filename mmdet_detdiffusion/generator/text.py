@@ -1,10 +1,11 @@
 """CLIP tokenizer and text encoder extended with layout tokens.
 
-New tokens: ``bins * bins`` location tokens ``<l{i}>`` and the attribute tokens ``<easy>``/``<hard>``.
-Their embedding rows are initialised as follows (the rest of the table is untouched):
+New tokens: ``bins * bins`` location tokens ``<l{i}>`` and the attribute tokens ``<easy>``/``<hard>``;
+those a tokenizer already holds (a GeoDiffusion checkpoint's location tokens) keep their rows. New rows
+are initialised as follows (the rest of the table is untouched):
 
-- location token of grid point (x, y): the 2-D sin-cos encoding of its cell centre
-  (:mod:`.position_encoding`), rescaled to the mean norm of the pretrained token embeddings;
+- location token of grid point (x, y): the 2-D sin-cos encoding of the point (:mod:`.position_encoding`),
+  rescaled to the mean norm of the pretrained token embeddings;
 - attribute token: the pretrained embedding of the word it stands for ("easy", "hard").
 """
 import gzip
@@ -63,42 +64,52 @@ def layout_tokens(grid: LocationGrid) -> List[str]:
     return grid.tokens + list(ATTRIBUTE_TOKENS.values())
 
 
-def add_layout_tokens(tokenizer, text_encoder: torch.nn.Module, grid: LocationGrid) -> Dict[str, int]:
-    """Add location + attribute tokens to ``tokenizer`` and grow ``text_encoder``'s embedding table.
+def _missing_tokens(tokenizer, tokens: Sequence[str]) -> List[str]:
+    ids = tokenizer.convert_tokens_to_ids(list(tokens))
+    return [token for token, i in zip(tokens, ids) if i is None or i == tokenizer.unk_token_id]
 
-    Idempotent: a tokenizer that already has the tokens (a reloaded export) is left as it is. A fresh
-    tokenizer paired with a text encoder trained with the layout tokens (its table already has their
-    rows, e.g. a layout-pretrained base model) gets the tokens, and the trained rows are kept.
-    Returns ``{'first_location_id': ..., 'num_added': ...}`` (``num_added`` counts tokenizer entries).
+
+def add_layout_tokens(tokenizer, text_encoder: torch.nn.Module, grid: LocationGrid) -> Dict[str, int]:
+    """Add the location + attribute tokens the tokenizer lacks and grow ``text_encoder``'s embedding table.
+
+    Three starting points, told apart by the tokenizer and the table's size:
+
+    - a plain CLIP (SD v1.5): every token is added and its row initialised (module docstring);
+    - a GeoDiffusion checkpoint (its tokenizer holds ``<l0>``.. already): the location tokens keep their
+      trained rows, only ``<easy>``/``<hard>`` are added;
+    - a model trained with these tokens but paired with a fresh tokenizer (its table already has their
+      rows, e.g. the toy base): the tokens are added to the tokenizer and the trained rows kept.
+
+    Idempotent. Returns ``{'first_location_id': ..., 'num_added': ...}`` (``num_added`` counts tokenizer entries).
     """
-    tokens = layout_tokens(grid)
-    existing = tokenizer.convert_tokens_to_ids(tokens[0])
-    if existing is not None and existing != tokenizer.unk_token_id:
-        if len(tokenizer) != text_encoder.get_input_embeddings().num_embeddings:
-            raise ValueError(f'tokenizer has {len(tokenizer)} tokens but the text encoder embeds '
-                             f'{text_encoder.get_input_embeddings().num_embeddings}')
-        return dict(first_location_id=existing, num_added=0)
-    attribute_word_ids = {token: tokenizer(word, add_special_tokens=False).input_ids
-                          for word, token in ATTRIBUTE_TOKENS.items()}
+    missing = _missing_tokens(tokenizer, layout_tokens(grid))
+    missing_locations = [token for token in missing if token.startswith('<l')]
+    if missing_locations and len(missing_locations) != len(grid.tokens):
+        raise ValueError(f'the tokenizer has {len(grid.tokens) - len(missing_locations)} of the '
+                         f'{len(grid.tokens)} location tokens of a {grid.bins}x{grid.bins} grid: expected all '
+                         f'or none (is location_bins={grid.bins} the checkpoint\'s grid?)')
     old_size = len(tokenizer)
     table_size = text_encoder.get_input_embeddings().num_embeddings
-    if table_size not in (old_size, old_size + len(tokens)):
-        raise ValueError(f'the text encoder embeds {table_size} tokens: expected the tokenizer\'s {old_size}, or '
-                         f'{old_size + len(tokens)} with the layout tokens of a {grid.bins}x{grid.bins} grid')
-    added = tokenizer.add_tokens(tokens)
-    if added != len(tokens):
-        raise ValueError(f'{len(tokens) - added} layout tokens were already in the tokenizer vocabulary')
-    if table_size == len(tokenizer):  # trained with these tokens: keep its rows
-        return dict(first_location_id=old_size, num_added=added)
+    if table_size not in (old_size, old_size + len(missing)):
+        raise ValueError(f'the text encoder embeds {table_size} tokens: expected the tokenizer\'s {old_size}'
+                         + (f', or {old_size + len(missing)} with the {len(missing)} layout tokens of a '
+                            f'{grid.bins}x{grid.bins} grid that it lacks' if missing else ''))
+    attribute_word_ids = {token: tokenizer(word, add_special_tokens=False).input_ids
+                          for word, token in ATTRIBUTE_TOKENS.items() if token in missing}
+    tokenizer.add_tokens(missing)
+    first_location_id = tokenizer.convert_tokens_to_ids(grid.tokens[0])
+    if table_size == len(tokenizer):  # no new rows, or trained with these tokens: keep its rows
+        return dict(first_location_id=first_location_id, num_added=len(missing))
     text_encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     table = text_encoder.get_input_embeddings().weight
     with torch.no_grad():
         mean_norm = table[:old_size].norm(dim=1).mean()
-        loc = sincos_2d(grid.bins, table.shape[1]).to(table)
-        table[old_size:old_size + len(grid.tokens)] = loc * (mean_norm / loc.norm(dim=1, keepdim=True))
+        if missing_locations:
+            loc = sincos_2d(grid.bins, table.shape[1]).to(table)
+            table[old_size:old_size + len(grid.tokens)] = loc * (mean_norm / loc.norm(dim=1, keepdim=True))
         for token, word_ids in attribute_word_ids.items():
             table[tokenizer.convert_tokens_to_ids(token)] = table[word_ids].mean(dim=0)
-    return dict(first_location_id=old_size, num_added=added)
+    return dict(first_location_id=first_location_id, num_added=len(missing))
 
 
 def word_token_counter(tokenizer):

@@ -49,6 +49,7 @@ class PerceptionAttributeHook(Hook):
         img_prefix: folder of its images; default the training dataset's ``data_prefix['img']``.
         out_dir: where attribute files go; default the runner's work dir.
         score_thr: gamma. iou_thr: beta.
+        match_class: also require the prediction's class (off: the paper's class-agnostic rule).
         pipeline: test pipeline config; default the config's test (else val) dataloader pipeline.
         batch_size / num_workers: of the labeling dataloader.
     """
@@ -57,7 +58,7 @@ class PerceptionAttributeHook(Hook):
 
     def __init__(self, interval: int = 0, after_train: bool = True, ann_file: Optional[str] = None,
                  img_prefix: Optional[str] = None, out_dir: Optional[str] = None,
-                 score_thr: float = DEFAULT_SCORE_THR, iou_thr: float = DEFAULT_IOU_THR,
+                 score_thr: float = DEFAULT_SCORE_THR, iou_thr: float = DEFAULT_IOU_THR, match_class: bool = False,
                  pipeline: Optional[Sequence[dict]] = None, batch_size: int = 4, num_workers: int = 0):
         if interval < 0:
             raise ValueError(f'PerceptionAttributeHook: interval must be >= 0, got {interval}')
@@ -68,6 +69,7 @@ class PerceptionAttributeHook(Hook):
         self.out_dir = out_dir
         self.score_thr = score_thr
         self.iou_thr = iou_thr
+        self.match_class = match_class
         self.pipeline = pipeline
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -90,7 +92,7 @@ class PerceptionAttributeHook(Hook):
             ann_file, img_prefix = ann_file or default_ann, img_prefix or default_prefix
         pipeline = self.pipeline or self._config_pipeline(runner)
         coco = load_coco(ann_file)
-        labeler = AttributeLabeler(runner.model, pipeline, self.score_thr, self.iou_thr,
+        labeler = AttributeLabeler(runner.model, pipeline, self.score_thr, self.iou_thr, self.match_class,
                                    self.batch_size, self.num_workers)
         result = labeler.label(coco, img_prefix, ann_file=ann_file)
         out_path = os.path.join(self.out_dir or runner.work_dir, file_name)
@@ -98,7 +100,7 @@ class PerceptionAttributeHook(Hook):
             write_labeling(coco, result, out_path, record=dict(
                 detector_config=runner.cfg.filename, checkpoint_sha256=None,
                 weights=f'model in training after {epochs_done} epochs, {runner.iter} iterations',
-                score_thr=self.score_thr, iou_thr=self.iou_thr, ann_file=os.path.abspath(ann_file)))
+                **labeler.rule, ann_file=os.path.abspath(ann_file)))
         dist.barrier()
         return out_path
 

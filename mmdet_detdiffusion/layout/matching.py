@@ -3,11 +3,14 @@ for a detector?
 
 Pure numpy. Boxes are ``(N, 4)`` arrays, xyxy, in pixels of the same image.
 
-Rule: keep the predictions whose score is > ``score_thr`` (gamma). A ground-truth box is **easy** when
-one of those predictions has the same class and IoU > ``iou_thr`` (beta) with it, otherwise **hard**.
-Every ground-truth box is judged on its own: one prediction may make several boxes easy (there is no
-one-to-one assignment, unlike mAP matching). Crowd boxes are judged by the same rule; the caller
-decides how to report them.
+Rule (the paper's equation): keep the predictions whose score is > ``score_thr`` (gamma). A ground-truth
+box is **easy** when one of those predictions has IoU > ``iou_thr`` (beta) with it, otherwise **hard**.
+The paper's rule is class-agnostic; ``match_class=True`` (our option) also requires the prediction's class
+to be the box's. Every ground-truth box is judged on its own: one prediction may make several boxes easy
+(there is no one-to-one assignment, unlike mAP matching). Crowd boxes are judged by the same rule; the
+caller decides how to report them.
+
+gamma = 0.3 and beta = 0.5 are this project's defaults: no source we have states the paper's values.
 """
 from typing import List, Sequence
 
@@ -17,7 +20,7 @@ EASY = 'easy'
 HARD = 'hard'
 ATTRIBUTES = (EASY, HARD)
 
-# Paper defaults (gamma: score threshold, beta: IoU threshold).
+# Our defaults (gamma: score threshold, beta: IoU threshold), not values taken from the paper.
 DEFAULT_SCORE_THR = 0.3
 DEFAULT_IOU_THR = 0.5
 
@@ -50,7 +53,8 @@ def label_attributes(gt_boxes: np.ndarray,
                      pred_scores: Sequence[float],
                      pred_labels: Sequence[int],
                      score_thr: float = DEFAULT_SCORE_THR,
-                     iou_thr: float = DEFAULT_IOU_THR) -> List[str]:
+                     iou_thr: float = DEFAULT_IOU_THR,
+                     match_class: bool = False) -> List[str]:
     """Label each ground-truth box ``'easy'`` or ``'hard'`` with the rule in the module docstring.
 
     Args:
@@ -61,6 +65,7 @@ def label_attributes(gt_boxes: np.ndarray,
         pred_labels: ``(M,)`` predicted class indices (same index space as ``gt_labels``).
         score_thr: gamma; predictions need a score strictly greater than it.
         iou_thr: beta; a match needs an IoU strictly greater than it.
+        match_class: a match also needs the prediction's class to be the box's (the paper: no).
 
     Returns:
         A list of N strings, each ``'easy'`` or ``'hard'``.
@@ -78,6 +83,8 @@ def label_attributes(gt_boxes: np.ndarray,
 
     confident = pred_scores > score_thr
     iou = box_iou(gt_boxes, pred_boxes[confident])
-    same_class = gt_labels[:, None] == pred_labels[confident][None, :]
-    easy = ((iou > iou_thr) & same_class).any(axis=1)
+    matches = iou > iou_thr
+    if match_class:
+        matches &= gt_labels[:, None] == pred_labels[confident][None, :]
+    easy = matches.any(axis=1)
     return [EASY if is_easy else HARD for is_easy in easy]

@@ -1,15 +1,17 @@
 """Layout prompts (GeoDiffusion's encoding plus DetDiffusion's attribute tokens), pure python.
 
 A layout is a list of :class:`LayoutObject`; boxes are **normalised** xyxy in [0, 1]. Each box is two
-corner tokens ``<l{y * bins + x}>`` on a ``bins x bins`` grid (GeoDiffusion: 256 bins, 65,536 tokens),
-so an object reads ``"traffic light <l1234> <l5678> <hard>"`` and a prompt
+corner tokens on a ``bins x bins`` grid of points (GeoDiffusion: 256 bins, 65,536 tokens): a corner
+``(x, y)`` is ``<l{Y * bins + X}>`` with ``X = round(x * (bins - 1))`` and ``Y = round(y * (bins - 1))``,
+GeoDiffusion's rule, so token ``<l0>`` is the point (0, 0) and ``<l{bins * bins - 1}>`` the point (1, 1).
+An object's text is its class name with ``-`` written as a space (GeoDiffusion's COCO-Stuff text), its
+corners and its attribute token: ``"traffic light <l1234> <l5678> <hard>"``; a prompt is
 ``"An image with traffic light <l1234> <l5678> <hard> cat <l...> <l...> <easy>"``.
 
 CLIP reads 77 tokens. Objects are taken in an order (``'random'``: GeoDiffusion's shuffle, the default
 for training; ``'largest'``: by decreasing area, deterministic, for generation) and the longest prefix
-of that order that fits is kept.
+of that order that fits (and has at most ``max_objects`` objects, GeoDiffusion's ``max_num_bbox``) is kept.
 """
-import math
 import random
 import re
 from dataclasses import dataclass
@@ -36,7 +38,8 @@ class LayoutObject:
 
 
 class LocationGrid:
-    """Discretises normalised coordinates into ``bins`` per axis; one token per grid point."""
+    """``bins x bins`` grid points spanning [0, 1] on each axis (spacing ``1 / (bins - 1)``); one token
+    per point."""
 
     def __init__(self, bins: int = 256):
         if bins < 2:
@@ -49,8 +52,9 @@ class LocationGrid:
         return [f'<l{i}>' for i in range(self.bins * self.bins)]
 
     def bin_of(self, value: float) -> int:
-        """Bin of a normalised coordinate (clipped to [0, 1])."""
-        return min(int(math.floor(min(max(value, 0.0), 1.0) * self.bins)), self.bins - 1)
+        """Index of the grid point nearest to a normalised coordinate (clipped to [0, 1]):
+        ``round(value * (bins - 1))`` with Python's ``round`` (ties to even), as GeoDiffusion writes it."""
+        return int(round(min(max(value, 0.0), 1.0) * (self.bins - 1)))
 
     def point_token(self, x: float, y: float) -> str:
         return f'<l{self.bin_of(y) * self.bins + self.bin_of(x)}>'
@@ -61,16 +65,21 @@ class LocationGrid:
         return self.point_token(x1, y1), self.point_token(x2, y2)
 
     def token_point(self, index: int) -> Tuple[float, float]:
-        """Centre ``(x, y)`` (normalised) of the grid cell of location token index ``index``."""
+        """Grid point ``(x, y)`` (normalised) of location token index ``index``."""
         if not 0 <= index < self.bins * self.bins:
             raise ValueError(f'location token <l{index}> is outside a {self.bins}x{self.bins} grid')
         y, x = divmod(index, self.bins)
-        return (x + 0.5) / self.bins, (y + 0.5) / self.bins
+        return x / (self.bins - 1), y / (self.bins - 1)
+
+
+def class_text(name: str) -> str:
+    """The words a class name is written with in a prompt: ``-`` as a space (``'wall-brick'`` -> ``'wall brick'``)."""
+    return name.replace('-', ' ')
 
 
 def object_text(obj: LayoutObject, grid: LocationGrid) -> str:
-    """``"{name} <l..> <l..> [<attr>]"``."""
-    parts = [obj.name, *grid.box_tokens(obj.box)]
+    """``"{class words} <l..> <l..> [<attr>]"``."""
+    parts = [class_text(obj.name), *grid.box_tokens(obj.box)]
     if obj.attr is not None:
         if obj.attr not in ATTRIBUTE_TOKENS:
             raise ValueError(f'object {obj.name!r}: attribute {obj.attr!r} is not one of {list(ATTRIBUTE_TOKENS)}')
@@ -92,7 +101,8 @@ def order_objects(objects: Sequence[LayoutObject], order: str, rng: Optional[ran
 
 def build_prompt(objects: Sequence[LayoutObject], grid: LocationGrid, count_word_tokens: Callable[[str], int],
                  order: str = 'random', rng: Optional[random.Random] = None,
-                 max_tokens: int = CLIP_MAX_TOKENS) -> Tuple[str, List[LayoutObject]]:
+                 max_tokens: int = CLIP_MAX_TOKENS, max_objects: Optional[int] = None
+                 ) -> Tuple[str, List[LayoutObject]]:
     """Prompt of a layout and the objects it kept.
 
     Args:
@@ -103,6 +113,7 @@ def build_prompt(objects: Sequence[LayoutObject], grid: LocationGrid, count_word
         order: ``'random'`` or ``'largest'`` (see module docstring).
         rng: source of the shuffle for ``'random'``.
         max_tokens: the text encoder's window, BOS and EOS included.
+        max_objects: at most this many objects (GeoDiffusion's ``max_num_bbox``); ``None``: no cap.
 
     Returns:
         ``(prompt, kept)``: ``kept`` is the prefix of the ordered objects that fits, in prompt order.
@@ -110,8 +121,8 @@ def build_prompt(objects: Sequence[LayoutObject], grid: LocationGrid, count_word
     budget = max_tokens - 2 - count_word_tokens(PROMPT_PREFIX)
     texts, kept = [PROMPT_PREFIX], []
     for obj in order_objects(objects, order, rng):
-        cost = count_word_tokens(obj.name) + 2 + (obj.attr is not None)
-        if cost > budget:
+        cost = count_word_tokens(class_text(obj.name)) + 2 + (obj.attr is not None)
+        if cost > budget or (max_objects is not None and len(kept) >= max_objects):
             break
         budget -= cost
         texts.append(object_text(obj, grid))
@@ -126,7 +137,7 @@ def object_token_spans(kept: Sequence[LayoutObject], count_word_tokens: Callable
     position = 1 + count_word_tokens(PROMPT_PREFIX)
     spans = []
     for obj in kept:
-        end = position + count_word_tokens(obj.name) + 2 + (obj.attr is not None)
+        end = position + count_word_tokens(class_text(obj.name)) + 2 + (obj.attr is not None)
         spans.append((position, end))
         position = end
     return spans
@@ -136,7 +147,8 @@ _OBJECT_PATTERN = re.compile(r'\s*(.+?)\s*<l(\d+)>\s*<l(\d+)>\s*(?:<(easy|hard)>
 
 
 def parse_prompt(prompt: str, grid: LocationGrid) -> List[LayoutObject]:
-    """Inverse of :func:`build_prompt`: objects with boxes at grid-cell centres (error <= 0.5 / bins)."""
+    """Inverse of :func:`build_prompt`: objects with boxes at grid points (error <= 0.5 / (bins - 1)) and
+    their class words as names (a ``-`` in a class name comes back as a space)."""
     if not prompt.startswith(PROMPT_PREFIX):
         raise ValueError(f'prompt does not start with {PROMPT_PREFIX!r}: {prompt[:60]!r}')
     rest, objects, position = prompt[len(PROMPT_PREFIX):], [], 0

@@ -1,6 +1,8 @@
 """What a synthetic dataset contains, decided before anything is generated (pure python).
 
-Every source image that passes the training filters yields ``num_per_image`` work items; an item's
+Every source image that passes the training filters (and, optionally, has ``min_objects`` to
+``max_objects`` boxes after them: the paper's trainability set keeps COCO images with 3 to 8 objects)
+yields ``num_per_image`` work items; an item's
 layout is the image's non-crowd boxes (xyxy pixels, clipped), its seed a hash of (seed, image id, k),
 so the plan, and with it every generated image, is a pure function of the inputs.
 """
@@ -43,11 +45,13 @@ def synthetic_file_name(source_file_name: str, attr_mode: str, variant: int, ext
 
 
 def plan_items(coco: dict, num_per_image: int, attr_mode: str, seed: int = 0, ext: str = 'png',
-               min_box_area_ratio: float = 0.0, min_object_area_ratio: float = 0.0) -> Tuple[List[WorkItem], Dict]:
+               min_box_area_ratio: float = 0.0, min_object_area_ratio: float = 0.0, min_objects: int = 0,
+               max_objects: Optional[int] = None) -> Tuple[List[WorkItem], Dict]:
     """The work items of a synthetic dataset made from the validated COCO dict ``coco``.
 
     Images are taken in file order; crowd boxes are not part of layouts (they are not drawn); the
-    filters are those of :func:`~mmdet_detdiffusion.layout.inputs.keep_objects`.
+    area filters are those of :func:`~mmdet_detdiffusion.layout.inputs.keep_objects`; then images with
+    fewer than ``min_objects`` or more than ``max_objects`` (``None``: no limit) boxes left are skipped.
 
     Returns:
         ``(items, skipped)``: ``skipped`` counts source images dropped, by reason.
@@ -55,7 +59,8 @@ def plan_items(coco: dict, num_per_image: int, attr_mode: str, seed: int = 0, ex
     if num_per_image < 1:
         raise ValueError(f'num_per_image must be >= 1, got {num_per_image}')
     by_image = annotations_by_image(coco)
-    items, skipped = [], {'no boxes': 0, 'objects too small': 0}
+    count_range = f'[{min_objects}, {"inf" if max_objects is None else max_objects}]'
+    items, skipped = [], {'no boxes': 0, 'objects too small': 0, f'object count outside {count_range}': 0}
     for image in coco['images']:
         width, height = image['width'], image['height']
         boxes, anns = [], []
@@ -71,6 +76,9 @@ def plan_items(coco: dict, num_per_image: int, attr_mode: str, seed: int = 0, ex
         if kept is None:
             skipped['objects too small'] += 1
             continue
+        if len(kept) < min_objects or (max_objects is not None and len(kept) > max_objects):
+            skipped[f'object count outside {count_range}'] += 1
+            continue
         for variant in range(num_per_image):
             items.append(WorkItem(
                 index=len(items), file_name=synthetic_file_name(image['file_name'], attr_mode, variant, ext),
@@ -79,6 +87,15 @@ def plan_items(coco: dict, num_per_image: int, attr_mode: str, seed: int = 0, ex
                 attrs=tuple(anns[i].get(ATTR_KEY) for i in kept), variant=variant,
                 seed=item_seed(seed, image['id'], variant)))
     return items, skipped
+
+
+def plan_summary(items: Sequence[WorkItem], skipped: Dict[str, int], num_per_image: int) -> str:
+    """One line: source images and objects kept, and the images skipped by reason."""
+    sources = len(items) // num_per_image
+    objects = sum(len(item.boxes) for item in items) // num_per_image
+    reasons = ', '.join(f'{count} {reason}' for reason, count in skipped.items() if count) or 'none'
+    return (f'layouts kept: {sources} source images with {objects} objects ({len(items)} images to generate); '
+            f'skipped: {reasons}')
 
 
 def shard(items: Sequence[WorkItem], rank: int, world_size: int) -> List[WorkItem]:

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from mmdet_detdiffusion.synthetic.manifest import (IMAGES_FOLDER, Manifest, assemble_coco, load_done,
                                                    write_coco)
-from mmdet_detdiffusion.synthetic.plan import WorkItem, plan_items, shard
+from mmdet_detdiffusion.synthetic.plan import WorkItem, plan_items, plan_summary, shard
 from mmdet_detdiffusion.visualization import draw_annotated, save_image, tile_grid
 
 OUTPUT_SIZES = ('source', 'model')
@@ -68,6 +68,8 @@ class SyntheticDatasetWriter:
         filters = dict(filters or {})
         items, skipped = plan_items(coco, num_per_image, self.attr_mode, seed, ext, **filters)
         rank, world_size = dist.get_rank(), dist.get_world_size()
+        if progress and rank == 0:
+            print(plan_summary(items, skipped, num_per_image))
         done = load_done(self.out_dir)
         manifest = Manifest(self.out_dir, rank)
         mine = shard(items, rank, world_size)

@@ -49,3 +49,17 @@ def build_train_config(args: argparse.Namespace) -> Config:
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
     return cfg
+
+
+def fill_generator_classes(cfg: Config) -> Config:
+    """``model.classes`` defaults to the training dataset's class names (its metainfo or class default)."""
+    if cfg.model.get('classes'):
+        return cfg
+    from mmdet.registry import DATASETS
+    from mmengine.registry import init_default_scope
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    dataset_cfg = cfg.train_dataloader.dataset
+    metainfo = dataset_cfg.get('metainfo') or {}
+    classes = metainfo.get('classes') or DATASETS.get(dataset_cfg.type).METAINFO['classes']
+    cfg.model.classes = tuple(classes)
+    return cfg
