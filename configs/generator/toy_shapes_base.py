@@ -5,13 +5,12 @@
 # - contrast words ('faint', 'bright') before half of the class names: the appearance vocabulary SD brings;
 # - the layout attention loss, standing in for the pretraining that ties SD's cross-attention to image regions.
 # One command trains it (resumable) and writes the asset with its record (base.json):
-#   python tools/make_toy_base.py   # one H200: about 5 minutes; 2 CPU cores: about 8 hours (10 s an iteration),
-#                                   # resumable: run it again to continue from the last checkpoint
+#   python tools/make_toy_base.py   # about 75 minutes on 2 CPU cores; run it again to resume an interrupted run
 _base_ = './toy_shapes_pixel64.py'
 
 seed = 1
-max_iters = 3000
-batch_size = 256  # 768,000 images, none seen twice
+max_iters = 3600
+batch_size = 32  # 115,200 images, none seen twice
 resolution = 64
 
 model = dict(classes=None, attention_loss_weight=0.1, seed=seed)  # classes: the stream's
@@ -22,20 +21,20 @@ train_pipeline = [
     dict(type='PackGeneratorInputs'),
 ]
 train_dataloader = dict(
-    _delete_=True, batch_size=batch_size, num_workers=2, persistent_workers=True,
+    _delete_=True, batch_size=batch_size, num_workers=1, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=False),  # sample i is a fresh image: no need to shuffle
     dataset=dict(type='ShapesStreamDataset', seed=seed, size=128, max_objects=4, min_contrast=0.05,
                  grey_range=(10, 245), noise_range=(4.0, 20.0), hard_prob=0.5, describe_prob=0.5,
                  pipeline=train_pipeline))
 
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
-optim_wrapper = dict(optimizer=dict(lr=2e-3))
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=200),
                    dict(type='CosineAnnealingLR', by_epoch=False, begin=200, end=max_iters, T_max=max_iters - 200)]
-default_hooks = dict(logger=dict(interval=100), checkpoint=dict(by_epoch=False, interval=500, max_keep_ckpts=2))
-log_processor = dict(by_epoch=False, window_size=100)
+default_hooks = dict(logger=dict(interval=50), checkpoint=dict(by_epoch=False, interval=200, max_keep_ckpts=2))
+log_processor = dict(by_epoch=False, window_size=50)
 custom_hooks = [dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=0.002, gamma=500, priority='ABOVE_NORMAL'),
-                dict(type='GeneratorSampleHook', interval=1000, num_samples=8, num_inference_steps=25,
+                dict(type='GeneratorSampleHook', interval=600, num_samples=8, num_inference_steps=25,
                      guidance_scale=2.0),
                 dict(type='GeneratorExportHook')]
 randomness = dict(seed=seed)
