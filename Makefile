@@ -2,6 +2,7 @@
 # make test:    install, then the test suite (CPU only)
 # make demo:    install, then the end-to-end demo on the toy shapes set
 # make bench:   install, then the benchmarks
+# make toy-base: install, then train the toy base model from scratch into assets/toy_shapes_base (resumable)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,7 @@ CONSTRAINTS := requirements/constraints.txt
 WHEEL_CACHE ?= $(HOME)/.cache/mmdet-detdiffusion/wheels
 DEMO_DIR ?= work_dirs/demo
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench toy-base clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +40,9 @@ demo: install
 
 bench: install
 	$(PY) benchmarks/run_all.py
+
+toy-base: install
+	$(PY) tools/make_toy_base.py
 
 clean:
 	rm -rf $(VENV) work_dirs *.egg-info

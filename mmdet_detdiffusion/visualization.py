@@ -1,4 +1,5 @@
 """Pictures a person can look at: images with their layout boxes drawn, tiled into a grid."""
+import io
 import math
 from typing import Mapping, Optional, Sequence
 
@@ -68,3 +69,26 @@ def save_image(path: str, image_bgr: np.ndarray) -> None:
     if not ok:
         raise ValueError(f'cannot encode an image for {path}')
     atomic_write_bytes(encoded.tobytes(), path)
+
+
+def save_bar_chart(path: str, names: Sequence[str], means: Sequence[float], stds: Sequence[float],
+                   seeds: Sequence[Sequence[float]], ylabel: str, title: str) -> None:
+    """A bar per arm (its mean, an error bar of one std) with its per-seed values as dots, as a PNG."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    figure, axis = plt.subplots(figsize=(1.6 * len(names) + 1.5, 3.6))
+    positions = np.arange(len(names))
+    axis.bar(positions, means, yerr=stds, capsize=5, color='#8fb3d9', edgecolor='#35618f')
+    for position, values in zip(positions, seeds):
+        axis.scatter(np.full(len(values), position), values, s=14, color='black', zorder=3)
+    axis.set_xticks(positions, names, rotation=15, ha='right')
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    low = min(min(v) for v in seeds)
+    axis.set_ylim(max(0.0, low - 0.1), None)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format='png', dpi=110)
+    plt.close(figure)
+    atomic_write_bytes(buffer.getvalue(), path)

@@ -55,7 +55,8 @@ def test_dataset_holds_source_boxes_and_provenance(synthetic_hard, shapes_root):
     src_boxes = sorted(a['bbox'] for a in source['annotations'] if a['image_id'] == src['id'])
     boxes = sorted(a['bbox'] for a in coco['annotations'] if a['image_id'] == image['id'])
     assert np.allclose(boxes, src_boxes) and {a['pa_attr'] for a in coco['annotations']} == {'hard'}
-    assert coco['detdiffusion']['filters'] == {'min_object_area_ratio': 0.02}  # from the export
+    assert coco['detdiffusion']['filters'] == {'min_object_area_ratio': 0.02,  # from the export
+                                               'min_objects': 0, 'max_objects': None}  # no count filter
     assert os.path.isfile(os.path.join(synthetic_hard, 'preview.png'))
 
 

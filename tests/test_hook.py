@@ -23,6 +23,7 @@ def test_hook_labels_during_and_after_training(shapes_root, tmp_path):
     train = load_coco(shapes_root + 'annotations/train.json')  # default: the training set
     assert len(final['annotations']) == len(train['annotations'])
     assert final[RECORD_KEY]['weights'] == 'model in training after 2 epochs, 8 iterations'
+    assert final[RECORD_KEY]['match_class'] is False  # the paper's class-agnostic rule by default
     # the file is what the labeling core gives for the final model
     runner.model.eval()
     expected = AttributeLabeler(runner.model, cfg.test_dataloader.dataset.pipeline, score_thr=0.05).label(

@@ -73,6 +73,13 @@ def test_stricter_thresholds_never_make_more_boxes_easy(trained_retinanet, shape
         assert proc.returncode == 0, proc.stderr[-3000:]
         counts.append(json.load(open(out))[RECORD_KEY]['counts']['easy'])
     assert counts[0] > counts[1]
+    out = str(tmp_path / 'attrs_class_aware.json')
+    proc = run_tool(config, checkpoint, shapes_root + 'annotations/train.json', shapes_root + 'images', out,
+                    '--score-thr', '0.05', '--match-class')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.load(open(out))[RECORD_KEY]
+    assert record['match_class'] is True and record['counts']['easy'] <= counts[0], 'the class is one more condition'
+    assert json.load(open(str(tmp_path / 'attrs_0.05.json')))[RECORD_KEY]['match_class'] is False
 
 
 @pytest.mark.parametrize('config_name', ['toy_faster_rcnn_shapes.py'])

@@ -33,29 +33,41 @@ def test_train_tool_with_data_root(shapes_root, tmp_path):
 
 
 def test_demo_runs_the_whole_loop_and_reuses_finished_steps(tmp_path):
-    args = ('tools/demo.py', '--work-dir', str(tmp_path), '--num-train', '16', '--num-val', '4',
-            '--detector-epochs', '1', '--generator-epochs', '1', '--steps', '2')
-    run(*args)
+    args = ('tools/demo.py', '--work-dir', str(tmp_path), '--num-train', '16', '--num-val', '6',
+            '--fidelity-layouts', '4', '--synthetic-layouts', '8', '--detector-epochs', '1', '--generator-epochs', '1',
+            '--steps', '2', '--trainability-epochs', '1', '--seeds', '0', '1')
+    run(*args, timeout=1200)
     attrs = json.load(open(tmp_path / 'attributes' / 'train_pa_attr.json'))
     assert len(attrs['images']) == 16 and all(a['pa_attr'] in ('easy', 'hard') for a in attrs['annotations'])
+    val_layouts = json.load(open(tmp_path / 'attributes' / 'val_layouts_pa_attr.json'))
+    assert len(val_layouts['images']) == 4
+    assert all(a['pa_attr'] in ('easy', 'hard') for a in val_layouts['annotations'])
     assert os.path.isfile(tmp_path / 'detector' / 'epoch_1.pth')
     assert os.path.isfile(tmp_path / 'generator' / 'export' / 'model_index.json')
-    for mode in ('hard', 'easy', 'original'):
-        synthetic = json.load(open(tmp_path / 'data' / f'shapes_synthetic_{mode}' / 'annotations.json'))
-        assert len(synthetic['images']) > 0 and synthetic['detdiffusion']['attr_mode'] == mode
-        assert os.path.isfile(tmp_path / 'trainability' / mode / 'epoch_1.pth')
+    for name, mode, count in (('val_original_s0', 'original', 4), ('val_hard_s1', 'hard', 4),
+                              ('val_easy_s1', 'easy', 4), ('train_hard', 'hard', 8), ('base_original', 'original', 4)):
+        synthetic = json.load(open(tmp_path / 'data' / name / 'annotations.json'))
+        assert len(synthetic['images']) == count and synthetic['detdiffusion']['attr_mode'] == mode
+    for arm in ('real_only', 'real_plus_hard', 'real_only_same_epochs'):
+        assert os.path.isdir(tmp_path / 'trainability' / arm / 'seed1'), arm
     grid = cv2.imread(str(tmp_path / 'real_vs_generated.png'))
-    assert grid is not None and grid.shape[0] > 4 * 256 and grid.shape[1] > 6 * 256  # 4 rows of 6 images
+    assert grid is not None and grid.shape[0] > 5 * 256 and grid.shape[1] > 4 * 256  # 5 rows of 4 images
+    assert cv2.imread(str(tmp_path / 'trainability.png')) is not None
     report = open(tmp_path / 'report.md').read()
-    for row in ('| real |', '| hard |', '| easy |', '| original |', '| real only |', '| real + hard |',
-                '| generator |', '| trainability |'):
+    for row in ('| real |', '| hard |', '| easy |', '| original |', '| base (original) |', '| real only |',
+                '| real + hard |', '| real only, same epochs |', '| generator |', '| trainability |'):
         assert row in report, row
     metrics = json.load(open(tmp_path / 'metrics.json'))
-    assert set(metrics['yolo_score']) == {'real', 'hard', 'easy', 'original'}
-    assert 0 <= metrics['yolo_score']['real']['mAP'] <= 1 and len(metrics['trainability']) == 4
+    assert set(metrics['yolo_score']) == {'real', 'hard', 'easy', 'original', 'base (original)'}
+    assert set(metrics['yolo_score']['real']) == {'mAP', 'AP50', 'AP75'}
+    assert 0 <= metrics['yolo_score']['real']['mAP'] <= 1
+    train = metrics['trainability']
+    assert set(train) == {'real only', 'real + hard', 'real + easy', 'real + original', 'real only, same epochs'}
+    assert len(train['real + hard']['seeds']) == 2 and train['real + hard']['iters'] == train['real only']['iters']
+    assert {'mean', 'low', 'high', 'beyond_noise'} <= set(train['real + hard']['gain'])
     recall = metrics['hard_vs_easy_recall']
-    num_boxes = len(json.load(open(tmp_path / 'attributes' / 'layouts.json'))['annotations'])
-    assert recall['pairs'] == num_boxes and 0 <= recall['recall_a'] <= 1 and 0 <= recall['p_value'] <= 1
-    assert f'Of the {num_boxes} layout boxes' in report
+    num_boxes = len(val_layouts['annotations'])
+    assert recall['pairs'] == num_boxes and set(recall['per_seed']) == {'0', '1'}
+    assert {'recall_hard', 'recall_easy', 'only_easy', 'only_hard', 'p_value'} <= set(recall)
     proc = run(*args)  # a rerun reuses every finished step
-    assert 'shapes dataset already in' in proc.stdout and 'hard set already in' in proc.stdout
+    assert 'shapes dataset already in' in proc.stdout and 'val_hard_s0 set already in' in proc.stdout

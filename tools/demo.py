@@ -1,13 +1,20 @@
-"""End-to-end DetDiffusion demo on the toy shapes set (CPU, about 14 minutes); finished steps are reused
-on a rerun.
+"""End-to-end DetDiffusion demo on the toy shapes set (CPU); finished steps are reused on a rerun.
 
-Steps: write the shapes dataset -> train a tiny detector D on it -> label the easy/hard attribute of
-every training box with D -> train the toy generator on the labelled set with P.A. attributes and loss
-(fine-tuning the bundled toy base model assets/toy_shapes_base, the stand-in for Stable Diffusion; from
-scratch in a checkout without it) -> generate "hard", "easy" and "original" synthetic sets from the
-training layouts -> YOLO score of each (D on generated images vs their layouts; real images are the
-reference) -> D's recall on the hard vs the easy generations, box by box -> train D again on real + each
-synthetic set (trainability) -> ``report.md`` with the tables and image grids.
+It settles the paper's three claims on data where each can be measured:
+
+1. generated images follow their layouts: the YOLO score (D on generated images vs their layouts) on
+   *validation* layouts the generator never saw, against D on the real validation images, for the fine-tuned
+   generator and for the toy base it started from;
+2. the hard attribute makes objects harder for D: D's recall on hard vs easy generations of the same
+   layouts and seeds, box by box with a sign test, for several generation seeds, and the objects' contrast;
+3. hard synthetic data improves D more than more training on real data does: the trainability protocol
+   (:mod:`mmdet_detdiffusion.evaluation.trainability`: every arm the same iterations and schedule, several
+   seeds, the paired gain over real only with its interval).
+
+Steps: shapes dataset -> detector D on real data -> easy/hard labels of the training and validation boxes
+-> fine-tune the bundled toy base (assets/toy_shapes_base) with P.A. attributes and loss -> generate from
+validation layouts (fidelity, recall) and training layouts (trainability) -> YOLO scores -> recall and
+contrast -> trainability arms -> ``report.md``, ``metrics.json`` and pictures.
 
 Example::
 
@@ -17,9 +24,11 @@ import argparse
 import dataclasses
 import json
 import os
+import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
+import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
@@ -27,24 +36,24 @@ from mmengine.runner import Runner
 import mmdet_detdiffusion  # noqa: F401  (registers components and the checkpoint allow-list)
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, write_labeling
 from mmdet_detdiffusion.datasets.shapes import COLOUR_SCHEMES, MIN_CONTRAST, write_shapes_dataset
+from mmdet_detdiffusion.evaluation.contrast import object_contrast
 from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall, lower_recall_verdict, paired_recall
 from mmdet_detdiffusion.evaluation.report import FIDELITY_COLUMNS, fidelity_rows, markdown_table
+from mmdet_detdiffusion.evaluation.trainability import plan_arms, protocol_report, run_arms, verdict
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity
-from mmdet_detdiffusion.layout.attribute_file import annotations_by_image, format_attribute_table, load_coco
+from mmdet_detdiffusion.layout.attribute_file import (annotations_by_image, format_attribute_table, load_coco,
+                                                      xywh_to_xyxy)
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
 from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
 from mmdet_detdiffusion.utils.config import set_data_root
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
-from mmdet_detdiffusion.visualization import draw_annotated, save_image, tile_grid
+from mmdet_detdiffusion.visualization import draw_annotated, save_bar_chart, save_image, tile_grid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DETECTOR_CONFIG = os.path.join(REPO, 'configs', 'detector', 'toy_retinanet_shapes.py')
-SYNTHETIC_DETECTOR_CONFIG = os.path.join(REPO, 'configs', 'detector', 'toy_retinanet_shapes_synthetic.py')
-TOY_BASE = os.path.join(REPO, 'assets', 'toy_shapes_base')
-GENERATOR_CONFIGS = {True: os.path.join(REPO, 'configs', 'generator', 'toy_shapes_pixel64_finetune.py'),
-                     False: os.path.join(REPO, 'configs', 'generator', 'toy_shapes_pixel64.py')}
+GENERATOR_CONFIG = os.path.join(REPO, 'configs', 'generator', 'toy_shapes_pixel64_finetune.py')
 ATTR_MODES = ('hard', 'easy', 'original')
 
 
@@ -52,22 +61,27 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--num-train', type=int, default=200)
-    parser.add_argument('--num-val', type=int, default=50)
+    parser.add_argument('--num-val', type=int, default=300, help='real validation images (D\'s mAP)')
     parser.add_argument('--colours', choices=COLOUR_SCHEMES, default='by_class',
                         help='shapes colours (by_class: as the toy base model was trained)')
-    parser.add_argument('--detector-epochs', type=int, default=8)
-    parser.add_argument('--generator-epochs', type=int, default=80)
-    parser.add_argument('--generator-config', default=GENERATOR_CONFIGS[os.path.isdir(TOY_BASE)],
-                        help='default: fine-tune the bundled toy base model, or train from scratch without one')
-    parser.add_argument('--synthetic-images', type=int, default=100,
-                        help='generate from the layouts of the first N training images (per attribute mode)')
+    parser.add_argument('--detector-epochs', type=int, default=8, help='epochs of D, the detector that labels')
+    parser.add_argument('--generator-epochs', type=int, default=40)
+    parser.add_argument('--generator-config', default=GENERATOR_CONFIG)
+    parser.add_argument('--fidelity-layouts', type=int, default=110,
+                        help='generate from the layouts of the first N validation images (fidelity, recall)')
+    parser.add_argument('--synthetic-layouts', type=int, default=100,
+                        help='trainability: one synthetic image per mode for each of the first N training layouts')
     parser.add_argument('--steps', type=int, default=10, help='denoising steps (DPM-Solver++) for generation')
     parser.add_argument('--guidance-scale', type=float, default=4.0)
     parser.add_argument('--score-thr', type=float, default=DEFAULT_SCORE_THR, help='gamma')
     parser.add_argument('--iou-thr', type=float, default=DEFAULT_IOU_THR, help='beta')
     parser.add_argument('--match-class', action='store_true',
                         help='P.A. rule also requires the class (default: the paper\'s class-agnostic rule)')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--trainability-epochs', type=int, default=8,
+                        help='epochs of the largest trainability arm; every arm gets its iterations')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2],
+                        help='detector seeds of the trainability arms, and generation seeds of the recall test')
+    parser.add_argument('--seed', type=int, default=0, help='dataset, D and generator seed')
     return parser.parse_args()
 
 
@@ -93,12 +107,9 @@ def make_data(args: argparse.Namespace, data_root: str) -> None:
     write_shapes_dataset(data_root, args.num_train, args.num_val, seed=args.seed, colours=args.colours)
 
 
-def train_detector(args: argparse.Namespace, config: str, data_root: str, work_dir: str,
-                   synthetic_root: str = None) -> Runner:
-    """Train (or resume, or reuse) a toy detector, validate it on the real val set; return its Runner."""
-    cfg = set_data_root(Config.fromfile(config), data_root)
-    if synthetic_root:
-        cfg.train_dataloader.dataset.synthetic[0].data_root = synthetic_root
+def train_detector(args: argparse.Namespace, data_root: str, work_dir: str) -> Runner:
+    """Train (or resume, or reuse) D, the toy detector that labels the attributes; return its Runner."""
+    cfg = set_data_root(Config.fromfile(DETECTOR_CONFIG), data_root)
     cfg.work_dir = work_dir
     cfg.train_cfg.max_epochs = args.detector_epochs
     cfg.train_cfg.val_interval = args.detector_epochs
@@ -123,17 +134,20 @@ def attribute_labeler(args: argparse.Namespace, runner: Runner) -> AttributeLabe
                             args.match_class, batch_size=8)
 
 
-def label_attributes(args: argparse.Namespace, runner: Runner, data_root: str, attr_file: str) -> dict:
-    ann_file = data_root + 'annotations/train.json'
+def label_attributes(args: argparse.Namespace, runner: Runner, ann_file: str, img_prefix: str, attr_file: str
+                     ) -> dict:
+    """Write ``attr_file``: ``ann_file`` with D's easy/hard label on every box; return the labelled COCO dict."""
+    if os.path.isfile(attr_file):
+        return load_coco(attr_file)
     coco = load_coco(ann_file)
     labeler = attribute_labeler(args, runner)
-    return write_labeling(coco, labeler.label(coco, data_root + 'images', ann_file), attr_file, record=dict(
+    return write_labeling(coco, labeler.label(coco, img_prefix, ann_file), attr_file, record=dict(
         detector_config=DETECTOR_CONFIG, checkpoint_sha256=None,
         weights=f'demo detector after {runner.epoch} epochs', **labeler.rule, ann_file=ann_file))
 
 
 def train_generator(args: argparse.Namespace, data_root: str, attr_file: str, work_dir: str) -> None:
-    """Train (or resume, or reuse) the toy generator on the labelled set; it exports to ``work_dir/export``."""
+    """Fine-tune (or resume, or reuse) the toy generator on the labelled set; it exports to ``work_dir/export``."""
     cfg = set_data_root(Config.fromfile(args.generator_config), data_root)
     cfg.work_dir = work_dir
     cfg.train_dataloader.dataset.ann_file = attr_file
@@ -145,10 +159,18 @@ def train_generator(args: argparse.Namespace, data_root: str, attr_file: str, wo
     Runner.from_cfg(cfg).train()
 
 
-def first_images(attr_file: str, count: int, out_file: str) -> str:
-    """Write the first ``count`` images of a COCO file with their annotations to ``out_file``: the layouts
-    the synthetic sets are generated from, and the real images of the YOLO score's reference row."""
-    coco = load_coco(attr_file)
+def base_pipeline(args: argparse.Namespace) -> DetDiffusionPipeline:
+    """The toy base the generator was fine-tuned from, as a pipeline (the fine-tuning config's model before
+    any training step)."""
+    from mmdet.registry import MODELS
+    cfg = Config.fromfile(args.generator_config)
+    torch.manual_seed(args.seed)
+    return MODELS.build(cfg.model).eval().as_pipeline()
+
+
+def first_images(coco_file: str, count: int, out_file: str) -> str:
+    """Write the first ``count`` images of a COCO file with their annotations to ``out_file``."""
+    coco = load_coco(coco_file)
     images = coco['images'][:count]
     ids = {image['id'] for image in images}
     atomic_write_json(dict(coco, images=images, annotations=[a for a in coco['annotations'] if a['image_id'] in ids]),
@@ -156,65 +178,139 @@ def first_images(attr_file: str, count: int, out_file: str) -> str:
     return out_file
 
 
-def generate_sets(args: argparse.Namespace, export_dir: str, layouts_file: str, out_root: str) -> Dict[str, str]:
-    """One synthetic set per attribute mode from the layouts of ``layouts_file``; returns ``{mode: folder}``."""
+def generate(args: argparse.Namespace, pipe: DetDiffusionPipeline, identity: str, layouts_file: str, mode: str,
+             seed: int, folder: str) -> str:
+    """A synthetic set of ``layouts_file`` in attribute ``mode`` with generation ``seed`` (reused when done)."""
+    if os.path.isfile(os.path.join(folder, ANNOTATION_FILE)):
+        print(f'{os.path.basename(folder.rstrip("/"))} set already in {folder}')
+    else:
+        writer = SyntheticDatasetWriter(pipe, folder, mode, batch_size=32, num_inference_steps=args.steps,
+                                        guidance_scale=args.guidance_scale, generator_sha256=identity)
+        writer.run(load_coco(layouts_file), layouts_file, seed=seed)  # no layout filters: every box is scored
+    return folder
+
+
+def generate_sets(args: argparse.Namespace, export_dir: str, val_layouts: str, train_layouts: str, out_root: str
+                  ) -> Dict[str, str]:
+    """Every synthetic set of the demo, ``{name: folder}``: ``val_{mode}_s{seed}`` from the validation layouts
+    (original for the first seed; hard and easy for every seed), ``base_original`` from the toy base, and
+    ``train_{mode}`` from the training layouts (first seed)."""
     pipe = DetDiffusionPipeline.from_pretrained(export_dir)
-    coco = load_coco(layouts_file)
     identity = generator_identity(export_dir)
     folders = {}
+    first = args.seeds[0]
+    for seed in args.seeds:
+        for mode in ATTR_MODES if seed == first else ('hard', 'easy'):
+            name = f'val_{mode}_s{seed}'
+            folders[name] = generate(args, pipe, identity, val_layouts, mode, seed, os.path.join(out_root, name) + '/')
     for mode in ATTR_MODES:
-        folders[mode] = os.path.join(out_root, f'shapes_synthetic_{mode}') + '/'
-        if os.path.isfile(os.path.join(folders[mode], ANNOTATION_FILE)):
-            print(f'{mode} set already in {folders[mode]}')
-            continue
-        writer = SyntheticDatasetWriter(pipe, folders[mode], mode, batch_size=32, num_inference_steps=args.steps,
-                                        guidance_scale=args.guidance_scale, generator_sha256=identity)
-        writer.run(coco, layouts_file, seed=args.seed)  # no layout filters: the YOLO score's real row has them all
+        name = f'train_{mode}'
+        folders[name] = generate(args, pipe, identity, train_layouts, mode, first, os.path.join(out_root, name) + '/')
+    folders['base_original'] = generate(args, base_pipeline(args), 'toy base (assets/toy_shapes_base)', val_layouts,
+                                        'original', first, os.path.join(out_root, 'base_original') + '/')
     return folders
 
 
-def yolo_scores(detector: Runner, data_root: str, layouts_file: str, folders: Dict[str, str], work_dir: str
-                ) -> Dict[str, dict]:
-    """YOLO score of D on the real training images the layouts come from and on each synthetic set."""
+def coco_set(folder: str):
+    return folder + ANNOTATION_FILE, folder + IMAGES_FOLDER
+
+
+def yolo_scores(args: argparse.Namespace, detector: Runner, data_root: str, val_layouts: str,
+                folders: Dict[str, str], work_dir: str) -> Dict[str, dict]:
+    """YOLO score of D on the real validation images and on their generations (fine-tuned: original, hard,
+    easy; the toy base: original)."""
     checkpoint = os.path.join(detector.work_dir, f'epoch_{detector.train_loop.max_epochs}.pth')
-    sets = {'real': (layouts_file, data_root + 'images')}
-    sets.update({mode: (folder + ANNOTATION_FILE, folder + IMAGES_FOLDER) for mode, folder in folders.items()})
-    return {name: evaluate_yolo_score(detector.cfg, checkpoint, ann_file, img_prefix, os.path.join(work_dir, name))
+    first = args.seeds[0]
+    sets = {'real': (val_layouts, data_root + 'images'),
+            **{mode: coco_set(folders[f'val_{mode}_s{first}']) for mode in ATTR_MODES},
+            'base (original)': coco_set(folders['base_original'])}
+    return {name: evaluate_yolo_score(detector.cfg, checkpoint, ann_file, img_prefix,
+                                      os.path.join(work_dir, name.split()[0]))
             for name, (ann_file, img_prefix) in sets.items()}
 
 
-def hard_vs_easy_recall(args: argparse.Namespace, detector: Runner, folders: Dict[str, str]) -> PairedRecall:
-    """D's recall under the P.A. rule on the hard and on the easy generations, box by box (same layouts and
-    seeds in both sets, so only the attribute tokens differ)."""
+def hard_vs_easy_recall(args: argparse.Namespace, detector: Runner, folders: Dict[str, str]
+                        ) -> Dict[int, PairedRecall]:
+    """Per generation seed, D's recall under the P.A. rule on the hard and the easy generations of the
+    validation layouts, box by box (same layouts and seed in both sets: only the attribute tokens differ)."""
     labeler = attribute_labeler(args, detector)
-    sets = {mode: load_coco(folders[mode] + ANNOTATION_FILE) for mode in ('hard', 'easy')}
-    found = {mode: labeler.label(coco, folders[mode] + IMAGES_FOLDER).attributes for mode, coco in sets.items()}
-    return paired_recall(sets['hard'], found['hard'], sets['easy'], found['easy'])
+    results = {}
+    for seed in args.seeds:
+        sets = {mode: load_coco(folders[f'val_{mode}_s{seed}'] + ANNOTATION_FILE) for mode in ('hard', 'easy')}
+        found = {mode: labeler.label(coco, folders[f'val_{mode}_s{seed}'] + IMAGES_FOLDER, progress=False).attributes
+                 for mode, coco in sets.items()}
+        results[seed] = paired_recall(sets['hard'], found['hard'], sets['easy'], found['easy'])
+    return results
 
 
-def trainability(args: argparse.Namespace, real_map: float, data_root: str, folders: Dict[str, str],
-                 work_dir: str) -> Dict[str, float]:
-    """Val mAP of D trained on real only (already known) and on real + each synthetic set."""
-    maps = {'real only': real_map}
-    for mode, folder in folders.items():
-        runner = train_detector(args, SYNTHETIC_DETECTOR_CONFIG, data_root, os.path.join(work_dir, mode), folder)
-        maps[f'real + {mode}'] = val_map(runner)
-    return maps
+def box_contrasts(coco: dict, img_prefix: str) -> Dict[int, float]:
+    """Annotation id -> contrast of its object in its image (:func:`object_contrast`)."""
+    import cv2
+    contrasts = {}
+    by_image = annotations_by_image(coco)
+    for image in coco['images']:
+        pixels = cv2.imread(os.path.join(img_prefix, image['file_name']))[:, :, ::-1]
+        boxes = [xywh_to_xyxy(ann['bbox']) for ann in by_image[image['id']]]
+        for i, ann in enumerate(by_image[image['id']]):
+            contrasts[ann['id']] = object_contrast(pixels, boxes[i], boxes[:i] + boxes[i + 1:])
+    return contrasts
 
 
-def comparison_grid(attr_file: str, data_root: str, folders: Dict[str, str], out_path: str, count: int = 6) -> None:
-    """Rows: real training images, then their hard / easy / original generations; boxes drawn
-    (green easy, red hard)."""
+def contrast_gaps(attr_file: str, data_root: str, folders: Dict[str, str], seed: int) -> Dict[str, float]:
+    """Mean contrast of easy minus hard objects: in the real training images (D's labels), and in the easy
+    minus the hard generations of the same validation layouts and seed."""
     real = load_coco(attr_file)
-    names = {cat['id']: cat['name'] for cat in real['categories']}
-    rows = [(real, data_root + 'images')]
-    rows += [(load_coco(folder + ANNOTATION_FILE), folder + IMAGES_FOLDER) for folder in folders.values()]
+    real_contrast = box_contrasts(real, data_root + 'images')
+    by_attr = {attr: [real_contrast[a['id']] for a in real['annotations'] if a['pa_attr'] == attr]
+               for attr in ('easy', 'hard')}
+    generated = {}
+    for mode in ('easy', 'hard'):
+        folder = folders[f'val_{mode}_s{seed}']
+        generated[mode] = float(np.nanmean(list(box_contrasts(load_coco(folder + ANNOTATION_FILE),
+                                                              folder + IMAGES_FOLDER).values())))
+    real_easy, real_hard = float(np.nanmean(by_attr['easy'])), float(np.nanmean(by_attr['hard']))
+    return dict(real_easy=real_easy, real_hard=real_hard, real_gap=real_easy - real_hard,
+                generated_easy=generated['easy'], generated_hard=generated['hard'],
+                generated_gap=generated['easy'] - generated['hard'])
+
+
+def trainability(args: argparse.Namespace, data_root: str, folders: Dict[str, str], work_dir: str) -> Dict[str, dict]:
+    """The trainability protocol: real only, real + each training-layout synthetic set, real only for the
+    same epochs; every seed of ``args.seeds``; D's mAP on the real validation set."""
+    cfg = set_data_root(Config.fromfile(DETECTOR_CONFIG), data_root)
+    cfg.train_cfg.max_epochs = args.trainability_epochs
+    cfg.param_scheduler[-1].update(end=args.trainability_epochs, T_max=args.trainability_epochs)
+    cfg.default_hooks.logger.interval = 50
+    synthetic = {mode: dict(type='CocoDataset', data_root=folders[f'train_{mode}'], ann_file=ANNOTATION_FILE,
+                            data_prefix=dict(img=IMAGES_FOLDER)) for mode in ATTR_MODES}
+    sizes = {mode: len(load_coco(folders[f'train_{mode}'] + ANNOTATION_FILE)['images']) for mode in ATTR_MODES}
+    num_real = len(load_coco(data_root + 'annotations/train.json')['images'])
+    arms = plan_arms(num_real, synthetic, sizes, args.trainability_epochs, cfg.train_dataloader.batch_size)
+
+    def train(arm_cfg: Config) -> float:
+        arm_cfg.train_cfg.val_interval = arm_cfg.train_cfg.max_iters + 1  # validated once, below
+        arm_cfg.resume = True
+        runner = Runner.from_cfg(arm_cfg)
+        runner.train()
+        return val_map(runner)
+
+    def progress(arm, seed: int, metric: float) -> None:
+        print(f'trainability: {arm.name}, seed {seed}, {arm.max_iters} iterations: val mAP {metric:.3f}', flush=True)
+
+    results = run_arms(cfg, arms, args.seeds, work_dir, train, progress)
+    return protocol_report(results, arms)
+
+
+def comparison_grid(rows: Sequence[tuple], out_path: str, count: int = 6) -> None:
+    """One row of ``count`` images per ``(coco, img_prefix)`` with their boxes drawn (green easy, red hard)."""
     tiles = []
+    columns = min(count, *(len(coco['images']) for coco, _ in rows))
     for coco, img_prefix in rows:
+        names = {cat['id']: cat['name'] for cat in coco['categories']}
         by_image = annotations_by_image(coco)
-        tiles += [draw_annotated(os.path.join(img_prefix, image['file_name']), by_image[image['id']], names)
-                  for image in coco['images'][:count]]
-    save_image(out_path, tile_grid(tiles, columns=count))
+        tiles += [draw_annotated(os.path.join(img_prefix, image['file_name']), by_image[image['id']], names,
+                                 size=128) for image in coco['images'][:columns]]
+    save_image(out_path, tile_grid(tiles, columns=columns))
 
 
 def main() -> None:
@@ -223,30 +319,36 @@ def main() -> None:
     work_dir = os.path.abspath(args.work_dir)
     data_root = os.path.join(work_dir, 'data', 'shapes') + '/'
     attr_file = os.path.join(work_dir, 'attributes', 'train_pa_attr.json')
+    val_layouts = os.path.join(work_dir, 'attributes', 'val_layouts_pa_attr.json')
     generator_dir = os.path.join(work_dir, 'generator')
     steps = Steps(total=9)
 
     steps.run('dataset', 'toy shapes dataset', make_data, args, data_root)
-    detector = steps.run('detector', 'train the tiny detector D on real data', train_detector, args,
-                         DETECTOR_CONFIG, data_root, os.path.join(work_dir, 'detector'))
-    real_map = val_map(detector)
-    labelled = steps.run('labeling', 'label easy/hard attributes of the training boxes with D', label_attributes,
-                         args, detector, data_root, attr_file)
-    steps.run('generator', f'train the toy generator ({os.path.basename(args.generator_config)}) on the labelled set',
-              train_generator, args, data_root,
-              attr_file, generator_dir)
-    layouts_file = first_images(attr_file, args.synthetic_images, os.path.join(work_dir, 'attributes', 'layouts.json'))
-    folders = steps.run('generation', f'generate {"/".join(ATTR_MODES)} sets from {args.synthetic_images} '
-                        'training layouts', generate_sets, args, os.path.join(generator_dir, 'export'), layouts_file,
+    detector = steps.run('detector', 'train the tiny detector D on real data', train_detector, args, data_root,
+                         os.path.join(work_dir, 'detector'))
+    labelled = steps.run('labeling', 'label easy/hard attributes of the training and validation boxes with D',
+                         label_attributes, args, detector, data_root + 'annotations/train.json',
+                         data_root + 'images', attr_file)
+    first_val = first_images(data_root + 'annotations/val.json', args.fidelity_layouts,
+                             os.path.join(work_dir, 'attributes', 'val_layouts.json'))
+    label_attributes(args, detector, first_val, data_root + 'images', val_layouts)
+    steps.run('generator', f'fine-tune the toy generator ({os.path.basename(args.generator_config)}) on the '
+              'labelled set', train_generator, args, data_root, attr_file, generator_dir)
+    train_layouts = first_images(attr_file, args.synthetic_layouts,
+                                 os.path.join(work_dir, 'attributes', 'train_layouts_pa_attr.json'))
+    folders = steps.run('generation', f'generate from {args.fidelity_layouts} validation layouts and '
+                        f'{args.synthetic_layouts} training layouts', generate_sets, args,
+                        os.path.join(generator_dir, 'export'), val_layouts, train_layouts,
                         os.path.join(work_dir, 'data'))
-    scores = steps.run('yolo_score', 'YOLO score: D on generated images vs their layouts', yolo_scores, detector,
-                       data_root, layouts_file, folders, os.path.join(work_dir, 'yolo_score'))
-    recall = steps.run('recall', 'recall of D on hard vs easy generations, box by box', hard_vs_easy_recall,
-                       args, detector, folders)
-    maps = steps.run('trainability', 'trainability: D trained on real + synthetic', trainability, args, real_map,
-                     data_root, folders, os.path.join(work_dir, 'trainability'))
-    steps.run('report', 'report', write_report, args, work_dir, labelled, attr_file, data_root, folders, scores,
-              recall, maps, steps.seconds)
+    scores = steps.run('yolo_score', 'YOLO score: D on generated images vs their (validation) layouts', yolo_scores,
+                       args, detector, data_root, val_layouts, folders, os.path.join(work_dir, 'yolo_score'))
+    recall = steps.run('recall', 'recall of D on hard vs easy generations, box by box, per seed',
+                       hard_vs_easy_recall, args, detector, folders)
+    contrast = contrast_gaps(attr_file, data_root, folders, args.seeds[0])
+    train_report = steps.run('trainability', 'trainability protocol: iteration-matched arms x seeds', trainability,
+                             args, data_root, folders, os.path.join(work_dir, 'trainability'))
+    steps.run('report', 'report', write_report, args, work_dir, labelled, attr_file, data_root, val_layouts, folders,
+              scores, recall, contrast, train_report, steps.seconds)
 
 
 def mean_by_attribute(coco: dict, field: str) -> Dict[str, float]:
@@ -259,65 +361,109 @@ def mean_by_attribute(coco: dict, field: str) -> Dict[str, float]:
     return {attr: sum(v) / len(v) for attr, v in values.items() if v}
 
 
-def recall_verdict(recall: PairedRecall, ratio: Dict[str, float]) -> str:
-    """Whether D finds fewer objects in the "hard" generations than in the "easy" ones, whether that is more
-    than chance (sign test), and whether the comparison means anything: not while generated images score
-    under a tenth of the real ones."""
-    if not max(ratio.values()) >= 0.1:
-        return 'not comparable yet: the generator does not follow its layouts, so both recalls are chance'
-    return lower_recall_verdict(recall)
+def target(met: bool) -> str:
+    return 'met' if met else '**missed**'
 
 
 def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_file: str, data_root: str,
-                 folders: Dict[str, str], scores: Dict[str, dict], recall: PairedRecall, maps: Dict[str, float],
+                 val_layouts: str, folders: Dict[str, str], scores: Dict[str, dict],
+                 recall: Dict[int, PairedRecall], contrast: Dict[str, float], train_report: Dict[str, dict],
                  seconds: Dict[str, float]) -> None:
-    comparison_grid(attr_file, data_root, {}, os.path.join(work_dir, 'attributes_grid.png'), count=12)
-    comparison_grid(attr_file, data_root, folders, os.path.join(work_dir, 'real_vs_generated.png'))
-    ratio = {mode: scores[mode]['mAP'] / scores['real']['mAP'] if scores['real']['mAP'] else float('nan')
-             for mode in ATTR_MODES}
-    contrast, area = (mean_by_attribute(load_coco(attr_file), field) for field in ('contrast', 'area'))
+    first = args.seeds[0]
+    command = 'python tools/demo.py ' + ' '.join(sys.argv[1:])
+    comparison_grid([(labelled, data_root + 'images')], os.path.join(work_dir, 'attributes_grid.png'), count=12)
+    comparison_grid([(load_coco(val_layouts), data_root + 'images'), (load_coco(coco_set(folders['base_original'])[0]),
+                                                                      coco_set(folders['base_original'])[1])]
+                    + [(load_coco(coco_set(folders[f'val_{m}_s{first}'])[0]), coco_set(folders[f'val_{m}_s{first}'])[1])
+                       for m in ATTR_MODES], os.path.join(work_dir, 'real_vs_generated.png'))
+    real = scores['real']
+    ratios = {name: (s['mAP'] / real['mAP'] if real['mAP'] else float('nan'),
+                     s['AP50'] / real['AP50'] if real['AP50'] else float('nan')) for name, s in scores.items()}
+    original_ok = ratios['original'][0] >= 0.6 and ratios['original'][1] >= 0.8
+    recall_rows, recall_ok = [], True
+    for seed, result in recall.items():
+        gap = result.recall_b - result.recall_a
+        ok = gap >= 0.10 and result.p_value < 0.001 and result.pairs >= 250
+        recall_ok &= ok
+        recall_rows.append([seed, result.pairs, f'{result.recall_a:.1%}', f'{result.recall_b:.1%}', f'{gap:+.1%}',
+                            result.only_b, result.only_a, f'{result.p_value:.2g}', target(ok)])
+    contrast_share = contrast['generated_gap'] / contrast['real_gap'] if contrast['real_gap'] else float('nan')
+    arms = list(train_report)
+    train_rows = [[arm, entry['iters'], f'{entry["mean"]:.3f} ± {entry["std"]:.3f}',
+                   ', '.join(f'{v:.3f}' for v in entry['seeds']),
+                   verdict(entry['gain']) if 'gain' in entry else '-'] for arm, entry in train_report.items()]
+    save_bar_chart(os.path.join(work_dir, 'trainability.png'), arms, [train_report[a]['mean'] for a in arms],
+                   [train_report[a]['std'] for a in arms], [train_report[a]['seeds'] for a in arms],
+                   'val mAP of D', f'Trainability ({len(args.seeds)} seeds; bars: mean ± std)')
+    labelled_contrast, area = (mean_by_attribute(labelled, field) for field in ('contrast', 'area'))
+    num_synthetic = len(load_coco(folders['train_hard'] + ANNOTATION_FILE)['images'])
+    real_only = train_report['real only']
     lines: List[str] = [
         '# DetDiffusion demo (toy shapes)', '',
-        f'Shapes set: {args.num_train} training images, colours {args.colours}. '
+        f'Made by `{command}`; every figure below comes from this run (the step that makes it is named).', '',
+        '## Setup', '',
+        f'- Data: shapes ({args.colours} colours), {args.num_train} real training images, {args.num_val} real '
+        f'validation images; fidelity and recall on the layouts of the first {args.fidelity_layouts} validation '
+        'images, which the generator never saw.',
+        f'- D: the toy RetinaNet, {args.detector_epochs} epochs on the real training images (seed {args.seed}). '
         f'Attributes: gamma (score) > {args.score_thr}, beta (IoU) > {args.iou_thr}, '
-        f'{"class-aware" if args.match_class else "class-agnostic (the paper)"}; detector D trained '
-        f'{args.detector_epochs} epochs on {args.num_train} images; generator: '
-        f'{os.path.relpath(args.generator_config, REPO)}, {args.generator_epochs} epochs; '
-        f'generation: the layouts of the first {args.synthetic_images} training images, DPM-Solver++ {args.steps} '
-        f'steps, guidance {args.guidance_scale}.', '',
-        '## Easy / hard boxes of the training set (labelled by D)', '', '```', format_attribute_table(labelled),
+        f'{"class-aware" if args.match_class else "class-agnostic (the paper)"}.',
+        f'- Generator: {os.path.relpath(args.generator_config, REPO)}, {args.generator_epochs} epochs from the toy '
+        f'base; generation with DPM-Solver++ {args.steps} steps, guidance {args.guidance_scale}.',
+        f'- Trainability: {num_synthetic} synthetic images per mode, one for each of the first {num_synthetic} '
+        f'training layouts, beside the {args.num_train} real images; seeds '
+        f'{", ".join(map(str, args.seeds))}.', '',
+        '## Easy / hard boxes of the training set (step: labeling)', '', '```', format_attribute_table(labelled),
         '```', '',
         *([f'Mean contrast of the objects (1 = the class colour itself, {MIN_CONTRAST} = faintest): easy '
-           f'{contrast["easy"]:.2f}, hard {contrast["hard"]:.2f}; mean area: easy {area["easy"]:.0f} px2, hard '
-           f'{area["hard"]:.0f} px2. The box alone does not say how faint an object is; the attribute does.', '']
-          if len(contrast) == 2 else []),
+           f'{labelled_contrast["easy"]:.2f}, hard {labelled_contrast["hard"]:.2f}; mean area: easy '
+           f'{area["easy"]:.0f} px2, hard {area["hard"]:.0f} px2.', ''] if len(labelled_contrast) == 2 else []),
         '![training images, easy boxes green, hard boxes red](attributes_grid.png)', '',
-        '## Generated images', '',
-        f'Rows: real training images, then generations of their layouts with {", ".join(ATTR_MODES)} '
-        'attributes (boxes: green easy, red hard). Each image has the same seed in every mode, so what differs '
-        'between the rows comes from the attribute tokens alone.', '',
+        '## Generated images (step: generation)', '',
+        'Rows: real validation images; the toy base (original attributes); the fine-tuned generator with '
+        f'{", ".join(ATTR_MODES)} attributes. Every generation of a layout has the same seed, so what differs '
+        'between the last three rows comes from the attribute tokens alone.', '',
         '![real vs generated](real_vs_generated.png)', '',
-        '## Fidelity: YOLO score (D on the images vs their layouts)', '',
+        '## 1. Fidelity on unseen layouts: YOLO score (step: yolo_score)', '',
         markdown_table(FIDELITY_COLUMNS, fidelity_rows(scores)), '',
-        f'Generated / real mAP: {", ".join(f"{m} {r:.2f}" for m, r in ratio.items())} (target >= 0.8). '
-        'FID: run tools/evaluate_fidelity.py with --inception (weights are not bundled).', '',
-        '## Recall of D on hard vs easy generations', '',
+        f'Original mode vs real: mAP {ratios["original"][0]:.2f}x (target >= 0.6), AP50 {ratios["original"][1]:.2f}x '
+        f'(target >= 0.8): {target(original_ok)}. The toy base: mAP {ratios["base (original)"][0]:.2f}x, AP50 '
+        f'{ratios["base (original)"][1]:.2f}x. Hard is meant to score lower than easy: hard mAP '
+        f'{scores["hard"]["mAP"]:.3f}, easy {scores["easy"]["mAP"]:.3f}.', '',
+        '## 2. Does "hard" make objects harder for D? (step: recall)', '',
         f'A layout box is found when D predicts {"its class" if args.match_class else "a box"} there with score > '
-        f'{args.score_thr} and IoU > {args.iou_thr} (the rule that labels boxes easy). Of the {recall.pairs} layout boxes, D finds '
-        f'{recall.recall_a:.1%} in the hard generations and {recall.recall_b:.1%} in the easy ones; '
-        f'{recall.only_b} are found only in the easy image, {recall.only_a} only in the hard one (sign test on '
-        f'these: p = {recall.p_value:.2g}). Recall on hard generations: {recall_verdict(recall, ratio)}.', '',
-        '## Trainability: D on the real val set', '',
-        markdown_table(('training data', 'val mAP'), [(name, f'{value:.3f}') for name, value in maps.items()]), '',
+        f'{args.score_thr} and IoU > {args.iou_thr} (the rule that labels boxes easy). Target per seed: recall '
+        'on hard at least 10 points below easy, sign test p < 0.001, at least 250 boxes.', '',
+        markdown_table(('seed', 'boxes', 'recall hard', 'recall easy', 'easy - hard', 'only easy', 'only hard',
+                        'sign test p', 'target'), recall_rows), '',
+        f'Verdict for seed {first}: {lower_recall_verdict(recall[first])}. Contrast of the objects '
+        '(`evaluation/contrast.py`, the same estimator on real and generated images): real training objects easy '
+        f'{contrast["real_easy"]:.3f}, hard {contrast["real_hard"]:.3f} (gap {contrast["real_gap"]:+.3f}); '
+        f'generations easy {contrast["generated_easy"]:.3f}, hard {contrast["generated_hard"]:.3f} (gap '
+        f'{contrast["generated_gap"]:+.3f}), {contrast_share:.0%} of the real gap (target >= 50%: '
+        f'{target(contrast_share >= 0.5)}).', '',
+        '## 3. Trainability: D on the real val set (step: trainability)', '',
+        f'Every arm but the last trains {real_only["iters"]} iterations with the same schedule (the epochs of '
+        'real + synthetic, in iterations); "real only, same epochs" trains as many epochs on the real images alone. '
+        'Gain: mean of the per-seed differences to "real only" with its 95% t interval; beyond seed noise only '
+        f'when the interval excludes 0. Seed std of real only: {real_only["std"]:.3f}.', '',
+        markdown_table(('arm', 'iterations', 'val mAP mean ± std', 'per seed', 'gain over real only'), train_rows),
+        '', '![trainability](trainability.png)', '',
         '## Time per step (s)', '', markdown_table(('step', 'seconds'), [(k, f'{v:.1f}') for k, v in seconds.items()])]
     path = os.path.join(work_dir, 'report.md')
     with open(path + '.tmp', 'w') as f:
         f.write('\n'.join(lines) + '\n')
     os.replace(path + '.tmp', path)
-    summary = dict(yolo_score=scores, hard_vs_easy_recall=dataclasses.asdict(recall), trainability=maps,
-                   seconds={k: round(v, 1) for k, v in seconds.items()})
-    with open(os.path.join(work_dir, 'metrics.json'), 'w') as f:
-        json.dump(summary, f, indent=2)
+    recall_first = recall[first]
+    summary = dict(
+        yolo_score={name: {k: s[k] for k in ('mAP', 'AP50', 'AP75')} for name, s in scores.items()},
+        hard_vs_easy_recall=dict(recall_hard=recall_first.recall_a, recall_easy=recall_first.recall_b,
+                                 only_easy=recall_first.only_b, only_hard=recall_first.only_a,
+                                 p_value=recall_first.p_value, pairs=recall_first.pairs,
+                                 per_seed={seed: dataclasses.asdict(r) for seed, r in recall.items()}),
+        contrast=contrast, trainability=train_report, command=command,
+        seconds={k: round(v, 1) for k, v in seconds.items()})
+    atomic_write_json(summary, os.path.join(work_dir, 'metrics.json'))
     print(f'\nreport: {path}\n' + json.dumps(summary['seconds']))
 
 

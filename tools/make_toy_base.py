@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys (recorded; the recipe test expects none that change it)')
     args = parser.parse_args()
+    commit = args.commit or git_commit()  # the code that trains, before anything changes under it
     cfg = Config.fromfile(os.path.join(REPO, args.config) if not os.path.isabs(args.config) else args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -95,7 +96,7 @@ def main() -> None:
     runner.train()
     record = dict(config=args.config, seed=cfg.seed, max_iters=cfg.train_cfg.max_iters,
                   batch_size=cfg.train_dataloader.batch_size, iterations=runner.iter, amp=args.amp,
-                  cfg_options=args.cfg_options or {}, commit=args.commit or git_commit(),
+                  cfg_options=args.cfg_options or {}, commit=commit,
                   device=torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu',
                   torch=torch.__version__, date=datetime.date.today().isoformat())
     kept = write_base(os.path.join(args.work_dir, 'export'), args.out, record)

@@ -1,8 +1,7 @@
 # The demo's generator: DetDiffusion fine-tuning of the bundled toy base model assets/toy_shapes_base (a 64 px
-# layout-to-image model pretrained on another shapes set, with random attribute tokens; configs/generator/
-# toy_shapes_base.py) with the P.A. attribute tokens and the P.A. loss, as the paper fine-tunes Stable Diffusion.
-# Demo figures (80 epochs, 960 iterations, about 10 minutes; guidance 4; D of 8 epochs): YOLO mAP 0.05 vs 0.42
-# on real images; hard objects come out fainter than easy ones in 81% of the boxes, and D finds fewer (p = 0.03).
+# layout-to-image model pretrained on an endless stream of shapes images with random attribute tokens and contrast
+# words; tools/make_toy_base.py) with the P.A. attribute tokens and the P.A. loss, as the paper fine-tunes Stable
+# Diffusion. Its prompts carry no contrast words: what "hard" looks like is learnt from the detector's labels.
 _base_ = './toy_shapes_pixel64.py'
 
 base_model = '{{ fileDirname }}/../../assets/toy_shapes_base'

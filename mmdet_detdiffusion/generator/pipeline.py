@@ -167,11 +167,17 @@ class DetDiffusionPipeline(DiffusionPipeline):
         return self.unet.config.sample_size * self.latent_scale
 
     def make_scheduler(self, sampler: str):
-        """A fresh scheduler of kind ``sampler`` (see ``SAMPLERS``) over the training noise schedule."""
+        """A fresh scheduler of kind ``sampler`` (see ``SAMPLERS``) over the training noise schedule.
+
+        Its steps are ``'trailing'``: the first one is the last training timestep, where the initial noise
+        really is pure noise (Lin et al., "Common Diffusion Noise Schedules and Sample Steps are Flawed").
+        With the training scheduler's ``'leading'`` spacing, 10 steps start at t = 900, where the model
+        expects some signal left, and every image comes out with a mid-grey mean.
+        """
         if sampler not in SAMPLERS:
             raise ValueError(f'sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}')
         scheduler_cls, options = SAMPLERS[sampler]
-        return scheduler_cls.from_config(self.scheduler.config, **options)
+        return scheduler_cls.from_config(self.scheduler.config, **{'timestep_spacing': 'trailing', **options})
 
     def encode_prompt(self, prompts: Sequence[str]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """``(states, mask)`` of ``prompts``: ``(B, 77, D)`` and ``(B, 77)`` bool, or ``None`` when the
