@@ -26,8 +26,9 @@ import json
 import os
 import sys
 import time
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
+import cv2
 import numpy as np
 import torch
 from mmengine.config import Config
@@ -39,7 +40,7 @@ from mmdet_detdiffusion.datasets.shapes import COLOUR_SCHEMES, MIN_CONTRAST, wri
 from mmdet_detdiffusion.evaluation.contrast import object_contrast
 from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall, lower_recall_verdict, paired_recall
 from mmdet_detdiffusion.evaluation.report import FIDELITY_COLUMNS, fidelity_rows, markdown_table
-from mmdet_detdiffusion.evaluation.trainability import plan_arms, protocol_report, run_arms, verdict
+from mmdet_detdiffusion.evaluation.trainability import Arm, plan_arms, protocol_report, run_arms, verdict
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity
 from mmdet_detdiffusion.layout.attribute_file import (annotations_by_image, format_attribute_table, load_coco,
@@ -211,8 +212,15 @@ def generate_sets(args: argparse.Namespace, export_dir: str, val_layouts: str, t
     return folders
 
 
-def coco_set(folder: str):
+def coco_set(folder: str) -> Tuple[str, str]:
+    """``(annotation file, image folder)`` of a synthetic set."""
     return folder + ANNOTATION_FILE, folder + IMAGES_FOLDER
+
+
+def loaded_set(folder: str) -> Tuple[dict, str]:
+    """``(COCO dict, image folder)`` of a synthetic set."""
+    ann_file, img_prefix = coco_set(folder)
+    return load_coco(ann_file), img_prefix
 
 
 def yolo_scores(args: argparse.Namespace, detector: Runner, data_root: str, val_layouts: str,
@@ -245,7 +253,6 @@ def hard_vs_easy_recall(args: argparse.Namespace, detector: Runner, folders: Dic
 
 def box_contrasts(coco: dict, img_prefix: str) -> Dict[int, float]:
     """Annotation id -> contrast of its object in its image (:func:`object_contrast`)."""
-    import cv2
     contrasts = {}
     by_image = annotations_by_image(coco)
     for image in coco['images']:
@@ -266,8 +273,7 @@ def contrast_gaps(attr_file: str, data_root: str, folders: Dict[str, str], seed:
     generated = {}
     for mode in ('easy', 'hard'):
         folder = folders[f'val_{mode}_s{seed}']
-        generated[mode] = float(np.nanmean(list(box_contrasts(load_coco(folder + ANNOTATION_FILE),
-                                                              folder + IMAGES_FOLDER).values())))
+        generated[mode] = float(np.nanmean(list(box_contrasts(*loaded_set(folder)).values())))
     real_easy, real_hard = float(np.nanmean(by_attr['easy'])), float(np.nanmean(by_attr['hard']))
     return dict(real_easy=real_easy, real_hard=real_hard, real_gap=real_easy - real_hard,
                 generated_easy=generated['easy'], generated_hard=generated['hard'],
@@ -294,7 +300,7 @@ def trainability(args: argparse.Namespace, data_root: str, folders: Dict[str, st
         runner.train()
         return val_map(runner)
 
-    def progress(arm, seed: int, metric: float) -> None:
+    def progress(arm: Arm, seed: int, metric: float) -> None:
         print(f'trainability: {arm.name}, seed {seed}, {arm.max_iters} iterations: val mAP {metric:.3f}', flush=True)
 
     results = run_arms(cfg, arms, args.seeds, work_dir, train, progress)
@@ -372,10 +378,9 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
     first = args.seeds[0]
     command = 'python tools/demo.py ' + ' '.join(sys.argv[1:])
     comparison_grid([(labelled, data_root + 'images')], os.path.join(work_dir, 'attributes_grid.png'), count=12)
-    comparison_grid([(load_coco(val_layouts), data_root + 'images'), (load_coco(coco_set(folders['base_original'])[0]),
-                                                                      coco_set(folders['base_original'])[1])]
-                    + [(load_coco(coco_set(folders[f'val_{m}_s{first}'])[0]), coco_set(folders[f'val_{m}_s{first}'])[1])
-                       for m in ATTR_MODES], os.path.join(work_dir, 'real_vs_generated.png'))
+    comparison_grid([(load_coco(val_layouts), data_root + 'images'), loaded_set(folders['base_original'])]
+                    + [loaded_set(folders[f'val_{mode}_s{first}']) for mode in ATTR_MODES],
+                    os.path.join(work_dir, 'real_vs_generated.png'))
     real = scores['real']
     ratios = {name: (s['mAP'] / real['mAP'] if real['mAP'] else float('nan'),
                      s['AP50'] / real['AP50'] if real['AP50'] else float('nan')) for name, s in scores.items()}

@@ -135,8 +135,9 @@ class DetDiffusionPipeline(DiffusionPipeline):
         checkpoint (a folder with ``generation_config.json``; give its ``classes``): it generates
         without attribute tokens, as GeoDiffusion does. Keyword arguments override the saved settings."""
         folder = pretrained_model_name_or_path
-        if not os.path.isfile(os.path.join(folder, LAYOUT_FILE)) and read_generation_config(folder) is not None:
-            geo = layout_settings(read_generation_config(folder), os.path.join(folder, GENERATION_CONFIG))
+        geodiffusion = None if os.path.isfile(os.path.join(folder, LAYOUT_FILE)) else read_generation_config(folder)
+        if geodiffusion is not None:
+            geo = layout_settings(geodiffusion, os.path.join(folder, GENERATION_CONFIG))
             if not kwargs.get('classes'):
                 raise ValueError(f'{folder} is a GeoDiffusion checkpoint: give its class names, '
                                  'DetDiffusionPipeline.from_pretrained(folder, classes=[...])')
