@@ -108,13 +108,19 @@ def make_data(args: argparse.Namespace, data_root: str) -> None:
     write_shapes_dataset(data_root, args.num_train, args.num_val, seed=args.seed, colours=args.colours)
 
 
+def detector_config(data_root: str, epochs: int) -> Config:
+    """The toy detector config on ``data_root`` with an ``epochs``-long schedule."""
+    cfg = set_data_root(Config.fromfile(DETECTOR_CONFIG), data_root)
+    cfg.train_cfg.max_epochs = epochs
+    cfg.train_cfg.val_interval = epochs
+    cfg.param_scheduler[-1].update(end=epochs, T_max=epochs)
+    return cfg
+
+
 def train_detector(args: argparse.Namespace, data_root: str, work_dir: str) -> Runner:
     """Train (or resume, or reuse) D, the toy detector that labels the attributes; return its Runner."""
-    cfg = set_data_root(Config.fromfile(DETECTOR_CONFIG), data_root)
+    cfg = detector_config(data_root, args.detector_epochs)
     cfg.work_dir = work_dir
-    cfg.train_cfg.max_epochs = args.detector_epochs
-    cfg.train_cfg.val_interval = args.detector_epochs
-    cfg.param_scheduler[-1].update(end=args.detector_epochs, T_max=args.detector_epochs)
     cfg.default_hooks.checkpoint.update(interval=4, max_keep_ckpts=1, save_last=True)
     cfg.randomness = dict(seed=args.seed)
     cfg.resume = True  # continues from the last checkpoint of an interrupted run
@@ -283,9 +289,7 @@ def contrast_gaps(attr_file: str, data_root: str, folders: Dict[str, str], seed:
 def trainability(args: argparse.Namespace, data_root: str, folders: Dict[str, str], work_dir: str) -> Dict[str, dict]:
     """The trainability protocol: real only, real + each training-layout synthetic set, real only for the
     same epochs; every seed of ``args.seeds``; D's mAP on the real validation set."""
-    cfg = set_data_root(Config.fromfile(DETECTOR_CONFIG), data_root)
-    cfg.train_cfg.max_epochs = args.trainability_epochs
-    cfg.param_scheduler[-1].update(end=args.trainability_epochs, T_max=args.trainability_epochs)
+    cfg = detector_config(data_root, args.trainability_epochs)
     cfg.default_hooks.logger.interval = 50
     synthetic = {mode: dict(type='CocoDataset', data_root=folders[f'train_{mode}'], ann_file=ANNOTATION_FILE,
                             data_prefix=dict(img=IMAGES_FOLDER)) for mode in ATTR_MODES}
