@@ -3,6 +3,7 @@
 # (ShapesStreamDataset: backgrounds near-black to near-white, noise std 4-20, contrasts 0.05-1), with
 # - random easy/hard tokens after each object: the base learns the prompt grammar, not what the tokens mean;
 # - contrast words ('faint', 'bright') before half of the class names: the appearance vocabulary SD brings;
+# - prompt words that start distinct (word_embedding_norm), as CLIP's arrive;
 # - the layout attention loss, standing in for the pretraining that ties SD's cross-attention to image regions.
 # One command trains it (resumable) and writes the asset with its record (base.json):
 #   python tools/make_toy_base.py   # about 75 minutes on 2 CPU cores; run it again to resume an interrupted run
@@ -13,7 +14,9 @@ max_iters = 3600
 batch_size = 32  # 115,200 images, none seen twice
 resolution = 64
 
-model = dict(classes=None, attention_loss_weight=0.1, seed=seed)  # classes: the stream's
+# word_embedding_norm: distinct rows for the prompt's words, as CLIP has (from the default init, the classes' text
+# states ended 2% apart and the base drew every class alike)
+model = dict(classes=None, attention_loss_weight=0.1, word_embedding_norm=1.0, seed=seed)  # classes: the stream's
 train_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='LoadPerceptionAttributes'),

@@ -34,6 +34,7 @@ model = dict(
     feature_blocks=(1, 2),
     pa_loss_weight=0.01,
     null_prompt_prob=0.1,
+    noise_offset=0.1,  # backgrounds range from near-black to near-white: let the sampler move the mean level
     mask_text_padding=True)  # a text encoder trained from scratch: attend to the prompt, not its 60-odd pads
 
 train_pipeline = [

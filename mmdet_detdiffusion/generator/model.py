@@ -24,9 +24,11 @@ from mmdet_detdiffusion.generator.components import build_component, latent_scal
 from mmdet_detdiffusion.generator.geodiffusion import GENERATION_CONFIG, layout_settings, read_generation_config
 from mmdet_detdiffusion.generator.losses import foreground_weight_map, instance_mask_loss, noise_level_weight
 from mmdet_detdiffusion.generator.perception_head import PerceptionHead
-from mmdet_detdiffusion.generator.text import add_layout_tokens, encode_text, word_token_counter
+from mmdet_detdiffusion.generator.text import (add_layout_tokens, encode_text, init_word_embeddings,
+                                               word_token_counter)
 from mmdet_detdiffusion.generator.transforms import ATTR_NAMES
-from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt, object_token_spans
+from mmdet_detdiffusion.layout.prompt import (ATTRIBUTE_TOKENS, PROMPT_PREFIX, LayoutObject, LocationGrid, build_prompt,
+                                              object_token_spans)
 
 TRAINABLE_PARTS = ('unet', 'text_encoder', 'perception_head')
 DEFAULT_LOCATION_BINS = 256  # GeoDiffusion's
@@ -101,6 +103,12 @@ class DetDiffusionGenerator(BaseModel):
         foreground_weight: ``dict(weight=2.0, power=0.2)`` for GeoDiffusion's foreground re-weighting.
         attention_loss_weight: weight of the layout attention loss (``attention_loss.py``), a stand-in for
             pretraining when the U-Net is trained from scratch; 0 (off) when fine-tuning, as in the paper.
+        word_embedding_norm: a text encoder trained from scratch: give the prompt's words (prefix, class
+            names, attribute words) orthogonal embedding rows of this norm
+            (:func:`~.text.init_word_embeddings`); ``None`` keeps the rows (a pretrained encoder).
+        noise_offset: std of a per-sample, per-channel constant added to the training noise (the offset
+            noise of diffusers' training examples): lets samplers move an image's mean level, e.g. a
+            background from near-black to near-white; 0 is plain noise.
         trainable: which of ``('unet', 'text_encoder', 'perception_head')`` receive gradients.
         seed: base seed of the per-step randomness.
     """
@@ -114,6 +122,7 @@ class DetDiffusionGenerator(BaseModel):
                  feature_blocks: Sequence[int] = (1, 2, 3), pa_loss_weight: float = 0.01,
                  pa_weight_power: float = 0.5,
                  foreground_weight: Optional[dict] = None, attention_loss_weight: float = 0.0,
+                 word_embedding_norm: Optional[float] = None, noise_offset: float = 0.0,
                  trainable: Sequence[str] = TRAINABLE_PARTS,
                  seed: int = 0, data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor or GeneratorDataPreprocessor(),
@@ -132,6 +141,9 @@ class DetDiffusionGenerator(BaseModel):
         layout = resolve_layout_settings(location_bins, max_objects, generation_config)
         self.grid = LocationGrid(layout['location_bins'])
         self.max_objects = layout['max_objects']
+        if word_embedding_norm is not None:  # before add_layout_tokens: attribute tokens start from their words
+            init_word_embeddings(self.tokenizer, self.text_encoder,
+                                 [PROMPT_PREFIX, *self.classes, *ATTRIBUTE_TOKENS], word_embedding_norm, seed)
         add_layout_tokens(self.tokenizer, self.text_encoder, self.grid)
         self.count_tokens = word_token_counter(self.tokenizer)
         self.use_attributes = use_attributes
@@ -142,6 +154,7 @@ class DetDiffusionGenerator(BaseModel):
         self.pa_weight_power = pa_weight_power
         self.foreground_weight = foreground_weight
         self.attention_loss_weight = attention_loss_weight
+        self.noise_offset = noise_offset
         self.attention_record = record_cross_attention(self.unet) if attention_loss_weight else None
         self.feature_blocks = tuple(feature_blocks)
         self.head_cfg = None if perception_head is None else dict(perception_head)
@@ -230,6 +243,9 @@ class DetDiffusionGenerator(BaseModel):
             kept.append(objects)
         latents = self.encode_images(inputs, generator)
         noise = torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
+        if self.noise_offset:
+            offset = torch.randn(latents.shape[:2], generator=generator, device=latents.device, dtype=latents.dtype)
+            noise = noise + self.noise_offset * offset[..., None, None]
         if timesteps is None:
             timesteps = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(latents),),
                                       generator=generator, device=latents.device)

@@ -112,6 +112,27 @@ def add_layout_tokens(tokenizer, text_encoder: torch.nn.Module, grid: LocationGr
     return dict(first_location_id=first_location_id, num_added=len(missing))
 
 
+def init_word_embeddings(tokenizer, text_encoder: torch.nn.Module, words: Sequence[str], norm: float,
+                         seed: int = 0) -> List[int]:
+    """Give the tokens of ``words`` orthogonal embedding rows of length ``norm`` (a text encoder trained from
+    scratch; returns their ids).
+
+    CLIP arrives knowing its words apart; a from-scratch encoder starts with rows of norm ~0.16 that its
+    position embeddings and layers blur (the toy base's states for 'circle' and 'square' ended 2% apart,
+    and it drew every class alike). Distinct rows give the U-Net class words to read from the first step.
+    """
+    ids = sorted({i for word in words for i in tokenizer(word, add_special_tokens=False).input_ids})
+    table = text_encoder.get_input_embeddings().weight
+    if len(ids) > table.shape[1]:
+        raise ValueError(f'init_word_embeddings: {len(ids)} word tokens need at most {table.shape[1]} '
+                         '(the embedding width) for orthogonal rows')
+    generator = torch.Generator().manual_seed(seed)
+    basis, _ = torch.linalg.qr(torch.randn(table.shape[1], len(ids), generator=generator))
+    with torch.no_grad():
+        table[ids] = (basis.T * norm).to(table)
+    return ids
+
+
 def word_token_counter(tokenizer):
     """A cached ``text -> number of tokens (no BOS/EOS)`` function for :func:`..layout.prompt.build_prompt`."""
     @lru_cache(maxsize=4096)
