@@ -6,7 +6,7 @@
 # - prompt words that start distinct (word_embedding_norm), as CLIP's arrive;
 # - the layout attention loss, standing in for the pretraining that ties SD's cross-attention to image regions.
 # One command trains it (resumable) and writes the asset with its record (base.json):
-#   python tools/make_toy_base.py   # about 75 minutes on 2 CPU cores; run it again to resume an interrupted run
+#   python tools/make_toy_base.py   # about 80 minutes on 2 CPU cores; run it again to resume an interrupted run
 _base_ = './toy_shapes_pixel64.py'
 
 seed = 1
