@@ -25,6 +25,7 @@ from mmengine.structures import InstanceData
 
 import mmdet_detdiffusion  # noqa: F401
 from mmdet_detdiffusion.generator.model import DetDiffusionGenerator
+from mmdet_detdiffusion.layout.attributes import ATTRIBUTES
 
 PRESETS = {
     # U-Net / VAE / text encoder shaped like SD v1.5, scaled down for a CPU
@@ -73,7 +74,7 @@ def make_batch(batch: int, size: int, objects: int, device: str):
             masks[i, y1:y2, x1:x2] = 1
         sample = DetDataSample(metainfo=dict(img_shape=(size, size)))
         sample.gt_instances = InstanceData(bboxes=boxes, labels=torch.randint(0, len(CLASSES), (objects,)),
-                                           pa_attrs=torch.randint(0, 2, (objects,)), masks=BitmapMasks(
+                                           pa_attrs=torch.randint(0, len(ATTRIBUTES), (objects,)), masks=BitmapMasks(
                                                masks.numpy(), size, size))
         samples.append(sample)
     return images, samples

@@ -6,11 +6,12 @@ from typing import Mapping, Optional, Sequence
 import cv2
 import numpy as np
 
-from mmdet_detdiffusion.layout.attribute_file import ATTR_KEY, xywh_to_xyxy
+from mmdet_detdiffusion.layout.attribute_file import xywh_to_xyxy
+from mmdet_detdiffusion.layout.attributes import ATTR_KEY, EASY, HARD
 from mmdet_detdiffusion.utils.fileio import atomic_write_bytes
 
 # BGR colours: attributes in green/red, boxes without an attribute in yellow.
-ATTR_COLOURS = {'easy': (60, 200, 60), 'hard': (40, 40, 230), None: (0, 220, 255)}
+ATTR_COLOURS = {EASY: (60, 200, 60), HARD: (40, 40, 230), None: (0, 220, 255)}
 
 
 def draw_boxes(image_bgr: np.ndarray, boxes_xyxy: Sequence[Sequence[float]], names: Sequence[str],

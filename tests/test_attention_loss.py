@@ -5,8 +5,9 @@ import pytest
 import torch
 from diffusers.models.attention_processor import AttnProcessor2_0
 
-from mmdet_detdiffusion.generator.attention_loss import layout_attention_loss, record_cross_attention
+from mmdet_detdiffusion.generator.attention_loss import CROSS_ATTENTION, layout_attention_loss, record_cross_attention
 from mmdet_detdiffusion.generator.components import build_component
+from mmdet_detdiffusion.generator.recorder import UNetRecorder
 
 UNET_CONFIG = dict(sample_size=16, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(8, 16),
                    norm_num_groups=4, attention_head_dim=4, cross_attention_dim=8,
@@ -59,21 +60,24 @@ def test_recorded_processors_keep_the_unet_output_and_record_while_active():
     with torch.no_grad():
         unet.set_attn_processor(AttnProcessor2_0())
         reference = unet(sample, t, encoder_hidden_states=text, encoder_attention_mask=mask).sample
-        state = record_cross_attention(unet)
+        recorder = UNetRecorder()
+        record_cross_attention(unet, recorder)
         out = unet(sample, t, encoder_hidden_states=text, encoder_attention_mask=mask).sample
-        assert state['maps'] == []  # inactive: nothing kept
-        state['active'] = True
-        unet(sample, t, encoder_hidden_states=text, encoder_attention_mask=mask)
+        assert recorder.records == {}  # not recording: nothing kept
+        with recorder.recording():
+            unet(sample, t, encoder_hidden_states=text, encoder_attention_mask=mask)
     torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-4)
+    maps = recorder.pop(CROSS_ATTENTION)
     # cross-attention at 8x8: in the last down block, the mid block, and twice in the first up block
-    assert [m.shape[1] for m in state['maps']] == [64, 64, 64, 64]
-    for probs in state['maps']:
+    assert [m.shape[1] for m in maps] == [64, 64, 64, 64]
+    for probs in maps:
         assert probs.shape[::2] == (2, 5)
         torch.testing.assert_close(probs.sum(-1), torch.ones(probs.shape[:2]))
         assert probs[0, :, 3:].abs().max() < 1e-6  # masked padding gets no attention
-    ema = copy.deepcopy(unet)  # an EMA copy records into its own state
-    ema_state = ema.down_blocks[1].attentions[0].transformer_blocks[0].attn2.processor.state
-    assert ema_state is not state and ema_state['maps'] is not state['maps']
+    ema = copy.deepcopy(unet)  # an EMA copy records into its own recorder
+    ema_recorder = ema.down_blocks[1].attentions[0].transformer_blocks[0].attn2.processor.recorder
+    assert ema_recorder is not recorder
+    assert ema.mid_block.attentions[0].transformer_blocks[0].attn2.processor.recorder is ema_recorder
 
 
 def test_unet_without_cross_attention_is_refused():
@@ -81,4 +85,4 @@ def test_unet_without_cross_attention_is_refused():
         sample_size=8, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(8,),
         norm_num_groups=4, down_block_types=('DownBlock2D',), up_block_types=('UpBlock2D',))))
     with pytest.raises(ValueError, match='no cross-attention'):
-        record_cross_attention(unet)
+        record_cross_attention(unet, UNetRecorder())

@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from mmdet_detdiffusion.layout.attribute_file import (ATTR_KEY, RECORD_KEY, CocoFormatError,
-                                                      apply_attributes, clip_box, format_attribute_table,
-                                                      load_coco, write_attribute_file)
+from mmdet_detdiffusion.layout.attribute_file import (CocoFormatError, apply_attributes, clip_box,
+                                                      format_attribute_table, load_coco, write_attribute_file)
+from mmdet_detdiffusion.layout.attributes import ATTR_KEY, RECORD_KEY
 
 
 def make_coco():

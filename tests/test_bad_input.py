@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from mmdet_detdiffusion.layout.attribute_file import ATTR_KEY, RECORD_KEY
+from mmdet_detdiffusion.layout.attributes import ATTR_KEY, ATTRIBUTES, HARD, RECORD_KEY, SKIP_KEY
 from test_label_attributes_tool import run_tool
 
 
@@ -36,17 +36,17 @@ def test_unreadable_images_and_boxes_are_logged_kept_and_marked(trained_retinane
     assert 'has no area inside the' in log
     written = json.load(open(out))
     assert len(written['annotations']) == len(coco['annotations'])  # nothing dropped
-    assert all(a[ATTR_KEY] in ('easy', 'hard') for a in written['annotations'])
+    assert all(a[ATTR_KEY] in ATTRIBUTES for a in written['annotations'])
     first_two = {coco['images'][0]['id'], coco['images'][1]['id']}
     for ann in written['annotations']:
         if ann['image_id'] in first_two:
-            assert (ann[ATTR_KEY], ann['pa_skipped']) == ('hard', 'unreadable image')
+            assert (ann[ATTR_KEY], ann[SKIP_KEY]) == (HARD, 'unreadable image')
     third = [a for a in written['annotations'] if a['image_id'] == coco['images'][2]['id']]
-    assert third[0]['pa_skipped'] == 'box has no area inside the image' and third[0][ATTR_KEY] == 'hard'
+    assert third[0][SKIP_KEY] == 'box has no area inside the image' and third[0][ATTR_KEY] == HARD
     record = written[RECORD_KEY]
     assert len(record['unreadable_images']) == 2
     assert record['unreadable_images'][0].startswith(os.path.join(img_prefix, coco['images'][0]['file_name']))
-    assert record['skipped_boxes'] == sum(1 for a in written['annotations'] if 'pa_skipped' in a)
+    assert record['skipped_boxes'] == sum(1 for a in written['annotations'] if SKIP_KEY in a)
 
 
 @pytest.mark.parametrize('mutate, message', [

@@ -1,18 +1,21 @@
-"""Detector side: DetDiffusionDataset (real + synthetic), the online DetDiffusionGenerate transform,
-detectors training on both, mmdet's own tools/train.py, and the COCO configs."""
+"""Detector side: DetDiffusionDataset (real + synthetic) and its ratio sampler, the online
+DetDiffusionGenerate transform, detectors training on both, mmdet's own tools/train.py, and the COCO configs."""
 import json
 import os
 import subprocess
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
 from mmcv.transforms import Compose
 from mmengine.config import Config
+from mmengine.dataset import ConcatDataset
 from mmengine.registry import init_default_scope
 
 from helpers import REPO, toy_detector_cfg
-from mmdet_detdiffusion.datasets import DetDiffusionDataset
+from mmdet_detdiffusion.datasets import DetDiffusionDataset, SyntheticRatioSampler, base_dataset, iter_datasets
+from mmdet_detdiffusion.datasets import samplers
 from mmdet_detdiffusion.transforms import DetDiffusionGenerate
 from test_generate_tool import run_generate
 
@@ -36,33 +39,86 @@ def synthetic_cfg(root, **kwargs):
                 **kwargs)
 
 
-def test_wrapper_concatenates_or_mixes_by_ratio(shapes_root, synthetic_root):
+def wrapper(shapes_root, synthetic_root, **kwargs):
     init_default_scope('mmdet')
-    concat = DetDiffusionDataset(real_cfg(shapes_root), synthetic_cfg(synthetic_root))
+    return DetDiffusionDataset(real_cfg(shapes_root), synthetic_cfg(synthetic_root), **kwargs)
+
+
+def test_wrapper_concatenates_real_then_synthetic(shapes_root, synthetic_root):
+    concat = wrapper(shapes_root, synthetic_root)
     num_real, num_synthetic = len(concat.real), len(concat.synthetic[0])
-    assert len(concat) == num_real + num_synthetic and num_synthetic > 0
+    assert isinstance(concat, ConcatDataset) and len(concat) == num_real + num_synthetic and num_synthetic > 0
     assert concat.metainfo['classes'] == CLASSES
     assert concat[num_real]['img_path'].startswith(synthetic_root)  # synthetic samples follow the real ones
     assert concat.get_data_info(0)['width'] == 128
-    half = DetDiffusionDataset(real_cfg(shapes_root), [synthetic_cfg(synthetic_root)], synthetic_ratio=0.5)
-    assert half.num_synthetic() == num_real  # drawn with repeats once the synthetic set is used up
-    quarter = DetDiffusionDataset(real_cfg(shapes_root), [synthetic_cfg(synthetic_root)], synthetic_ratio=0.25, seed=1)
-    assert quarter.num_synthetic() == round(num_real / 3)
-    drawn = [quarter._index[i] for i in range(num_real, len(quarter))]
-    assert len(set(drawn)) == len(drawn)  # no repeats while the pool lasts
+    lazy = wrapper(shapes_root, synthetic_root, lazy_init=True)
+    assert not lazy.real._fully_initialized and not lazy.synthetic[0]._fully_initialized
+    assert len(lazy) == len(concat)
 
 
-def test_wrapper_rejects_mismatched_classes(shapes_root, synthetic_root, tmp_path):
+def epoch_indices(sampler, epoch):
+    sampler.set_epoch(epoch)
+    return list(sampler)
+
+
+def test_ratio_sampler_draws_other_synthetic_samples_each_epoch(shapes_root, synthetic_root, monkeypatch):
+    dataset = wrapper(shapes_root, synthetic_root)
+    num_real, num_pool = len(dataset.real), len(dataset.synthetic[0])
+    wanted = round(num_real * 0.25 / 0.75)
+    assert 2 * wanted <= num_pool
+    sampler = SyntheticRatioSampler(dataset, synthetic_ratio=0.25, seed=1)
+    epochs = [epoch_indices(sampler, epoch) for epoch in range(-(-num_pool // wanted))]
+    synthetic = [[i for i in indices if i >= num_real] for indices in epochs]
+    for indices, drawn in zip(epochs, synthetic):
+        assert len(indices) == len(sampler) == num_real + wanted and len(drawn) == wanted  # the same ratio
+        assert sorted(i for i in indices if i < num_real) == list(range(num_real))  # every real sample once
+    assert not set(synthetic[0]) & set(synthetic[1])  # two epochs, different synthetic samples
+    draws = []
+    for epoch in range(len(epochs)):
+        sampler.set_epoch(epoch)
+        draws += sampler.synthetic_indices()
+    assert sorted(draws[:num_pool]) == list(range(num_real, len(dataset)))  # all seen before any repeats
+    resumed = SyntheticRatioSampler(dataset, synthetic_ratio=0.25, seed=1)
+    assert epoch_indices(resumed, 1) == epochs[1]  # the draw depends on (seed, epoch) only
+    many = Counter(i for i in epoch_indices(SyntheticRatioSampler(dataset, synthetic_ratio=0.75), 0) if i >= num_real)
+    assert sum(many.values()) == 3 * num_real and len(many) == num_pool  # repeats once the pool is used up...
+    assert max(many.values()) - min(many.values()) <= 1  # ...evenly
+    shards = []
+    for rank in range(2):
+        monkeypatch.setattr(samplers, 'get_dist_info', lambda rank=rank: (rank, 2))
+        shards.append(epoch_indices(SyntheticRatioSampler(dataset, synthetic_ratio=0.25, seed=1), 1))
+    assert len(shards[0]) == len(shards[1]) == -(-(num_real + wanted) // 2)
+    assert set(shards[0]) | set(shards[1]) == set(epochs[1])
+
+
+def test_wrapper_and_sampler_reject_bad_input(shapes_root, synthetic_root, tmp_path):
     init_default_scope('mmdet')
     with pytest.raises(ValueError, match='annotations.json has classes'):
-        DetDiffusionDataset(real_cfg(shapes_root), synthetic_cfg(synthetic_root, metainfo=dict(classes=('a', 'b', 'c'))))
+        DetDiffusionDataset(real_cfg(shapes_root),
+                            synthetic_cfg(synthetic_root, metainfo=dict(classes=('a', 'b', 'c'))))
     coco = json.load(open(synthetic_root + 'annotations.json'))
     coco['categories'][0]['name'] = 'disc'
     (tmp_path / 'annotations.json').write_text(json.dumps(coco))
     with pytest.raises(ValueError, match='must use the real category names'):
         DetDiffusionDataset(real_cfg(shapes_root), synthetic_cfg(str(tmp_path) + '/'))
+    dataset = wrapper(shapes_root, synthetic_root)
     with pytest.raises(ValueError, match='synthetic_ratio'):
-        DetDiffusionDataset(real_cfg(shapes_root), synthetic_cfg(synthetic_root), synthetic_ratio=1.0)
+        SyntheticRatioSampler(dataset, synthetic_ratio=1.0)
+    with pytest.raises(TypeError, match='DetDiffusionDataset'):
+        SyntheticRatioSampler(dataset.real, synthetic_ratio=0.5)
+
+
+def test_unwrapping_reaches_the_real_set_of_configs_and_datasets(shapes_root, synthetic_root):
+    from mmdet.registry import DATASETS
+    init_default_scope('mmdet')
+    cfg = dict(type='RepeatDataset', times=2, dataset=dict(
+        type='DetDiffusionDataset', real=dict(type='RepeatDataset', times=2, dataset=real_cfg(shapes_root)),
+        synthetic=[synthetic_cfg(synthetic_root)]))
+    assert [d['type'] for d in iter_datasets(cfg)] == ['RepeatDataset', 'DetDiffusionDataset', 'RepeatDataset',
+                                                       'CocoDataset']  # not into the synthetic sets
+    dataset = DATASETS.build(cfg)
+    assert base_dataset(dataset) is dataset.dataset.real.dataset
+    assert dataset.dataset.synthetic[0].metainfo['classes'] == CLASSES  # inherited through the real wrapper
 
 
 def synthetic_detector_cfg(shapes_root, synthetic_root, work_dir):
@@ -80,6 +136,19 @@ def test_detector_trains_on_the_wrapper(shapes_root, synthetic_root, tmp_path):
     assert isinstance(dataset, DetDiffusionDataset) and dataset.real.data_root == shapes_root
     assert runner.iter == -(-len(dataset) // cfg.train_dataloader.batch_size)
     assert os.path.isfile(tmp_path / 'epoch_1.pth')
+
+
+def test_detector_trains_with_the_ratio_sampler(shapes_root, synthetic_root, tmp_path):
+    from mmengine.runner import Runner
+    cfg = synthetic_detector_cfg(shapes_root, synthetic_root, str(tmp_path))
+    cfg.train_cfg.max_epochs = 2
+    cfg.train_dataloader.sampler = dict(type='SyntheticRatioSampler', synthetic_ratio=0.25)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    sampler = runner.train_dataloader.sampler
+    assert isinstance(sampler, SyntheticRatioSampler) and sampler.epoch == 1  # the loop set the epoch
+    num_real = len(runner.train_dataloader.dataset.real)
+    assert runner.iter == 2 * -(-(num_real + round(num_real / 3)) // cfg.train_dataloader.batch_size)
 
 
 def test_mmdet_own_train_tool_runs_the_wrapper(shapes_root, synthetic_root, tmp_path):
@@ -122,6 +191,7 @@ def test_transform_generates_once_then_reads_the_cache(tiny_generator_export, sh
     results = first(annotated(shapes_root))
     assert results['img_path'].startswith(str(tmp_path)) and results['ori_img_path'].endswith('.png')
     assert results['img'].shape == (128, 128, 3) and results['detdiffusion_generated']
+    assert np.ptp(results['img']) > 10, 'uint8 levels, not [0, 1] floats cast'
     assert first.transforms[0]._pipe is not None
     cached = Compose([transform_cfg, dict(type='LoadImageFromFile')])
     again = cached(annotated(shapes_root))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import cv2
 import numpy as np
 import pytest
 
@@ -58,6 +59,8 @@ def test_dataset_holds_source_boxes_and_provenance(synthetic_hard, shapes_root):
     assert coco['detdiffusion']['filters'] == {'min_object_area_ratio': 0.02,  # from the export
                                                'min_objects': 0, 'max_objects': None}  # no count filter
     assert os.path.isfile(os.path.join(synthetic_hard, 'preview.png'))
+    pixels = cv2.imread(os.path.join(synthetic_hard, 'images', image['file_name']))
+    assert np.ptp(pixels) > 10, 'written as 0-255 levels, not as [0, 1] floats cast to uint8'
 
 
 def test_dataset_loads_in_pycocotools_and_mmdet(synthetic_hard):
@@ -108,7 +111,7 @@ def test_bad_inputs_are_named(tiny_generator_export, shapes_root, tmp_path):
     not_coco = tmp_path / 'x.json'
     not_coco.write_text('[1, 2]')
     for generator, ann_file, message in ((tiny_generator_export, str(not_coco), 'x.json'),
-                                         (str(tmp_path), shapes_root + SOURCE, 'detdiffusion.json is missing')):
+                                         (str(tmp_path), shapes_root + SOURCE, 'not a DetDiffusion generator export')):
         result = subprocess.run([sys.executable, 'tools/generate.py', generator, '--ann-file', ann_file, '--out',
                                  str(tmp_path / 'o')], cwd=REPO, capture_output=True, text=True, timeout=300)
         assert result.returncode != 0 and message in result.stderr and 'Traceback' not in result.stderr

@@ -9,6 +9,7 @@ from mmengine.registry import init_default_scope
 import mmdet_detdiffusion  # noqa: F401
 from helpers import label_with_alternating_attributes
 from mmdet_detdiffusion.datasets import DetDiffusionCocoDataset
+from mmdet_detdiffusion.layout.attributes import ATTR_CODES, ATTR_KEY
 
 
 @pytest.fixture(scope='module')
@@ -80,7 +81,7 @@ def test_boxes_masks_and_attributes_stay_aligned_under_resize_and_flip(shapes_ro
         assert a.metainfo['img_shape'] == (48, 64) and b.metainfo['flip']
         assert a.gt_instances.pa_attrs.tolist() == b.gt_instances.pa_attrs.tolist()
         info = plain.get_data_info(i)
-        assert a.gt_instances.pa_attrs.tolist() == [{'easy': 0, 'hard': 1}[x['pa_attr']] for x in info['instances']]
+        assert a.gt_instances.pa_attrs.tolist() == [ATTR_CODES[x[ATTR_KEY]] for x in info['instances']]
         boxes_a, boxes_b = a.gt_instances.bboxes.tensor, b.gt_instances.bboxes.tensor
         np.testing.assert_allclose(boxes_b[:, [0, 2]].numpy(), 64 - boxes_a[:, [2, 0]].numpy(), atol=1e-4)
         for sample, boxes in ((a, boxes_a), (b, boxes_b)):

@@ -10,6 +10,7 @@ from mmdet_detdiffusion.generator import losses as generator_losses
 from mmdet_detdiffusion.generator.export import export_generator, load_exported_generator
 from mmdet_detdiffusion.generator.losses import foreground_weight_map, noise_level_weight
 from mmdet_detdiffusion.generator.perception_head import box_maps
+from mmdet_detdiffusion.layout.attributes import ATTR_NAMES
 from mmdet_detdiffusion.layout.prompt import LayoutObject
 
 
@@ -44,11 +45,25 @@ def test_preprocessed_batch_is_rgb_in_minus_one_one(gen_cfg, batch):
     torch.testing.assert_close(data['inputs'][0, 0], raw[2] / 127.5 - 1)  # BGR -> RGB
 
 
+def test_data_preprocessor_is_mmengines_and_equals_the_former_one(gen_cfg):
+    """mmengine's ImgDataPreprocessor(mean=127.5, std=127.5, bgr_to_rgb) replaced GeneratorDataPreprocessor,
+    whose output was ``bgr[:, [2, 1, 0]] / 127.5 - 1``: equal up to float32 rounding (1 ulp) on every value."""
+    model = build_model(gen_cfg)
+    assert type(model.data_preprocessor).__name__ == 'ImgDataPreprocessor'
+    values = torch.arange(256, dtype=torch.uint8)
+    bgr = torch.stack([values, values.flip(0), values.roll(7)]).reshape(3, 16, 16)
+    out = model.data_preprocessor(dict(inputs=[bgr, bgr.flip(-1)], data_samples=None))['inputs']
+    former = torch.stack([bgr, bgr.flip(-1)]).float()[:, [2, 1, 0]] / 127.5 - 1.0
+    assert out.shape == (2, 3, 16, 16) and out.dtype == torch.float32
+    torch.testing.assert_close(out, former, rtol=0, atol=6e-8)
+    assert out.min() == -1 and out.max() == 1
+
+
 def test_prompts_hold_boxes_and_attributes(gen_cfg, batch):
     model = build_model(gen_cfg)
     sample = batch['data_samples'][0]
     layout = model.layout_of(sample)
-    assert [o.attr for o in layout] == [{0: 'easy', 1: 'hard'}[a] for a in sample.gt_instances.pa_attrs.tolist()]
+    assert [o.attr for o in layout] == [ATTR_NAMES[a] for a in sample.gt_instances.pa_attrs.tolist()]
     assert all(0 <= v <= 1 for o in layout for v in o.box)
     prompt = model.prompt(layout, order='largest')
     assert prompt.startswith('An image with ') and ('<easy>' in prompt or '<hard>' in prompt)
@@ -58,7 +73,7 @@ def test_prompts_hold_boxes_and_attributes(gen_cfg, batch):
 
 
 def test_loss_decreases_over_a_few_steps(gen_cfg, batch):
-    model = build_model(gen_cfg, null_prompt_prob=0.0)
+    model = build_model(gen_cfg, null_prompt_prob=0.0, noise_offset=0.0)  # offset noise is slower to fit
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
     data = model.data_preprocessor(batch, training=True)
     history = []
@@ -73,6 +88,20 @@ def test_loss_decreases_over_a_few_steps(gen_cfg, batch):
     mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
     assert mean(last, 0) < 0.8 * mean(first, 0), 'diffusion loss should fall'
     assert mean(last, 1) < mean(first, 1), 'perception loss should fall'
+
+
+def test_noise_offset_shifts_each_channel_of_the_training_noise(gen_cfg, batch):
+    """Offset noise: a per-sample, per-channel constant of std noise_offset on top of the pixel noise."""
+    means = {}
+    for offset in (0.0, 10.0):
+        model = build_model(gen_cfg, null_prompt_prob=0.0, noise_offset=offset)
+        seen = []
+        model.unet.register_forward_pre_hook(lambda module, args, kwargs: seen.append(args[0]), with_kwargs=True)
+        data = model.data_preprocessor(batch, training=True)
+        model.loss(**data, timesteps=torch.full((len(data['inputs']),), 999))  # the input is nearly all noise
+        means[offset] = seen[0].mean(dim=(2, 3))  # (B, C) channel means of the noisy input
+    assert means[0.0].abs().max() < 0.5, 'plain noise: channel means near 0'
+    assert means[10.0].std() > 3, 'offset noise: channel means spread by about noise_offset'
 
 
 def test_pa_loss_is_sqrt_alpha_bar_weighted(gen_cfg, batch, monkeypatch):
@@ -143,6 +172,8 @@ def test_export_reloads_with_equal_outputs(gen_cfg, batch, tmp_path):
     assert not (tmp_path / 'export.tmp').exists()
     reloaded = load_exported_generator(folder, device='cpu')
     assert reloaded.classes == model.classes and reloaded.grid.bins == model.grid.bins
+    assert reloaded.feature_blocks == model.feature_blocks == (1, 2) and reloaded.object_order == model.object_order
+    assert reloaded.perception_head.config.in_channels == model.perception_head.config.in_channels == [32, 16]
     assert len(reloaded.tokenizer) == len(model.tokenizer)
     data = model.data_preprocessor(batch)
     torch.testing.assert_close(reloaded(**data, mode='tensor'), model(**data, mode='tensor'))
@@ -150,10 +181,8 @@ def test_export_reloads_with_equal_outputs(gen_cfg, batch, tmp_path):
         assert torch.equal(value, reloaded.perception_head.state_dict()[name])
     layouts = [[LayoutObject('square', (0.2, 0.2, 0.7, 0.9), 'easy')]]
     assert torch.equal(model.sample(layouts, 32, 32, 2), reloaded.sample(layouts, 32, 32, 2))
-    # plain diffusers / transformers load the parts too
-    from diffusers import UNet2DConditionModel
+    # plain transformers loads the text parts (the CoordUNet2DConditionModel is this package's class)
     from transformers import CLIPTokenizer
-    assert UNet2DConditionModel.from_pretrained(folder + '/unet').config.sample_size == 32
     assert CLIPTokenizer.from_pretrained(folder + '/tokenizer').convert_tokens_to_ids('<hard>') == len(model.tokenizer) - 1
 
 
@@ -188,7 +217,43 @@ def test_attention_loss_comes_from_the_training_pass_and_trains_the_text_side(ge
     data = model.data_preprocessor(batch, training=True)
     losses = model.loss(**data)
     assert 0 < losses['loss_attn'] < 0.5 * 13.8  # -log of the attention on the right tokens, floored at 1e-6
-    assert model.attention_record == dict(active=False, maps=[])  # consumed; sampling records nothing
+    assert not model.recorder.active and model.recorder.records == {}  # consumed; sampling records nothing
     losses['loss_attn'].backward()
     assert model.text_encoder.get_input_embeddings().weight.grad.abs().sum() > 0
     assert 'loss_attn' not in build_model(gen_cfg).loss(**data)  # off by default, as in the paper
+
+
+def test_one_recorder_serves_features_and_attention_and_a_deep_copy_records_into_its_own(gen_cfg, batch):
+    import copy
+
+    from mmdet_detdiffusion.generator.attention_loss import CROSS_ATTENTION
+    model = build_model(gen_cfg, attention_loss_weight=0.5)
+    ema = copy.deepcopy(model)  # as mmengine's EMA model is made
+    assert ema.recorder is not model.recorder
+    data = model.data_preprocessor(batch, training=True)
+    text = model.text_condition(['An image with circle <l3> <l200> <hard>'] * 4)
+    noisy, t = torch.randn(4, 3, 32, 32), torch.full((4,), 500)
+    with torch.no_grad(), ema.recorder.recording():
+        ema.unet(noisy, t, **text)
+    assert model.recorder.records == {}
+    assert sorted(ema.recorder.records) == [CROSS_ATTENTION, 'up_blocks.1', 'up_blocks.2']
+    assert [f.shape[1] for f in (ema.recorder.pop('up_blocks.1')[0], ema.recorder.pop('up_blocks.2')[0])] == [32, 16]
+    with torch.no_grad():
+        ema.unet(noisy, t, **text)  # outside recording(): nothing kept
+    assert len(ema.recorder.pop(CROSS_ATTENTION)) > 0 and ema.recorder.records == {}
+    assert 'loss_pa' in model.loss(**data)
+
+
+def test_components_and_the_perception_head_come_from_registries(gen_cfg):
+    from mmdet.registry import MODELS
+
+    from mmdet_detdiffusion.generator.components import GENERATOR_COMPONENTS, build_component
+    from mmdet_detdiffusion.generator.perception_head import PerceptionHead
+    assert {'UNet2DConditionModel', 'CoordUNet2DConditionModel', 'AutoencoderKL', 'CLIPTextModel', 'CLIPTokenizer',
+            'DDPMScheduler'} <= set(GENERATOR_COMPONENTS.module_dict)
+    with pytest.raises(KeyError, match="unknown component type 'UNet3DConditionModel'"):
+        build_component(dict(type='UNet3DConditionModel', config={}))
+    assert MODELS.get('PerceptionHead') is PerceptionHead
+    model = build_model(gen_cfg, perception_head=dict(type='PerceptionHead', channels=8, num_convs=1),
+                        feature_blocks=(2,))
+    assert model.perception_head.config.in_channels == [16] and model.feature_blocks == (2,)

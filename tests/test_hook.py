@@ -8,10 +8,19 @@ from mmengine.runner import Runner
 from helpers import toy_detector_cfg
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler
 from mmdet_detdiffusion.hooks import PerceptionAttributeHook
-from mmdet_detdiffusion.layout.attribute_file import ATTR_KEY, RECORD_KEY, load_coco
+from mmdet_detdiffusion.layout.attribute_file import load_coco
+from mmdet_detdiffusion.layout.attributes import ATTR_KEY, RECORD_KEY
 
 
-def test_hook_labels_during_and_after_training(shapes_root, tmp_path):
+def test_hook_labels_during_and_after_training(shapes_root, tmp_path, monkeypatch):
+    labelings = []
+    label = AttributeLabeler.label
+
+    def counted_label(self, *args, **kwargs):
+        labelings.append(args)
+        return label(self, *args, **kwargs)
+
+    monkeypatch.setattr(AttributeLabeler, 'label', counted_label)
     cfg = toy_detector_cfg('toy_retinanet_shapes.py', shapes_root, str(tmp_path), max_epochs=2,
                            custom_hooks=[dict(type='PerceptionAttributeHook', interval=1, score_thr=0.05,
                                               batch_size=5)])
@@ -20,6 +29,8 @@ def test_hook_labels_during_and_after_training(shapes_root, tmp_path):
     for name in ('attributes_epoch_1.json', 'attributes_epoch_2.json', 'attributes.json'):
         assert os.path.isfile(tmp_path / name), name
     final = json.load(open(tmp_path / 'attributes.json'))
+    assert len(labelings) == 2  # the last epoch is labeled once: attributes.json is its file
+    assert final == json.load(open(tmp_path / 'attributes_epoch_2.json'))
     train = load_coco(shapes_root + 'annotations/train.json')  # default: the training set
     assert len(final['annotations']) == len(train['annotations'])
     assert final[RECORD_KEY]['weights'] == 'model in training after 2 epochs, 8 iterations'

@@ -9,7 +9,8 @@ import pytest
 
 from helpers import REPO, toy_detector_cfg, train_detector
 from mmdet_detdiffusion.attributes.labeler import file_sha256
-from mmdet_detdiffusion.layout.attribute_file import ATTR_KEY, RECORD_KEY, xywh_to_xyxy
+from mmdet_detdiffusion.layout.attribute_file import xywh_to_xyxy
+from mmdet_detdiffusion.layout.attributes import ATTR_KEY, RECORD_KEY
 from mmdet_detdiffusion.layout.matching import label_attributes
 
 TOOL = os.path.join(REPO, 'tools', 'label_attributes.py')

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from mmdet_detdiffusion.layout.matching import EASY, HARD, box_iou, label_attributes
+from mmdet_detdiffusion.layout.attributes import EASY, HARD
+from mmdet_detdiffusion.layout.matching import box_iou, label_attributes
 
 GT = np.array([[0, 0, 10, 10], [20, 20, 40, 40]], dtype=float)
 

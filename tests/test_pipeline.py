@@ -1,7 +1,12 @@
-"""DetDiffusionPipeline on a tiny export: loading, output shapes and boxes, seeds, samplers, errors."""
+"""DetDiffusionPipeline on a tiny export: loading, output shapes and boxes, seeds, samplers, diffusers'
+call arguments (latents, callbacks, output types, return_dict, progress bar), errors."""
+import json
+import os
+
 import numpy as np
 import pytest
 import torch
+from diffusers.utils.torch_utils import randn_tensor
 
 from mmdet_detdiffusion.generator.pipeline import SAMPLERS, DetDiffusionPipeline
 
@@ -20,21 +25,31 @@ def seeded(*seeds):
     return [torch.Generator().manual_seed(s) for s in seeds]
 
 
-def test_export_loads_as_pipeline_and_in_plain_diffusers(pipe, tiny_generator_export):
-    from diffusers import UNet2DConditionModel
+def test_export_is_the_pipelines_save_pretrained_folder(pipe, tiny_generator_export):
     from transformers import CLIPTextModel
     assert pipe.classes == ('circle', 'square', 'triangle') and pipe.vae is None and pipe.default_size == 32
     assert type(pipe.unet).__name__ == 'CoordUNet2DConditionModel' and pipe.mask_text_padding
-    unet = UNet2DConditionModel.from_pretrained(tiny_generator_export, subfolder='unet')
-    text_encoder = CLIPTextModel.from_pretrained(tiny_generator_export, subfolder='text_encoder')
-    assert unet.config.sample_size == 32
+    assert type(pipe.perception_head).__name__ == 'PerceptionHead'
+    assert pipe.config.data_filters == dict(min_object_area_ratio=0.02)
+    assert sorted(os.listdir(tiny_generator_export)) == ['model_index.json', 'perception_head', 'scheduler',
+                                                         'text_encoder', 'tokenizer', 'unet']
+    index = json.load(open(os.path.join(tiny_generator_export, 'model_index.json')))
+    assert index['_class_name'] == 'DetDiffusionPipeline' and index['location_bins'] == 16
+    assert index['unet'] == ['mmdet_detdiffusion.generator.coord_unet', 'CoordUNet2DConditionModel']
+    text_encoder = CLIPTextModel.from_pretrained(tiny_generator_export, subfolder='text_encoder')  # plain transformers
     assert text_encoder.get_input_embeddings().num_embeddings == len(pipe.tokenizer)
+
+
+def test_loading_prints_no_accelerate_notice(tiny_generator_export, capfd):
+    DetDiffusionPipeline.from_pretrained(tiny_generator_export)
+    assert 'accelerate' not in capfd.readouterr().err
 
 
 def test_output_sizes_boxes_and_prompts(pipe):
     out = pipe([LAYOUT, dict(boxes=[[0.5, 0.5, 1.0, 1.0]], labels=[1])], height=48, width=64, attr_mode='original',
                num_inference_steps=3, generator=seeded(0, 1), output_type='np')
-    assert out.images.shape == (2, 48, 64, 3) and out.images.dtype == np.uint8
+    assert out.images.shape == (2, 48, 64, 3) and out.images.dtype == np.float32
+    assert 0 <= out.images.min() < out.images.max() <= 1
     # pixel boxes of a 160x128 image, rescaled to 64x48 (up to the location grid: 16 bins)
     np.testing.assert_allclose(out.boxes[0], [[4, 7.5, 24, 37.5], [28, 3.75, 48, 15]], atol=0.01)
     np.testing.assert_allclose(out.boxes[1], [[32, 24, 64, 48]])
@@ -43,6 +58,11 @@ def test_output_sizes_boxes_and_prompts(pipe):
     assert out.attrs[1] == [None] and '<easy>' not in out.prompts[1]
     pil = pipe(LAYOUT, num_inference_steps=2, generator=seeded(0)).images
     assert len(pil) == 1 and pil[0].size == (32, 32)
+    pt = pipe(LAYOUT, num_inference_steps=2, generator=seeded(0), output_type='pt').images
+    assert pt.shape == (1, 3, 32, 32)
+    np.testing.assert_array_equal(np.asarray(pil[0]), (pt[0].permute(1, 2, 0).numpy() * 255).round())
+    images, boxes, labels, attrs, kept, prompts = pipe(LAYOUT, num_inference_steps=1, return_dict=False)
+    assert len(images) == 1 and attrs == [['easy', 'hard']] and prompts[0].startswith('An image with')
 
 
 def test_attr_mode_overrides_attributes(pipe):
@@ -57,8 +77,39 @@ def test_same_seed_same_image_and_independent_of_the_batch(pipe):
     batched = pipe([other, LAYOUT], num_inference_steps=4, generator=seeded(9, 5), output_type='np').images
     different = pipe([LAYOUT], num_inference_steps=4, generator=seeded(6), output_type='np').images
     assert np.array_equal(alone, again)
-    assert np.abs(alone[0].astype(int) - batched[1].astype(int)).max() <= 1
-    assert np.abs(alone[0].astype(int) - different[0].astype(int)).mean() > 5
+    assert np.abs(alone[0] - batched[1]).max() <= 1 / 255
+    assert np.abs(alone[0] - different[0]).mean() > 5 / 255
+
+
+def test_given_latents_reproduce_the_image(pipe):
+    drawn = pipe([LAYOUT, LAYOUT], num_inference_steps=3, sampler='ddim', generator=seeded(3, 4), output_type='np')
+    latents = randn_tensor(pipe.latent_shape(2, 32, 32), generator=seeded(3, 4))
+    given = pipe([LAYOUT, LAYOUT], num_inference_steps=3, sampler='ddim', latents=latents, output_type='np')
+    assert np.array_equal(drawn.images, given.images) and not np.array_equal(given.images[0], given.images[1])
+
+
+def test_callback_on_step_end_runs_once_per_step_and_replaces_tensors(pipe):
+    calls = []
+
+    def callback(p, step, t, tensors):
+        calls.append((step, int(t), sorted(tensors)))
+        assert tensors['prompt_embeds'].shape[0] == 2  # the null prompt and the layout prompt
+        return dict(latents=torch.zeros_like(tensors['latents'])) if step == 3 else {}
+
+    out = pipe(LAYOUT, num_inference_steps=4, sampler='ddim', generator=seeded(0), output_type='np',
+               callback_on_step_end=callback, callback_on_step_end_tensor_inputs=['latents', 'prompt_embeds'])
+    assert [c[0] for c in calls] == [0, 1, 2, 3] and [c[2] for c in calls] == [['latents', 'prompt_embeds']] * 4
+    assert calls[0][1] == 999 and all(a[1] > b[1] for a, b in zip(calls, calls[1:]))
+    np.testing.assert_allclose(out.images, 0.5)  # the last step's latents were replaced by zeros (mid-grey)
+
+
+def test_progress_bar_counts_the_steps(pipe, capfd):
+    pipe.set_progress_bar_config(disable=False)
+    try:
+        pipe(LAYOUT, num_inference_steps=3, generator=seeded(0))
+    finally:
+        pipe.set_progress_bar_config(disable=True)
+    assert '3/3' in capfd.readouterr().err
 
 
 @pytest.mark.parametrize('sampler', sorted(SAMPLERS))
@@ -72,7 +123,15 @@ def test_bad_arguments_are_named(pipe, tmp_path):
         pipe([LAYOUT], sampler='euler')
     with pytest.raises(ValueError, match="'dog' is not among"):
         pipe([dict(boxes=[[0, 0, 1, 1]], labels=['dog'])])
-    with pytest.raises(FileNotFoundError, match='detdiffusion.json is missing'):
+    with pytest.raises(ValueError, match='output_type must be one of'):
+        pipe([LAYOUT], output_type='tensor')
+    with pytest.raises(ValueError, match=r'latents must have shape \(1, 3, 32, 32\)'):
+        pipe([LAYOUT], latents=torch.zeros(1, 3, 16, 16))
+    with pytest.raises(ValueError, match='2 generators for 1 layouts'):
+        pipe([LAYOUT], generator=seeded(0, 1))
+    with pytest.raises(ValueError, match=r"\['noise'\] are not among"):
+        pipe([LAYOUT], callback_on_step_end=lambda *a: {}, callback_on_step_end_tensor_inputs=['noise'])
+    with pytest.raises(OSError, match='model_index.json'):
         DetDiffusionPipeline.from_pretrained(str(tmp_path))
 
 
@@ -82,6 +141,5 @@ def test_model_sample_uses_the_pipeline(tiny_generator_export):
     model = load_exported_generator(tiny_generator_export, device='cpu')
     layout = to_layout_objects(LAYOUT, model.classes)
     images = model.sample([layout], 32, 32, num_inference_steps=3, seed=0)
-    pipe_images = model.as_pipeline()([layout], num_inference_steps=3, sampler='ddim', generator=seeded(0),
-                                      output_type='np').images
-    assert images.shape == (1, 32, 32, 3) and np.array_equal(images.numpy(), pipe_images)
+    pipe_images = model.as_pipeline()([layout], num_inference_steps=3, sampler='ddim', generator=seeded(0)).images
+    assert images.shape == (1, 32, 32, 3) and np.array_equal(images[0].numpy(), np.asarray(pipe_images[0]))

@@ -4,10 +4,11 @@ import copy
 import pytest
 import torch
 
-from mmdet_detdiffusion.generator.attention_loss import record_cross_attention
+from mmdet_detdiffusion.generator.attention_loss import CROSS_ATTENTION, record_cross_attention
 from mmdet_detdiffusion.generator.components import build_component
 from mmdet_detdiffusion.generator.position_encoding import (axis_frequencies, grid_centres, sincos_2d,
                                                             sincos_2d_features)
+from mmdet_detdiffusion.generator.recorder import UNetRecorder
 from tests.test_coord_unet import UNET_CONFIG
 
 
@@ -70,12 +71,13 @@ def test_cross_attention_maps_do_not_depend_on_the_image():
     """Position-only queries: the layout lookup is the same at every noise level and for every image."""
     torch.manual_seed(0)
     unet = build_component(dict(type='CoordUNet2DConditionModel', config=UNET_CONFIG)).eval()
-    state = record_cross_attention(unet)
-    state['active'] = True
+    recorder = UNetRecorder()
+    record_cross_attention(unet, recorder)
     text = torch.randn(1, 4, 8).expand(2, -1, -1)
-    with torch.no_grad():
+    with torch.no_grad(), recorder.recording():
         unet(torch.randn(2, 3, 16, 16), torch.tensor([10, 990]), encoder_hidden_states=text)
-    assert len(state['maps']) == 4
-    for probs in state['maps']:  # (2, queries, 4): the two samples differ in image and timestep only
+    maps = recorder.pop(CROSS_ATTENTION)
+    assert len(maps) == 4
+    for probs in maps:  # (2, queries, 4): the two samples differ in image and timestep only
         torch.testing.assert_close(probs[0], probs[1])
         assert probs[0].std(dim=0).max() > 1e-3  # but the queries differ by position

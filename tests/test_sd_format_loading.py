@@ -1,5 +1,6 @@
 """The paper configs load every component with from_pretrained: checked on a tiny SD-format folder
-(unet/ vae/ text_encoder/ tokenizer/ scheduler/) that the test builds and saves."""
+(unet/ vae/ text_encoder/ tokenizer/ scheduler/) that the test builds and saves; the export of such a
+generator loads in plain diffusers."""
 import os
 
 import pytest
@@ -13,6 +14,7 @@ from transformers import CLIPTextConfig, CLIPTextModel
 import mmdet_detdiffusion  # noqa: F401
 from helpers import REPO, label_with_alternating_attributes, tiny_generator_cfg
 from mmdet_detdiffusion.generator.text import clip_tokenizer_from_bpe, find_open_clip_bpe
+from mmdet_detdiffusion.layout.prompt import LayoutObject
 
 
 @pytest.fixture(scope='module')
@@ -32,9 +34,9 @@ def tiny_sd(tmp_path_factory):
     return str(root)
 
 
-@pytest.mark.parametrize('config', ['detdiffusion_sd15_coco_256.py', 'detdiffusion_sd15_coco_512.py'])
-def test_paper_config_trains_a_step_in_latent_space(config, tiny_sd, shapes_root, tmp_path):
-    from mmdet.registry import DATASETS, MODELS
+def paper_model(config: str, tiny_sd: str):
+    """The paper config's generator with every component from the tiny SD folder."""
+    from mmdet.registry import MODELS
     cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', config))
     for part in ('unet', 'vae', 'text_encoder', 'tokenizer', 'scheduler'):
         assert cfg.model[part].from_pretrained == 'runwayml/stable-diffusion-v1-5'
@@ -43,7 +45,14 @@ def test_paper_config_trains_a_step_in_latent_space(config, tiny_sd, shapes_root
     cfg.model.location_bins = 16
     cfg.model.perception_head = dict(channels=8, num_convs=1)
     init_default_scope('mmdet')
-    model = MODELS.build(cfg.model)
+    torch.manual_seed(0)
+    return MODELS.build(cfg.model)
+
+
+@pytest.mark.parametrize('config', ['detdiffusion_sd15_coco_256.py', 'detdiffusion_sd15_coco_512.py'])
+def test_paper_config_trains_a_step_in_latent_space(config, tiny_sd, shapes_root, tmp_path):
+    from mmdet.registry import DATASETS
+    model = paper_model(config, tiny_sd)
     assert model.latent_scale == 2 and not any(p.requires_grad for p in model.vae.parameters())
     assert all(p.requires_grad for p in model.unet.parameters())
     label_with_alternating_attributes(shapes_root + 'annotations/train.json',
@@ -58,3 +67,32 @@ def test_paper_config_trains_a_step_in_latent_space(config, tiny_sd, shapes_root
     assert model.unet.conv_in.weight.grad is not None and model.perception_head.lateral[0].weight.grad is not None
     images = model.eval().sample([model.layout_of(data['data_samples'][0])], 32, 32, num_inference_steps=2)
     assert images.shape == (1, 32, 32, 3)
+
+
+def test_sd_export_loads_in_plain_diffusers_with_identical_unet_outputs(tiny_sd, tmp_path):
+    from diffusers import StableDiffusionPipeline
+
+    from mmdet_detdiffusion.generator.export import export_generator
+    from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
+    model = paper_model('detdiffusion_sd15_coco_256.py', tiny_sd).eval()
+    folder = export_generator(model, str(tmp_path / 'export'))
+    sd = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None, low_cpu_mem_usage=False)
+    unet = UNet2DConditionModel.from_pretrained(folder, subfolder='unet', low_cpu_mem_usage=False)
+    ours = DetDiffusionPipeline.from_pretrained(folder)
+    assert type(sd.unet) is type(unet) is type(ours.unet) is UNet2DConditionModel
+    assert type(sd.vae) is AutoencoderKL and len(sd.tokenizer) == len(model.tokenizer)
+    prompt = model.prompt([LayoutObject('square', (0.1, 0.2, 0.5, 0.9), 'hard')], order='largest')
+    tokens = sd.tokenizer([prompt], padding='max_length', max_length=77, return_tensors='pt').input_ids
+    assert (tokens == model.tokenizer([prompt], padding='max_length', max_length=77, return_tensors='pt').input_ids
+            ).all() and sd.tokenizer.convert_tokens_to_ids('<hard>') in tokens[0].tolist()
+    torch.manual_seed(1)
+    latents, t = torch.randn(2, 4, 16, 16), torch.tensor([10, 700])
+    with torch.no_grad():
+        states = sd.text_encoder(tokens.repeat(2, 1))[0]
+        assert torch.equal(states, model.text_encoder(tokens.repeat(2, 1))[0])
+        expected = model.unet(latents, t, encoder_hidden_states=states).sample
+        for loaded in (sd.unet, unet, ours.unet):
+            assert torch.equal(loaded(latents, t, encoder_hidden_states=states).sample, expected)
+    sd.set_progress_bar_config(disable=True)
+    image = sd(prompt, height=32, width=32, num_inference_steps=2, output_type='np').images
+    assert image.shape == (1, 32, 32, 3)

@@ -1,9 +1,11 @@
-"""CLIP tokenizer from the real BPE vocabulary, extended with layout tokens; text encoder resized."""
+"""CLIP tokenizer from the real BPE vocabulary, extended with layout tokens; text encoder resized; distinct word
+rows for a text encoder trained from scratch."""
 import pytest
 import torch
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from mmdet_detdiffusion.generator.text import add_layout_tokens, clip_tokenizer_from_bpe, find_open_clip_bpe
+from mmdet_detdiffusion.generator.text import (add_layout_tokens, clip_tokenizer_from_bpe, find_open_clip_bpe,
+                                               init_word_embeddings)
 from mmdet_detdiffusion.layout.prompt import LocationGrid
 
 
@@ -68,3 +70,27 @@ def test_fresh_tokenizer_keeps_the_rows_of_a_layout_trained_text_encoder(fresh):
     assert tokenizer2.convert_tokens_to_ids('<hard>') == tokenizer.convert_tokens_to_ids('<hard>')
     with pytest.raises(ValueError, match='layout tokens of a 4x4 grid'):
         add_layout_tokens(clip_tokenizer_from_bpe(find_open_clip_bpe()), encoder, LocationGrid(4))
+
+
+def test_prompt_words_get_orthogonal_rows_of_the_norm(fresh):
+    tokenizer, encoder = fresh
+    old = encoder.get_input_embeddings().weight.detach().clone()
+    ids = init_word_embeddings(tokenizer, encoder, ['An image with', 'circle', 'faint square'], norm=2.0)
+    assert ids == sorted(tokenizer('An image with circle faint square', add_special_tokens=False).input_ids)
+    rows = encoder.get_input_embeddings().weight.detach()[ids]
+    torch.testing.assert_close(rows @ rows.T, 4.0 * torch.eye(len(ids)), atol=1e-5, rtol=0)
+    others = torch.ones(len(old), dtype=torch.bool)
+    others[ids] = False
+    assert torch.equal(encoder.get_input_embeddings().weight.detach()[others], old[others])
+
+
+def test_same_seed_same_rows_and_too_many_words_refused(fresh):
+    tokenizer, encoder = fresh
+    ids = init_word_embeddings(tokenizer, encoder, ['circle', 'square'], norm=1.0, seed=3)
+    first = encoder.get_input_embeddings().weight.detach()[ids].clone()
+    init_word_embeddings(tokenizer, encoder, ['circle', 'square'], norm=1.0, seed=3)
+    assert torch.equal(encoder.get_input_embeddings().weight.detach()[ids], first)
+    words = ('cat dog bird fish horse cow sheep goat lion tiger bear wolf fox deer frog duck owl crab '
+             'apple bread cheese lemon mango onion pepper rice salt sugar tea water wine milk honey corn').split()
+    with pytest.raises(ValueError, match='embedding width'):  # 36 tokens, 32 channels
+        init_word_embeddings(tokenizer, encoder, words, norm=1.0)

@@ -7,6 +7,7 @@ import sys
 import cv2
 
 from helpers import REPO
+from mmdet_detdiffusion.layout.attributes import ATTR_KEY, ATTRIBUTES
 
 
 def run(*args, timeout=600):
@@ -38,10 +39,10 @@ def test_demo_runs_the_whole_loop_and_reuses_finished_steps(tmp_path):
             '--steps', '2', '--trainability-epochs', '1', '--seeds', '0', '1')
     run(*args, timeout=1200)
     attrs = json.load(open(tmp_path / 'attributes' / 'train_pa_attr.json'))
-    assert len(attrs['images']) == 16 and all(a['pa_attr'] in ('easy', 'hard') for a in attrs['annotations'])
+    assert len(attrs['images']) == 16 and all(a[ATTR_KEY] in ATTRIBUTES for a in attrs['annotations'])
     val_layouts = json.load(open(tmp_path / 'attributes' / 'val_layouts_pa_attr.json'))
     assert len(val_layouts['images']) == 4
-    assert all(a['pa_attr'] in ('easy', 'hard') for a in val_layouts['annotations'])
+    assert all(a[ATTR_KEY] in ATTRIBUTES for a in val_layouts['annotations'])
     assert os.path.isfile(tmp_path / 'detector' / 'epoch_1.pth')
     assert os.path.isfile(tmp_path / 'generator' / 'export' / 'model_index.json')
     for name, mode, count in (('val_original_s0', 'original', 4), ('val_hard_s1', 'hard', 4),

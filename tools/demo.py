@@ -45,6 +45,7 @@ from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity
 from mmdet_detdiffusion.layout.attribute_file import (annotations_by_image, format_attribute_table, load_coco,
                                                       xywh_to_xyxy)
+from mmdet_detdiffusion.layout.attributes import ATTR_KEY, ATTRIBUTES, EASY, GENERATION_MODES, HARD, MODE_ORIGINAL
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
 from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
@@ -55,7 +56,6 @@ from mmdet_detdiffusion.visualization import draw_annotated, save_bar_chart, sav
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DETECTOR_CONFIG = os.path.join(REPO, 'configs', 'detector', 'toy_retinanet_shapes.py')
 GENERATOR_CONFIG = os.path.join(REPO, 'configs', 'generator', 'toy_shapes_pixel64_finetune.py')
-ATTR_MODES = ('hard', 'easy', 'original')
 
 
 def parse_args() -> argparse.Namespace:
@@ -207,14 +207,14 @@ def generate_sets(args: argparse.Namespace, export_dir: str, val_layouts: str, t
     folders = {}
     first = args.seeds[0]
     for seed in args.seeds:
-        for mode in ATTR_MODES if seed == first else ('hard', 'easy'):
+        for mode in GENERATION_MODES if seed == first else (HARD, EASY):
             name = f'val_{mode}_s{seed}'
             folders[name] = generate(args, pipe, identity, val_layouts, mode, seed, os.path.join(out_root, name) + '/')
-    for mode in ATTR_MODES:
+    for mode in GENERATION_MODES:
         name = f'train_{mode}'
         folders[name] = generate(args, pipe, identity, train_layouts, mode, first, os.path.join(out_root, name) + '/')
     folders['base_original'] = generate(args, base_pipeline(args), 'toy base (assets/toy_shapes_base)', val_layouts,
-                                        'original', first, os.path.join(out_root, 'base_original') + '/')
+                                        MODE_ORIGINAL, first, os.path.join(out_root, 'base_original') + '/')
     return folders
 
 
@@ -236,7 +236,7 @@ def yolo_scores(args: argparse.Namespace, detector: Runner, data_root: str, val_
     checkpoint = os.path.join(detector.work_dir, f'epoch_{detector.train_loop.max_epochs}.pth')
     first = args.seeds[0]
     sets = {'real': (val_layouts, data_root + 'images'),
-            **{mode: coco_set(folders[f'val_{mode}_s{first}']) for mode in ATTR_MODES},
+            **{mode: coco_set(folders[f'val_{mode}_s{first}']) for mode in GENERATION_MODES},
             'base (original)': coco_set(folders['base_original'])}
     return {name: evaluate_yolo_score(detector.cfg, checkpoint, ann_file, img_prefix,
                                       os.path.join(work_dir, name.split()[0]))
@@ -250,10 +250,10 @@ def hard_vs_easy_recall(args: argparse.Namespace, detector: Runner, folders: Dic
     labeler = attribute_labeler(args, detector)
     results = {}
     for seed in args.seeds:
-        sets = {mode: load_coco(folders[f'val_{mode}_s{seed}'] + ANNOTATION_FILE) for mode in ('hard', 'easy')}
+        sets = {mode: load_coco(folders[f'val_{mode}_s{seed}'] + ANNOTATION_FILE) for mode in (HARD, EASY)}
         found = {mode: labeler.label(coco, folders[f'val_{mode}_s{seed}'] + IMAGES_FOLDER, progress=False).attributes
                  for mode, coco in sets.items()}
-        results[seed] = paired_recall(sets['hard'], found['hard'], sets['easy'], found['easy'])
+        results[seed] = paired_recall(sets[HARD], found[HARD], sets[EASY], found[EASY])
     return results
 
 
@@ -274,16 +274,16 @@ def contrast_gaps(attr_file: str, data_root: str, folders: Dict[str, str], seed:
     minus the hard generations of the same validation layouts and seed."""
     real = load_coco(attr_file)
     real_contrast = box_contrasts(real, data_root + 'images')
-    by_attr = {attr: [real_contrast[a['id']] for a in real['annotations'] if a['pa_attr'] == attr]
-               for attr in ('easy', 'hard')}
+    by_attr = {attr: [real_contrast[a['id']] for a in real['annotations'] if a[ATTR_KEY] == attr]
+               for attr in ATTRIBUTES}
     generated = {}
-    for mode in ('easy', 'hard'):
+    for mode in ATTRIBUTES:
         folder = folders[f'val_{mode}_s{seed}']
         generated[mode] = float(np.nanmean(list(box_contrasts(*loaded_set(folder)).values())))
-    real_easy, real_hard = float(np.nanmean(by_attr['easy'])), float(np.nanmean(by_attr['hard']))
+    real_easy, real_hard = float(np.nanmean(by_attr[EASY])), float(np.nanmean(by_attr[HARD]))
     return dict(real_easy=real_easy, real_hard=real_hard, real_gap=real_easy - real_hard,
-                generated_easy=generated['easy'], generated_hard=generated['hard'],
-                generated_gap=generated['easy'] - generated['hard'])
+                generated_easy=generated[EASY], generated_hard=generated[HARD],
+                generated_gap=generated[EASY] - generated[HARD])
 
 
 def trainability(args: argparse.Namespace, data_root: str, folders: Dict[str, str], work_dir: str) -> Dict[str, dict]:
@@ -292,8 +292,8 @@ def trainability(args: argparse.Namespace, data_root: str, folders: Dict[str, st
     cfg = detector_config(data_root, args.trainability_epochs)
     cfg.default_hooks.logger.interval = 50
     synthetic = {mode: dict(type='CocoDataset', data_root=folders[f'train_{mode}'], ann_file=ANNOTATION_FILE,
-                            data_prefix=dict(img=IMAGES_FOLDER)) for mode in ATTR_MODES}
-    sizes = {mode: len(load_coco(folders[f'train_{mode}'] + ANNOTATION_FILE)['images']) for mode in ATTR_MODES}
+                            data_prefix=dict(img=IMAGES_FOLDER)) for mode in GENERATION_MODES}
+    sizes = {mode: len(load_coco(folders[f'train_{mode}'] + ANNOTATION_FILE)['images']) for mode in GENERATION_MODES}
     num_real = len(load_coco(data_root + 'annotations/train.json')['images'])
     arms = plan_arms(num_real, synthetic, sizes, args.trainability_epochs, cfg.train_dataloader.batch_size)
 
@@ -364,10 +364,10 @@ def main() -> None:
 def mean_by_attribute(coco: dict, field: str) -> Dict[str, float]:
     """Mean of an annotation field (e.g. ``'contrast'`` of ``'by_class'`` shapes, ``'area'`` in pixels) over
     the boxes labelled easy and over those labelled hard."""
-    values: Dict[str, List[float]] = {'easy': [], 'hard': []}
+    values: Dict[str, List[float]] = {attr: [] for attr in ATTRIBUTES}
     for ann in coco['annotations']:
         if field in ann:
-            values[ann['pa_attr']].append(ann[field])
+            values[ann[ATTR_KEY]].append(ann[field])
     return {attr: sum(v) / len(v) for attr, v in values.items() if v}
 
 
@@ -383,12 +383,12 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
     command = 'python tools/demo.py ' + ' '.join(sys.argv[1:])
     comparison_grid([(labelled, data_root + 'images')], os.path.join(work_dir, 'attributes_grid.png'), count=12)
     comparison_grid([(load_coco(val_layouts), data_root + 'images'), loaded_set(folders['base_original'])]
-                    + [loaded_set(folders[f'val_{mode}_s{first}']) for mode in ATTR_MODES],
+                    + [loaded_set(folders[f'val_{mode}_s{first}']) for mode in GENERATION_MODES],
                     os.path.join(work_dir, 'real_vs_generated.png'))
     real = scores['real']
     ratios = {name: (s['mAP'] / real['mAP'] if real['mAP'] else float('nan'),
                      s['AP50'] / real['AP50'] if real['AP50'] else float('nan')) for name, s in scores.items()}
-    original_ok = ratios['original'][0] >= 0.6 and ratios['original'][1] >= 0.8
+    original_ok = ratios[MODE_ORIGINAL][0] >= 0.6 and ratios[MODE_ORIGINAL][1] >= 0.8
     recall_rows, recall_ok = [], True
     for seed, result in recall.items():
         gap = result.recall_b - result.recall_a
@@ -405,7 +405,7 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
                    [train_report[a]['std'] for a in arms], [train_report[a]['seeds'] for a in arms],
                    'val mAP of D', f'Trainability ({len(args.seeds)} seeds; bars: mean ± std)')
     labelled_contrast, area = (mean_by_attribute(labelled, field) for field in ('contrast', 'area'))
-    num_synthetic = len(load_coco(folders['train_hard'] + ANNOTATION_FILE)['images'])
+    num_synthetic = len(load_coco(folders[f'train_{HARD}'] + ANNOTATION_FILE)['images'])
     real_only = train_report['real only']
     lines: List[str] = [
         '# DetDiffusion demo (toy shapes)', '',
@@ -425,20 +425,21 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         '## Easy / hard boxes of the training set (step: labeling)', '', '```', format_attribute_table(labelled),
         '```', '',
         *([f'Mean contrast of the objects (1 = the class colour itself, {MIN_CONTRAST} = faintest): easy '
-           f'{labelled_contrast["easy"]:.2f}, hard {labelled_contrast["hard"]:.2f}; mean area: easy '
-           f'{area["easy"]:.0f} px2, hard {area["hard"]:.0f} px2.', ''] if len(labelled_contrast) == 2 else []),
+           f'{labelled_contrast[EASY]:.2f}, hard {labelled_contrast[HARD]:.2f}; mean area: easy '
+           f'{area[EASY]:.0f} px2, hard {area[HARD]:.0f} px2.', ''] if len(labelled_contrast) == 2 else []),
         '![training images, easy boxes green, hard boxes red](attributes_grid.png)', '',
         '## Generated images (step: generation)', '',
         'Rows: real validation images; the toy base (original attributes); the fine-tuned generator with '
-        f'{", ".join(ATTR_MODES)} attributes. Every generation of a layout has the same seed, so what differs '
+        f'{", ".join(GENERATION_MODES)} attributes. Every generation of a layout has the same seed, so what differs '
         'between the last three rows comes from the attribute tokens alone.', '',
         '![real vs generated](real_vs_generated.png)', '',
         '## 1. Fidelity on unseen layouts: YOLO score (step: yolo_score)', '',
         markdown_table(FIDELITY_COLUMNS, fidelity_rows(scores)), '',
-        f'Original mode vs real: mAP {ratios["original"][0]:.2f}x (target >= 0.6), AP50 {ratios["original"][1]:.2f}x '
+        f'Original mode vs real: mAP {ratios[MODE_ORIGINAL][0]:.2f}x (target >= 0.6), '
+        f'AP50 {ratios[MODE_ORIGINAL][1]:.2f}x '
         f'(target >= 0.8): {target(original_ok)}. The toy base: mAP {ratios["base (original)"][0]:.2f}x, AP50 '
         f'{ratios["base (original)"][1]:.2f}x. Hard is meant to score lower than easy: hard mAP '
-        f'{scores["hard"]["mAP"]:.3f}, easy {scores["easy"]["mAP"]:.3f}.', '',
+        f'{scores[HARD]["mAP"]:.3f}, easy {scores[EASY]["mAP"]:.3f}.', '',
         '## 2. Does "hard" make objects harder for D? (step: recall)', '',
         f'A layout box is found when D predicts {"its class" if args.match_class else "a box"} there with score > '
         f'{args.score_thr} and IoU > {args.iou_thr} (the rule that labels boxes easy). Target per seed: recall '

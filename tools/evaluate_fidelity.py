@@ -22,6 +22,7 @@ import mmdet_detdiffusion  # noqa: F401  (registers components and the checkpoin
 from mmdet_detdiffusion.evaluation.fid import fid, load_inception
 from mmdet_detdiffusion.evaluation.report import FIDELITY_COLUMNS, fidelity_rows, markdown_table
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
+from mmdet_detdiffusion.layout.attributes import RECORD_KEY
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
 
@@ -45,7 +46,7 @@ def source_images(synthetic_dir: str, real_img_prefix: str) -> List[str]:
     """The real image of each synthetic image, in the synthetic file's order (matched FID sets)."""
     with open(os.path.join(synthetic_dir, ANNOTATION_FILE)) as f:
         images = json.load(f)['images']
-    return [os.path.join(real_img_prefix, image['detdiffusion']['source_file_name']) for image in images]
+    return [os.path.join(real_img_prefix, image[RECORD_KEY]['source_file_name']) for image in images]
 
 
 def evaluate(args: argparse.Namespace) -> Dict[str, Dict[str, Optional[float]]]:

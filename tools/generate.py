@@ -17,9 +17,9 @@ import torch
 from mmengine import dist
 
 from mmdet_detdiffusion.generator.pipeline import (SAMPLERS, DetDiffusionPipeline, generator_identity,
-                                                   read_layout_settings)
+                                                   read_export_config)
 from mmdet_detdiffusion.layout.attribute_file import CocoFormatError, load_coco
-from mmdet_detdiffusion.layout.inputs import ATTR_MODES
+from mmdet_detdiffusion.layout.attributes import GENERATION_MODES, HARD
 from mmdet_detdiffusion.synthetic.writer import OUTPUT_SIZES, SyntheticDatasetWriter
 from mmdet_detdiffusion.utils.distributed import init_distributed
 
@@ -31,7 +31,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('generator', help='generator export folder (tools/train_generator.py: WORK_DIR/export)')
     parser.add_argument('--ann-file', required=True, help='COCO json whose layouts are generated (pa_attr kept)')
     parser.add_argument('--out', required=True, help='output folder')
-    parser.add_argument('--attr-mode', choices=ATTR_MODES[:3], default='hard',
+    parser.add_argument('--attr-mode', choices=GENERATION_MODES, default=HARD,
                         help='attribute of every box: hard, easy, or the file\'s own pa_attr (original)')
     parser.add_argument('--num-per-image', type=int, default=1, help='synthetic images per source image')
     parser.add_argument('--seed', type=int, default=0)
@@ -60,7 +60,7 @@ def main() -> None:
     args = parse_args()
     init_distributed(args.launcher)
     try:
-        settings = read_layout_settings(args.generator)
+        settings = read_export_config(args.generator)
         coco = load_coco(args.ann_file)
     except (FileNotFoundError, CocoFormatError) as err:
         raise SystemExit(f'generate: {err}') from None

@@ -27,6 +27,7 @@ sys.path.insert(0, REPO)
 
 import mmdet_detdiffusion  # noqa: E402,F401
 from mmdet_detdiffusion.generator.export import load_exported_generator  # noqa: E402
+from mmdet_detdiffusion.generator.pipeline import read_export_config  # noqa: E402
 from mmdet_detdiffusion.generator.text import layout_tokens  # noqa: E402
 from mmdet_detdiffusion.layout.prompt import PROMPT_PREFIX  # noqa: E402
 from mmdet_detdiffusion.utils.train_cli import fill_generator_classes  # noqa: E402
@@ -63,10 +64,8 @@ def write_base(export: str, out_dir: str, record: dict) -> int:
     shutil.rmtree(tmp_dir, ignore_errors=True)
     model.unet.save_pretrained(os.path.join(tmp_dir, 'unet'))
     model.text_encoder.save_pretrained(os.path.join(tmp_dir, 'text_encoder'))
-    with open(os.path.join(export, 'detdiffusion.json')) as f:
-        settings = json.load(f)
     record = dict(record, classes=list(model.classes), location_bins=model.grid.bins, kept_token_rows=int(keep.sum()),
-                  data_filters=settings.get('data_filters', {}))
+                  data_filters=read_export_config(export)['data_filters'])
     with open(os.path.join(tmp_dir, 'base.json'), 'w') as f:
         json.dump(record, f, indent=2)
     shutil.rmtree(out_dir, ignore_errors=True)

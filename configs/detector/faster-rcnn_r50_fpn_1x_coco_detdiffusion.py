@@ -6,5 +6,7 @@ custom_imports = dict(imports=['mmdet_detdiffusion'], allow_failed_imports=False
 
 synthetic = dict(type='CocoDataset', data_root='data/coco_synthetic_hard/', ann_file='annotations.json',
                  data_prefix=dict(img='images/'))  # pipeline, metainfo, filter_cfg: as the real set
-train_dataloader = dict(dataset=dict(_delete_=True, type='DetDiffusionDataset', real={{_base_.train_dataloader.dataset}},
-                                     synthetic=[synthetic], synthetic_ratio=None))
+# Every real and synthetic sample each epoch. For a fixed synthetic share, drawn afresh each epoch, add
+# sampler=dict(type='SyntheticRatioSampler', synthetic_ratio=0.3) to train_dataloader.
+train_dataloader = dict(dataset=dict(_delete_=True, type='DetDiffusionDataset',
+                                     real={{_base_.train_dataloader.dataset}}, synthetic=[synthetic]))

@@ -4,5 +4,5 @@ custom_imports = dict(imports=['mmdet_detdiffusion'], allow_failed_imports=False
 
 synthetic = dict(type='CocoDataset', data_root='data/coco_synthetic_hard/', ann_file='annotations.json',
                  data_prefix=dict(img='images/'))
-train_dataloader = dict(dataset=dict(_delete_=True, type='DetDiffusionDataset', real={{_base_.train_dataloader.dataset}},
-                                     synthetic=[synthetic], synthetic_ratio=None))
+train_dataloader = dict(dataset=dict(_delete_=True, type='DetDiffusionDataset',
+                                     real={{_base_.train_dataloader.dataset}}, synthetic=[synthetic]))

@@ -3,5 +3,5 @@ _base_ = './toy_retinanet_shapes.py'
 
 synthetic = dict(type='CocoDataset', data_root='data/shapes_synthetic_hard/', ann_file='annotations.json',
                  data_prefix=dict(img='images/'))
-train_dataloader = dict(dataset=dict(_delete_=True, type='DetDiffusionDataset', real={{_base_.train_dataloader.dataset}},
-                                     synthetic=[synthetic], synthetic_ratio=None))
+train_dataloader = dict(dataset=dict(_delete_=True, type='DetDiffusionDataset',
+                                     real={{_base_.train_dataloader.dataset}}, synthetic=[synthetic]))

@@ -26,10 +26,9 @@ from tqdm import tqdm
 from mmdet_detdiffusion.layout.attribute_file import (annotations_by_image, clip_box,
                                                       format_attribute_table, write_attribute_file,
                                                       xywh_to_xyxy)
-from mmdet_detdiffusion.layout.matching import (DEFAULT_IOU_THR, DEFAULT_SCORE_THR, HARD,
-                                                label_attributes)
+from mmdet_detdiffusion.layout.attributes import HARD, SKIP_KEY
+from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR, label_attributes
 
-SKIP_KEY = 'pa_skipped'
 # Transforms that read ground truth: the labeler compares against the json itself.
 _GT_TRANSFORMS = ('LoadAnnotations', 'mmdet.LoadAnnotations', 'LoadPanopticAnnotations')
 

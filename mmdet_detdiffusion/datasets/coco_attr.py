@@ -22,6 +22,7 @@ from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 from mmengine.logging import print_log
 
+from mmdet_detdiffusion.layout.attributes import ATTR_KEY
 from mmdet_detdiffusion.layout.inputs import box_area_share, covered_share
 
 
@@ -69,15 +70,15 @@ class DetDiffusionCocoDataset(CocoDataset):
 
     def _check_attributes(self, data_list: List[dict]) -> None:
         """Refuse an unlabelled file; log how many boxes of a partly labelled one lack ``pa_attr``."""
-        attrs = [instance['pa_attr'] for info in data_list for instance in info['instances']]
+        attrs = [instance[ATTR_KEY] for info in data_list for instance in info['instances']]
         missing = sum(attr is None for attr in attrs)
         if attrs and missing == len(attrs):
-            raise ValueError(f'{self.ann_file}: no box has a "pa_attr" (easy/hard) attribute. Label the file '
+            raise ValueError(f'{self.ann_file}: no box has a "{ATTR_KEY}" (easy/hard) attribute. Label the file '
                              'with the detector first: python tools/label_attributes.py DET_CONFIG DET_CHECKPOINT '
                              f'--ann-file {self.ann_file} --out ..._pa_attr.json, then train on its output '
                              '(or set require_pa_attr=False for a generator without attributes)')
         if missing:
-            print_log(f'{self.ann_file}: {missing} of {len(attrs)} boxes have no "pa_attr"; their objects are '
+            print_log(f'{self.ann_file}: {missing} of {len(attrs)} boxes have no "{ATTR_KEY}"; their objects are '
                       'written without an attribute token', logger='current', level=logging.WARNING)
 
     def parse_data_info(self, raw_data_info: dict) -> Union[dict, List[dict]]:
@@ -91,7 +92,7 @@ class DetDiffusionCocoDataset(CocoDataset):
         for ann, instance in zip(sources, data_info['instances']):
             if box_area_share(instance['bbox'], img_w, img_h) < self.min_box_area_ratio:
                 continue
-            instance['pa_attr'] = ann.get('pa_attr')
+            instance[ATTR_KEY] = ann.get(ATTR_KEY)
             instance.setdefault('mask', box_polygon(instance['bbox']))
             instances.append(instance)
         data_info['instances'] = instances

@@ -22,6 +22,7 @@ from mmdet.registry import DATASETS
 from mmengine.dataset import Compose
 
 from mmdet_detdiffusion.datasets.shapes import SHAPES_CLASSES, render_shapes_image
+from mmdet_detdiffusion.layout.attributes import ATTR_KEY, EASY, HARD
 
 CONTRAST_WORDS = ('', 'faint', 'bright')
 FAINT_BELOW = 0.35
@@ -87,9 +88,10 @@ class ShapesStreamDataset:
         instances: List[Dict] = []
         for obj in objects:
             word = contrast_word(obj['contrast']) if rng.random() < self.describe_prob else ''
-            instances.append(dict(
-                bbox=obj['bbox_xyxy'], bbox_label=self.classes.index(f'{word} {obj["shape"]}'.strip()),
-                mask=[obj['polygon']], ignore_flag=0, pa_attr='hard' if rng.random() < self.hard_prob else 'easy'))
+            label = self.classes.index(f'{word} {obj["shape"]}'.strip())
+            attr = HARD if rng.random() < self.hard_prob else EASY
+            instances.append({'bbox': obj['bbox_xyxy'], 'bbox_label': label, 'mask': [obj['polygon']], 'ignore_flag': 0,
+                              ATTR_KEY: attr})
         size = self.render_args['size']
         return dict(img=np.ascontiguousarray(image[:, :, ::-1]), img_id=index, img_path=f'shapes-stream/{index}',
                     img_shape=(size, size), ori_shape=(size, size), height=size, width=size, instances=instances)

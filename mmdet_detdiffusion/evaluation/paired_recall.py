@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import Dict, Hashable, Tuple
 
+from mmdet_detdiffusion.layout.attributes import EASY, RECORD_KEY
+
 BoxKey = Tuple[Hashable, int, Tuple[float, ...]]
 
 
@@ -28,7 +30,7 @@ def box_keys(coco: dict) -> Dict[Hashable, BoxKey]:
     """Annotation id -> ``(source image, category id, box xywh rounded to 0.01 px)``: the same key for a
     layout box in every synthetic set made from the same layouts (images name their source image in
     ``image['detdiffusion']['source_image_id']``; the image's own id otherwise)."""
-    source = {image['id']: image.get('detdiffusion', {}).get('source_image_id', image['id'])
+    source = {image['id']: image.get(RECORD_KEY, {}).get('source_image_id', image['id'])
               for image in coco['images']}
     return {ann['id']: (source[ann['image_id']], ann['category_id'], tuple(round(v, 2) for v in ann['bbox']))
             for ann in coco['annotations']}
@@ -55,8 +57,8 @@ def paired_recall(coco_a: dict, attributes_a: Dict[Hashable, str], coco_b: dict,
     Raises:
         ValueError: the sets share no box (not generated from the same layouts).
     """
-    found_a = {key: attributes_a[ann_id] == 'easy' for ann_id, key in box_keys(coco_a).items()}
-    found_b = {key: attributes_b[ann_id] == 'easy' for ann_id, key in box_keys(coco_b).items()}
+    found_a = {key: attributes_a[ann_id] == EASY for ann_id, key in box_keys(coco_a).items()}
+    found_b = {key: attributes_b[ann_id] == EASY for ann_id, key in box_keys(coco_b).items()}
     common = set(found_a) & set(found_b)
     if not common:
         raise ValueError('paired_recall: the two sets share no layout box (same source image, category and '

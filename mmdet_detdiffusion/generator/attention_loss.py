@@ -32,17 +32,18 @@ import torch
 from diffusers.models.attention_processor import Attention
 
 from mmdet_detdiffusion.generator.perception_head import box_maps
+from mmdet_detdiffusion.generator.recorder import UNetRecorder
 
 PROB_FLOOR = 1e-10  # attention below it adds no gradient: low, so that nearly ignored tokens are still pulled up
+CROSS_ATTENTION = 'cross_attention'  # the recorder's name for the maps
 
 
 class RecordingCrossAttnProcessor:
-    """Cross-attention with explicit probabilities, kept in ``state['maps']`` as ``(B, queries, tokens)``
-    (heads averaged) while ``state['active']``; one state is shared by all processors of a U-Net (and by
-    their deep copies, e.g. an EMA model's, which record into their own copied state)."""
+    """Cross-attention with explicit probabilities, added to a :class:`~.recorder.UNetRecorder` under
+    ``CROSS_ATTENTION`` as ``(B, queries, tokens)`` (heads averaged)."""
 
-    def __init__(self, state: dict):
-        self.state = state
+    def __init__(self, recorder: UNetRecorder):
+        self.recorder = recorder
 
     def __call__(self, attn: Attention, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor = None,
                  attention_mask: torch.Tensor = None, **kwargs) -> torch.Tensor:
@@ -52,16 +53,15 @@ class RecordingCrossAttnProcessor:
         key = attn.head_to_batch_dim(attn.to_k(encoder_hidden_states))
         value = attn.head_to_batch_dim(attn.to_v(encoder_hidden_states))
         probs = attn.get_attention_scores(query, key, mask)
-        if self.state['active']:
-            self.state['maps'].append(probs.unflatten(0, (batch, attn.heads)).mean(1))
+        if self.recorder.active:  # the head average only when it is kept
+            self.recorder.add(CROSS_ATTENTION, probs.unflatten(0, (batch, attn.heads)).mean(1))
         out = attn.batch_to_head_dim(torch.bmm(probs, value))
         return attn.to_out[1](attn.to_out[0](out))
 
 
-def record_cross_attention(unet: torch.nn.Module) -> dict:
-    """Give every cross-attention layer of ``unet`` a :class:`RecordingCrossAttnProcessor`; return their
-    shared state ``{'active': False, 'maps': []}``."""
-    state = dict(active=False, maps=[])
+def record_cross_attention(unet: torch.nn.Module, recorder: UNetRecorder) -> None:
+    """Give every cross-attention layer of ``unet`` a :class:`RecordingCrossAttnProcessor` adding to
+    ``recorder``."""
     layers = [m for m in unet.modules() if isinstance(m, Attention) and m.is_cross_attention]
     if not layers:
         raise ValueError('record_cross_attention: the U-Net has no cross-attention layers')
@@ -69,8 +69,7 @@ def record_cross_attention(unet: torch.nn.Module) -> dict:
         if layer.norm_cross is not None or layer.group_norm is not None or layer.residual_connection \
                 or layer.rescale_output_factor != 1.0:
             raise ValueError('record_cross_attention supports plain transformer-block cross-attention only')
-        layer.set_processor(RecordingCrossAttnProcessor(state))
-    return state
+        layer.set_processor(RecordingCrossAttnProcessor(recorder))
 
 
 def layout_attention_loss(maps: Sequence[torch.Tensor], image_size: Tuple[int, int], boxes: torch.Tensor,

@@ -1,58 +1,60 @@
-"""Build diffusers / transformers components from config dicts.
+"""Build diffusers / transformers components from config dicts, through the ``GENERATOR_COMPONENTS`` registry.
 
-Each component config names its class in ``type`` and says where it comes from::
+Each component config names its registered class in ``type`` and says where it comes from::
 
     dict(type='UNet2DConditionModel', from_pretrained='runwayml/stable-diffusion-v1-5', subfolder='unet')
     dict(type='UNet2DConditionModel', config=dict(sample_size=32, ...))     # fresh, randomly initialised
     dict(type='CLIPTextModel', config=dict(hidden_size=32, ...))            # transformers config kwargs
     dict(type='CLIPTokenizer', bpe_file=None)   # CLIP's BPE vocabulary (default: open-clip-torch's file)
 
-``from_pretrained`` is a local folder or a hub id (hub downloads are up to the environment).
+``from_pretrained`` is a local folder or a hub id (hub downloads are up to the environment). Other classes
+join with ``GENERATOR_COMPONENTS.register_module(module=cls)``.
 """
 import copy
-import json
-import os
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Union
 
-import diffusers
 import transformers
+from diffusers import (AutoencoderKL, DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, ModelMixin,
+                       PNDMScheduler, UNet2DConditionModel, UNet2DModel)
+from diffusers.utils import is_accelerate_available
+from mmengine.registry import Registry
+from transformers import CLIPTextModel, CLIPTokenizer
 
 from mmdet_detdiffusion.generator.coord_unet import CoordUNet2DConditionModel
 from mmdet_detdiffusion.generator.text import clip_tokenizer_from_bpe, find_open_clip_bpe
 
-OWN_COMPONENTS = {cls.__name__: cls for cls in (CoordUNet2DConditionModel,)}
 
-
-def _component_class(name: str) -> type:
-    if name in OWN_COMPONENTS:
-        return OWN_COMPONENTS[name]
-    for module in (diffusers, transformers):
-        cls = getattr(module, name, None)
-        if cls is not None:
-            return cls
-    raise ValueError(f'unknown component type {name!r}: expected a diffusers or transformers class name, '
-                     f'or one of {sorted(OWN_COMPONENTS)}')
-
-
-def build_component(cfg: Optional[dict]) -> Any:
-    """Instantiate one component config (see module docstring); ``None`` stays ``None``."""
-    if cfg is None:
-        return None
-    cfg = copy.deepcopy(dict(cfg))
+def build_from_pretrained_or_config(cfg: dict, registry: Registry, default_args: Optional[dict] = None) -> Any:
+    """Build function of ``GENERATOR_COMPONENTS``: instantiate one component config (module docstring)."""
+    cfg = copy.deepcopy({**(default_args or {}), **cfg})
     name = cfg.pop('type')
-    cls = _component_class(name)
+    cls = registry.get(name)
+    if cls is None:
+        raise KeyError(f'unknown component type {name!r}: expected one of {sorted(registry.module_dict)}')
     if 'from_pretrained' in cfg:
+        if issubclass(cls, ModelMixin):  # without accelerate, diffusers warns and loads the normal way anyway
+            cfg.setdefault('low_cpu_mem_usage', is_accelerate_available())
         return cls.from_pretrained(cfg.pop('from_pretrained'), **cfg)
-    if name == 'CLIPTokenizer':
+    if issubclass(cls, CLIPTokenizer):
         return clip_tokenizer_from_bpe(cfg.pop('bpe_file', None) or find_open_clip_bpe(), **cfg)
     if 'config' not in cfg:
         raise ValueError(f'{name}: give either from_pretrained=PATH_OR_ID or config=dict(...)')
     config = dict(cfg.pop('config'))
-    if hasattr(cls, 'config_class') and issubclass(cls, transformers.PreTrainedModel):
+    if issubclass(cls, transformers.PreTrainedModel):
         return cls(cls.config_class(**config))
-    if hasattr(cls, 'from_config'):
-        return cls.from_config(config)
-    return cls(**config)
+    return cls.from_config(config)
+
+
+GENERATOR_COMPONENTS = Registry('generator component', build_func=build_from_pretrained_or_config,
+                                scope='mmdet_detdiffusion')
+for _cls in (UNet2DConditionModel, UNet2DModel, CoordUNet2DConditionModel, AutoencoderKL, CLIPTextModel,
+             CLIPTokenizer, DDPMScheduler, DDIMScheduler, DPMSolverMultistepScheduler, PNDMScheduler):
+    GENERATOR_COMPONENTS.register_module(module=_cls)
+
+
+def build_component(cfg: Union[dict, Any, None]) -> Any:
+    """A component from its config (module docstring); a built component is returned as it is, ``None`` too."""
+    return GENERATOR_COMPONENTS.build(cfg) if isinstance(cfg, dict) else cfg
 
 
 def sample_channels(unet) -> int:
@@ -64,26 +66,3 @@ def sample_channels(unet) -> int:
 def latent_scale(vae) -> int:
     """Pixels per latent cell of an AutoencoderKL (8 for SD's VAE); 1 without one (pixel space)."""
     return 1 if vae is None else 2 ** (len(vae.config.block_out_channels) - 1)
-
-
-def own_component_class(folder: str) -> Optional[type]:
-    """This package's class of the saved component in ``folder`` (its config's ``_class_name``), or ``None``.
-
-    Exports list such components in ``model_index.json`` under their diffusers base class, the only
-    (library, class) pairs diffusers resolves, so plain diffusers still loads them (as the base class).
-    """
-    config = os.path.join(folder, 'config.json')
-    if not os.path.isfile(config):
-        return None
-    with open(config) as f:
-        return OWN_COMPONENTS.get(json.load(f).get('_class_name'))
-
-
-def library_class(component: Any) -> Tuple[str, str]:
-    """``(library, class name)`` of a component for ``model_index.json``: its first diffusers or
-    transformers class (this package's subclasses are listed as their base)."""
-    for cls in type(component).__mro__:
-        library = cls.__module__.split('.')[0]
-        if library in ('diffusers', 'transformers'):
-            return library, cls.__name__
-    raise TypeError(f'{type(component).__name__} is not a diffusers or transformers component')

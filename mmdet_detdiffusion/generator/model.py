@@ -11,27 +11,31 @@ from generators seeded by ``(seed, rank, step)``, the step counter being a buffe
 checkpoints, so a resumed run repeats the steps an uninterrupted run would take.
 """
 import random
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmengine import dist
-from mmengine.model import BaseDataPreprocessor, BaseModel
+from mmengine.model import BaseModel
 
-from mmdet_detdiffusion.generator.attention_loss import layout_attention_loss, record_cross_attention
+from mmdet_detdiffusion.generator.attention_loss import CROSS_ATTENTION, layout_attention_loss, record_cross_attention
 from mmdet_detdiffusion.generator.components import build_component, latent_scale
 from mmdet_detdiffusion.generator.geodiffusion import GENERATION_CONFIG, layout_settings, read_generation_config
 from mmdet_detdiffusion.generator.losses import foreground_weight_map, instance_mask_loss, noise_level_weight
 from mmdet_detdiffusion.generator.perception_head import PerceptionHead
+from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, uint8_images
+from mmdet_detdiffusion.generator.recorder import UNetRecorder
 from mmdet_detdiffusion.generator.text import (add_layout_tokens, encode_text, init_word_embeddings,
                                                word_token_counter)
-from mmdet_detdiffusion.generator.transforms import ATTR_NAMES
-from mmdet_detdiffusion.layout.prompt import (ATTRIBUTE_TOKENS, PROMPT_PREFIX, LayoutObject, LocationGrid, build_prompt,
-                                              object_token_spans)
+from mmdet_detdiffusion.layout.attributes import ATTR_NAMES, ATTRIBUTES, NO_ATTR_CODE
+from mmdet_detdiffusion.layout.prompt import PROMPT_PREFIX, LayoutObject, LocationGrid, build_prompt, object_token_spans
 
 TRAINABLE_PARTS = ('unet', 'text_encoder', 'perception_head')
 DEFAULT_LOCATION_BINS = 256  # GeoDiffusion's
+# uint8 BGR images (3, H, W) -> a float RGB batch (B, 3, H, W) in [-1, 1]
+DEFAULT_DATA_PREPROCESSOR = dict(type='ImgDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3, bgr_to_rgb=True)
+UP_BLOCK_RECORD = 'up_blocks.{}'  # the recorder's name for the output of up block i
 
 
 def resolve_layout_settings(location_bins: Optional[int], max_objects: Optional[int],
@@ -54,34 +58,13 @@ def resolve_layout_settings(location_bins: Optional[int], max_objects: Optional[
 
 
 @MODELS.register_module()
-class GeneratorDataPreprocessor(BaseDataPreprocessor):
-    """Moves a batch to the model's device and turns uint8 BGR images ``(3, H, W)`` into a float RGB
-    batch ``(B, 3, H, W)`` in [-1, 1]."""
-
-    def forward(self, data: dict, training: bool = False) -> dict:
-        data = self.cast_data(data)
-        images = data['inputs']
-        shapes = {tuple(image.shape) for image in images}
-        if len(shapes) != 1:
-            raise ValueError(f'generator batches need images of one size (resize them in the pipeline), '
-                             f'got {sorted(shapes)}')
-        batch = torch.stack(list(images)).float()[:, [2, 1, 0]] / 127.5 - 1.0
-        return dict(inputs=batch, data_samples=data.get('data_samples'))
-
-
-def _capture_output(module: torch.nn.Module, args, output) -> None:
-    """Forward hook: keep a U-Net decoder block's output for the perception head."""
-    module.captured_output = output
-
-
-@MODELS.register_module()
 class DetDiffusionGenerator(BaseModel):
     """Layout-to-image latent diffusion model with perception-aware attributes and loss.
 
     Args:
         unet / text_encoder / tokenizer / scheduler: component configs
-            (:func:`~mmdet_detdiffusion.generator.components.build_component`).
-        vae: AutoencoderKL config, always frozen; ``None`` diffuses in pixel space (tiny models).
+            (:func:`~mmdet_detdiffusion.generator.components.build_component`) or built components.
+        vae: AutoencoderKL config (or model), always frozen; ``None`` diffuses in pixel space (tiny models).
         classes: class names, index = dataset label.
         location_bins: location grid size per axis (GeoDiffusion: 256); ``None``: ``generation_config``'s,
             else 256.
@@ -95,8 +78,11 @@ class DetDiffusionGenerator(BaseModel):
         null_prompt_prob: share of training prompts replaced by the empty prompt (classifier-free guidance).
         mask_text_padding: the U-Net's cross-attention ignores the prompt's padding tokens (off for Stable
             Diffusion, which was trained attending to them; on helps a text encoder trained from scratch).
-        perception_head: PerceptionHead kwargs besides ``in_channels``; ``None`` disables the P.A. loss.
-        feature_blocks: indices of ``unet.up_blocks`` whose outputs feed the perception head.
+        perception_head: config of the P.A. loss's head, built by mmdet's ``MODELS`` (``type`` defaults to
+            :class:`~.perception_head.PerceptionHead`; ``in_channels`` and ``feature_blocks`` are filled in),
+            or a built head; ``None`` disables the P.A. loss.
+        feature_blocks: indices of ``unet.up_blocks`` whose outputs feed a perception head built from a
+            config (a built head brings its own).
         pa_loss_weight: lambda of the P.A. loss.
         pa_weight_power: the P.A. loss of a sample is weighted by ``alpha-bar_t ** pa_weight_power``
             (the paper: 0.5, ``sqrt(alpha-bar_t)``).
@@ -113,20 +99,20 @@ class DetDiffusionGenerator(BaseModel):
         seed: base seed of the per-step randomness.
     """
 
-    def __init__(self, unet: dict, text_encoder: dict, tokenizer: dict, scheduler: dict,
-                 classes: Sequence[str], vae: Optional[dict] = None, location_bins: Optional[int] = None,
-                 max_objects: Optional[int] = None, generation_config: Optional[str] = None,
+    def __init__(self, unet: Union[dict, Any], text_encoder: Union[dict, Any], tokenizer: Union[dict, Any],
+                 scheduler: Union[dict, Any], classes: Sequence[str], vae: Union[dict, Any, None] = None,
+                 location_bins: Optional[int] = None, max_objects: Optional[int] = None,
+                 generation_config: Optional[str] = None,
                  use_attributes: bool = True, object_order: str = 'random', null_prompt_prob: float = 0.1,
                  mask_text_padding: bool = False,
-                 perception_head: Optional[dict] = dict(channels=64, num_convs=2),
+                 perception_head: Union[dict, PerceptionHead, None] = dict(channels=64, num_convs=2),
                  feature_blocks: Sequence[int] = (1, 2, 3), pa_loss_weight: float = 0.01,
                  pa_weight_power: float = 0.5,
                  foreground_weight: Optional[dict] = None, attention_loss_weight: float = 0.0,
                  word_embedding_norm: Optional[float] = None, noise_offset: float = 0.0,
                  trainable: Sequence[str] = TRAINABLE_PARTS,
                  seed: int = 0, data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
-        super().__init__(data_preprocessor=data_preprocessor or GeneratorDataPreprocessor(),
-                         init_cfg=init_cfg)
+        super().__init__(data_preprocessor=data_preprocessor or DEFAULT_DATA_PREPROCESSOR, init_cfg=init_cfg)
         if not classes:
             raise ValueError('DetDiffusionGenerator: classes (the dataset class names) are required')
         unknown = set(trainable) - set(TRAINABLE_PARTS)
@@ -143,7 +129,7 @@ class DetDiffusionGenerator(BaseModel):
         self.max_objects = layout['max_objects']
         if word_embedding_norm is not None:  # before add_layout_tokens: attribute tokens start from their words
             init_word_embeddings(self.tokenizer, self.text_encoder,
-                                 [PROMPT_PREFIX, *self.classes, *ATTRIBUTE_TOKENS], word_embedding_norm, seed)
+                                 [PROMPT_PREFIX, *self.classes, *ATTRIBUTES], word_embedding_norm, seed)
         add_layout_tokens(self.tokenizer, self.text_encoder, self.grid)
         self.count_tokens = word_token_counter(self.tokenizer)
         self.use_attributes = use_attributes
@@ -155,15 +141,17 @@ class DetDiffusionGenerator(BaseModel):
         self.foreground_weight = foreground_weight
         self.attention_loss_weight = attention_loss_weight
         self.noise_offset = noise_offset
-        self.attention_record = record_cross_attention(self.unet) if attention_loss_weight else None
-        self.feature_blocks = tuple(feature_blocks)
-        self.head_cfg = None if perception_head is None else dict(perception_head)
-        self.perception_head = None
-        if perception_head is not None:
-            in_channels = [self.unet.up_blocks[i].resnets[-1].out_channels for i in self.feature_blocks]
-            self.perception_head = PerceptionHead(in_channels, **perception_head)
-            for i in self.feature_blocks:
-                self.unet.up_blocks[i].register_forward_hook(_capture_output)
+        self.recorder = UNetRecorder()  # what the losses read from inside the U-Net's training pass
+        if attention_loss_weight:
+            record_cross_attention(self.unet, self.recorder)
+        if isinstance(perception_head, dict):
+            in_channels = [self.unet.up_blocks[i].resnets[-1].out_channels for i in feature_blocks]
+            perception_head = MODELS.build(perception_head, default_args=dict(
+                type='PerceptionHead', in_channels=in_channels, feature_blocks=list(feature_blocks)))
+        self.perception_head = perception_head
+        self.feature_blocks = () if perception_head is None else tuple(perception_head.config.feature_blocks)
+        for i in self.feature_blocks:
+            self.unet.up_blocks[i].register_forward_hook(self.recorder.output_hook(UP_BLOCK_RECORD.format(i)))
         self.seed = seed
         self.register_buffer('num_train_steps', torch.zeros((), dtype=torch.long))
         self._set_trainable(trainable)
@@ -196,7 +184,8 @@ class DetDiffusionGenerator(BaseModel):
         boxes = getattr(instances.bboxes, 'tensor', instances.bboxes).detach().float().cpu()
         boxes = (boxes / boxes.new_tensor([width, height, width, height])).clamp(0, 1).tolist()
         labels = instances.labels.tolist()
-        attrs = instances.pa_attrs.tolist() if self.use_attributes and 'pa_attrs' in instances else [-1] * len(labels)
+        use_attrs = self.use_attributes and 'pa_attrs' in instances
+        attrs = instances.pa_attrs.tolist() if use_attrs else [NO_ATTR_CODE] * len(labels)
         return [LayoutObject(self.classes[label], tuple(box), ATTR_NAMES[attr])
                 for box, label, attr in zip(boxes, labels, attrs)]
 
@@ -250,16 +239,16 @@ class DetDiffusionGenerator(BaseModel):
             timesteps = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(latents),),
                                       generator=generator, device=latents.device)
         noisy = self.scheduler.add_noise(latents, noise, timesteps)
-        if self.attention_record is not None:
-            self.attention_record.update(active=True, maps=[])
-        prediction = self.unet(noisy, timesteps, **self.text_condition(prompts)).sample
+        text = self.text_condition(prompts)
+        with self.recorder.recording():
+            prediction = self.unet(noisy, timesteps, **text).sample
         target = self.prediction_target(latents, noise, timesteps)
         error = F.mse_loss(prediction.float(), target.float(), reduction='none')
         if self.foreground_weight is not None:
             boxes = [torch.tensor([o.box for o in layout], device=error.device).reshape(-1, 4) for layout in layouts]
             error = error * foreground_weight_map(boxes, error.shape[-2:], **self.foreground_weight)
         losses = dict(loss_ldm=error.mean())
-        if self.attention_record is not None:
+        if self.attention_loss_weight:
             losses['loss_attn'] = self.attention_loss_weight * self.attention_loss(kept, latents.shape[-2:])
         if self.perception_head is not None:
             losses['loss_pa'] = self.pa_loss_weight * self.perception_loss(layouts, data_samples, timesteps)
@@ -279,8 +268,7 @@ class DetDiffusionGenerator(BaseModel):
 
     def attention_loss(self, kept: List[List[LayoutObject]], size: Sequence[int]) -> torch.Tensor:
         """Layout attention loss of the last U-Net forward pass over the objects in the prompts (unscaled)."""
-        maps = self.attention_record['maps']
-        self.attention_record.update(active=False, maps=[])
+        maps = self.recorder.pop(CROSS_ATTENTION)
         device = maps[0].device
         boxes = torch.tensor([o.box for objects in kept for o in objects], device=device).reshape(-1, 4)
         if len(boxes) == 0:
@@ -294,7 +282,7 @@ class DetDiffusionGenerator(BaseModel):
                         ) -> torch.Tensor:
         """``alpha-bar_t ** pa_weight_power``-weighted instance-mask loss of the last U-Net forward pass
         (unscaled by lambda)."""
-        features = [self.unet.up_blocks[i].__dict__.pop('captured_output') for i in self.feature_blocks]
+        features = [self.recorder.pop(UP_BLOCK_RECORD.format(i))[0] for i in self.feature_blocks]
         device = features[0].device
         boxes = torch.tensor([o.box for layout in layouts for o in layout], device=device).reshape(-1, 4)
         batch_index = torch.tensor([b for b, layout in enumerate(layouts) for _ in layout], device=device,
@@ -317,14 +305,16 @@ class DetDiffusionGenerator(BaseModel):
         return F.interpolate(dense, size=tuple(size), mode='area')[:, 0]
 
     # ---------------------------------------------------------------- sampling
-    def as_pipeline(self):
-        """A :class:`DetDiffusionPipeline` sharing this model's components (no copies)."""
-        from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
-        return DetDiffusionPipeline(unet=self.unet, vae=self.vae, text_encoder=self.text_encoder,
-                                    tokenizer=self.tokenizer, scheduler=self.scheduler, classes=self.classes,
-                                    location_bins=self.grid.bins, max_objects=self.max_objects,
-                                    use_attributes=self.use_attributes,
-                                    mask_text_padding=self.mask_text_padding)
+    def as_pipeline(self, data_filters: Optional[dict] = None) -> DetDiffusionPipeline:
+        """A :class:`DetDiffusionPipeline` sharing this model's components (no copies); ``data_filters`` of
+        the training data are recorded in it (see :func:`~.export.export_generator`)."""
+        return DetDiffusionPipeline(
+            unet=self.unet, vae=self.vae, text_encoder=self.text_encoder, tokenizer=self.tokenizer,
+            scheduler=self.scheduler, perception_head=self.perception_head, classes=list(self.classes),
+            location_bins=self.grid.bins, max_objects=self.max_objects, use_attributes=self.use_attributes,
+            mask_text_padding=self.mask_text_padding, data_filters=data_filters,
+            train_settings=dict(object_order=self.object_order, pa_loss_weight=self.pa_loss_weight,
+                                pa_weight_power=self.pa_weight_power))
 
     @torch.no_grad()
     def sample(self, layouts: Sequence[Sequence[LayoutObject]], height: int, width: int,
@@ -336,9 +326,7 @@ class DetDiffusionGenerator(BaseModel):
         output = self.as_pipeline()(layouts, height, width, num_inference_steps=num_inference_steps,
                                     guidance_scale=guidance_scale, sampler='ddim', generator=generators,
                                     output_type='np')
-        for i in self.feature_blocks:  # the perception hooks kept the last step's decoder features
-            self.unet.up_blocks[i].__dict__.pop('captured_output', None)
-        return torch.from_numpy(output.images)
+        return torch.from_numpy(uint8_images(output.images))
 
     def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None, mode: str = 'tensor'
                 ) -> Union[Dict[str, torch.Tensor], torch.Tensor]:

@@ -4,11 +4,17 @@ The head fuses several decoder feature maps (1x1 lateral convs, upsampled to the
 and predicts one mask per ground-truth instance. An instance is told apart by a box channel (1 inside
 its box, 0 outside) concatenated to the fused features of its image, so any number of instances is
 handled in one batched pass of a small conv stack.
+
+The head is a diffusers model (``ModelMixin`` + ``ConfigMixin``): it saves and loads with the other
+components of a generator export (``perception_head/``), and is registered in mmdet's ``MODELS``.
 """
 from typing import List, Sequence
 
 import torch
 import torch.nn.functional as F
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
+from mmdet.registry import MODELS
 from torch import nn
 
 
@@ -27,19 +33,24 @@ def box_maps(boxes: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return (inside_y[:, :, None] & inside_x[:, None, :]).to(boxes.dtype)[:, None]
 
 
-class PerceptionHead(nn.Module):
+@MODELS.register_module()
+class PerceptionHead(ModelMixin, ConfigMixin):
     """Box-conditioned instance-mask head over U-Net decoder features.
 
     Args:
         in_channels: channels of each decoder feature map it receives (coarse to fine).
+        feature_blocks: indices of the U-Net's ``up_blocks`` whose outputs those maps are.
         channels: width of the fused features and of the mask convs.
         num_convs: 3x3 conv + GroupNorm + SiLU layers before the 1-channel mask logits.
     """
 
-    def __init__(self, in_channels: Sequence[int], channels: int = 64, num_convs: int = 2):
+    @register_to_config
+    def __init__(self, in_channels: Sequence[int], feature_blocks: Sequence[int], channels: int = 64,
+                 num_convs: int = 2):
         super().__init__()
-        self.in_channels = list(in_channels)
-        self.lateral = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in self.in_channels)
+        if len(in_channels) != len(feature_blocks):
+            raise ValueError(f'PerceptionHead: {len(in_channels)} in_channels for {len(feature_blocks)} feature_blocks')
+        self.lateral = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in in_channels)
         layers: List[nn.Module] = []
         for i in range(num_convs):
             layers += [nn.Conv2d(channels + 1 if i == 0 else channels, channels, 3, padding=1),

@@ -6,52 +6,63 @@
                generator=[torch.Generator('cuda').manual_seed(0)])
     out.images[0], out.boxes[0]        # PIL image, (N, 4) xyxy boxes in its pixels
 
+A generator export is this pipeline's ``save_pretrained`` folder: ``model_index.json`` lists the
+components (``unet/ vae/ text_encoder/ tokenizer/ scheduler/ perception_head/``) and holds the layout
+settings (classes, location bins, object cap, attribute use, the training data filters). A U-Net, VAE and
+text encoder of diffusers' and transformers' own classes load in plain diffusers too (e.g.
+``StableDiffusionPipeline.from_pretrained``); this package's classes (``CoordUNet2DConditionModel``,
+``PerceptionHead``) load where it is imported.
+
 Per batch the prompts (and the null prompt of classifier-free guidance) are encoded once and the
 conditional and unconditional U-Net passes run as one batch; one generator per image makes each
 image's noise independent of the batch it is in. diffusers' attention uses PyTorch SDPA.
 """
 import hashlib
-import json
+import inspect
 import os
 from dataclasses import dataclass
-from typing import List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from PIL import Image
-from diffusers import (AutoencoderKL, DDIMScheduler, DDPMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler,
-                       PNDMScheduler, SchedulerMixin, UNet2DConditionModel)
-from diffusers.utils import BaseOutput
+from diffusers import AutoencoderKL, DiffusionPipeline, SchedulerMixin, UNet2DConditionModel
+from diffusers.image_processor import VaeImageProcessor
+from diffusers.utils import BaseOutput, is_accelerate_available
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from mmdet_detdiffusion.generator.sampling import denoise
-from mmdet_detdiffusion.generator.components import latent_scale, own_component_class, sample_channels
+from mmdet_detdiffusion.generator.components import latent_scale, sample_channels
 from mmdet_detdiffusion.generator.geodiffusion import GENERATION_CONFIG, layout_settings, read_generation_config
+from mmdet_detdiffusion.generator.perception_head import PerceptionHead
+from mmdet_detdiffusion.generator.sampling import SAMPLERS, make_sampler
 from mmdet_detdiffusion.generator.text import encode_text, word_token_counter
+from mmdet_detdiffusion.layout.attributes import MODE_NONE, MODE_ORIGINAL
 from mmdet_detdiffusion.layout.inputs import UserLayout, to_layout_objects, with_attr_mode
 from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt
 
-LAYOUT_FILE = 'detdiffusion.json'  # layout-encoding settings saved beside the diffusers components
-
-# Samplers by name: (scheduler class, options over the training noise schedule).
-# 'plms' is Stable Diffusion v1.5's default sampler (PNDM without Runge-Kutta warm-up steps).
-SAMPLERS = {
-    'ddim': (DDIMScheduler, {}),
-    'dpmsolver++': (DPMSolverMultistepScheduler, dict(algorithm_type='dpmsolver++')),
-    'plms': (PNDMScheduler, dict(skip_prk_steps=True)),
-    'ddpm': (DDPMScheduler, {}),
-}
+__all__ = ['SAMPLERS', 'DetDiffusionPipeline', 'DetDiffusionPipelineOutput', 'generator_identity',
+           'read_export_config', 'uint8_images']
+OUTPUT_TYPES = ('pil', 'np', 'pt', 'latent')
 
 
-def read_layout_settings(folder: str) -> dict:
-    """The ``detdiffusion.json`` of a generator export."""
-    path = os.path.join(folder, LAYOUT_FILE)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'{folder} is not a DetDiffusion generator export: {LAYOUT_FILE} is missing '
-                                '(write one with tools/train_generator.py or export_generator)')
-    with open(path) as f:
-        return json.load(f)
+def read_export_config(folder: str) -> dict:
+    """The settings of a generator export: its ``model_index.json`` (components, ``classes``,
+    ``location_bins``, ``max_objects``, ``use_attributes``, ``mask_text_padding``, ``data_filters``,
+    ``train_settings``)."""
+    try:
+        config = DetDiffusionPipeline.load_config(folder)
+    except OSError as err:
+        raise FileNotFoundError(f'{folder} is not a DetDiffusion generator export: {err}') from None
+    if config.get('_class_name') != DetDiffusionPipeline.__name__:
+        raise FileNotFoundError(f'{folder} is not a DetDiffusion generator export: its model_index.json '
+                                f'describes a {config.get("_class_name")}')
+    return config
+
+
+def uint8_images(images: np.ndarray) -> np.ndarray:
+    """uint8 ``(B, H, W, 3)`` RGB of ``output_type='np'`` images (float in [0, 1]), rounded as diffusers rounds
+    its PIL images."""
+    return (images * 255).round().astype(np.uint8)
 
 
 def generator_identity(folder: str, read_contents: bool = True) -> str:
@@ -72,26 +83,16 @@ def generator_identity(folder: str, read_contents: bool = True) -> str:
     return digest.hexdigest()
 
 
-def own_components(folder: str, torch_dtype: Optional[torch.dtype] = None) -> dict:
-    """The components of an export that are this package's classes (e.g. a CoordUNet2DConditionModel),
-    loaded as such; ``model_index.json`` lists them under their diffusers base class."""
-    components = {}
-    for name in os.listdir(folder):
-        cls = own_component_class(os.path.join(folder, name))
-        if cls is not None:
-            components[name] = cls.from_pretrained(os.path.join(folder, name), torch_dtype=torch_dtype)
-    return components
-
-
 @dataclass
 class DetDiffusionPipelineOutput(BaseOutput):
-    """images: PIL images, or uint8 ``(B, H, W, 3)`` RGB for ``output_type='np'``;
+    """images: PIL images, float32 ``(B, H, W, 3)`` RGB in [0, 1] (``output_type='np'``), float ``(B, 3, H, W)``
+    in [0, 1] (``'pt'``) or the final latents (``'latent'``);
     boxes: per image ``(N, 4)`` float32 xyxy in output pixels of the objects written in its prompt;
     labels: per image ``(N,)`` int64 class indices; attrs: per image the attribute of each box;
     kept: per image the indices of those objects in the input layout (CLIP's 77 tokens may drop some);
     prompts: the layout prompts."""
 
-    images: Union[List, np.ndarray]
+    images: Union[List, np.ndarray, torch.Tensor]
     boxes: List[np.ndarray]
     labels: List[np.ndarray]
     attrs: List[List[Optional[str]]]
@@ -105,57 +106,80 @@ class DetDiffusionPipeline(DiffusionPipeline):
     Args:
         unet / vae / text_encoder / tokenizer / scheduler: diffusers and transformers components;
             ``vae=None`` for a pixel-space generator. ``scheduler`` carries the training noise schedule.
+        perception_head: the P.A. loss's head (saved with the generator; generation does not use it).
         classes: class names, index = label.
         location_bins: location grid size per axis used in training.
         max_objects: at most this many objects per prompt (GeoDiffusion's ``max_num_bbox``); ``None``: no cap.
         use_attributes: the generator was trained with easy/hard tokens.
         mask_text_padding: the U-Net was trained ignoring the prompts' padding tokens.
+        data_filters: ``min_box_area_ratio`` / ``min_object_area_ratio`` of the training data
+            (``tools/generate.py`` filters layouts the same way).
+        train_settings: the training model's settings that generation does not use (object order, P.A.
+            loss weights), so that :func:`~.export.load_exported_generator` rebuilds it.
     """
 
     model_cpu_offload_seq = 'text_encoder->unet->vae'
-    _optional_components = ['vae']
+    _optional_components = ['vae', 'perception_head']
+    # prompt_embeds: the U-Net's text states, the null prompts' first under guidance (as in StableDiffusionPipeline)
+    _callback_tensor_inputs = ['latents', 'prompt_embeds']
 
     def __init__(self, unet: UNet2DConditionModel, vae: Optional[AutoencoderKL], text_encoder: CLIPTextModel,
-                 tokenizer: CLIPTokenizer, scheduler: SchedulerMixin, classes: List[str] = None,
-                 location_bins: int = 256, max_objects: Optional[int] = None, use_attributes: bool = True,
-                 mask_text_padding: bool = False):
+                 tokenizer: CLIPTokenizer, scheduler: SchedulerMixin, perception_head: Optional[PerceptionHead] = None,
+                 classes: Optional[List[str]] = None, location_bins: int = 256, max_objects: Optional[int] = None,
+                 use_attributes: bool = True, mask_text_padding: bool = False, data_filters: Optional[dict] = None,
+                 train_settings: Optional[dict] = None):
         super().__init__()
-        self.register_modules(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
-        self.classes = tuple(classes or ())
-        self.grid = LocationGrid(location_bins)
-        self.max_objects = max_objects
-        self.use_attributes = use_attributes
-        self.mask_text_padding = mask_text_padding
+        self.register_modules(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
+                              perception_head=perception_head)
+        self.register_to_config(classes=list(classes or ()), location_bins=location_bins, max_objects=max_objects,
+                                use_attributes=use_attributes, mask_text_padding=mask_text_padding,
+                                data_filters=dict(data_filters or {}), train_settings=dict(train_settings or {}))
+        self.image_processor = VaeImageProcessor(vae_scale_factor=latent_scale(vae))
         self.count_tokens = word_token_counter(tokenizer)
         self._null_embedding = None
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str, **kwargs) -> 'DetDiffusionPipeline':
-        """Load a generator export (a local folder written by ``export_generator``), or a GeoDiffusion
-        checkpoint (a folder with ``generation_config.json``; give its ``classes``): it generates
+        """Load a generator export (``save_pretrained``'s folder), or a GeoDiffusion checkpoint (a
+        ``StableDiffusionPipeline`` folder with ``generation_config.json``; give its ``classes``): it generates
         without attribute tokens, as GeoDiffusion does. Keyword arguments override the saved settings."""
         folder = pretrained_model_name_or_path
-        geodiffusion = None if os.path.isfile(os.path.join(folder, LAYOUT_FILE)) else read_generation_config(folder)
-        if geodiffusion is not None:
-            geo = layout_settings(geodiffusion, os.path.join(folder, GENERATION_CONFIG))
+        # without accelerate, diffusers would warn that it cannot load with low memory use, then load anyway
+        kwargs.setdefault('low_cpu_mem_usage', is_accelerate_available())
+        saved_class = cls.load_config(folder).get('_class_name')
+        if saved_class != cls.__name__:
+            geodiffusion = read_generation_config(folder)
+            if geodiffusion is None:
+                raise ValueError(f'{folder} holds a {saved_class}: neither a DetDiffusion generator export nor a '
+                                 f'GeoDiffusion checkpoint ({GENERATION_CONFIG})')
             if not kwargs.get('classes'):
                 raise ValueError(f'{folder} is a GeoDiffusion checkpoint: give its class names, '
                                  'DetDiffusionPipeline.from_pretrained(folder, classes=[...])')
-            settings = dict(location_bins=geo['location_bins'], max_objects=geo['max_objects'], use_attributes=False)
-        else:
-            settings = {key: value for key, value in read_layout_settings(folder).items()
-                        if key in ('classes', 'location_bins', 'max_objects', 'use_attributes', 'mask_text_padding')}
-        kwargs = {**settings, **own_components(folder, kwargs.get('torch_dtype')), **kwargs}
+            geo = layout_settings(geodiffusion, os.path.join(folder, GENERATION_CONFIG))
+            kwargs = {'location_bins': geo['location_bins'], 'max_objects': geo['max_objects'],
+                      'use_attributes': False, **kwargs}
         return super().from_pretrained(folder, **kwargs)
 
-    def save_pretrained(self, save_directory: str, **kwargs) -> None:
-        super().save_pretrained(save_directory, **kwargs)
-        path = os.path.join(save_directory, LAYOUT_FILE)
-        settings = read_layout_settings(save_directory) if os.path.isfile(path) else {}
-        settings.update(classes=list(self.classes), location_bins=self.grid.bins, max_objects=self.max_objects,
-                        use_attributes=self.use_attributes, mask_text_padding=self.mask_text_padding)
-        with open(path, 'w') as f:
-            json.dump(settings, f, indent=2)
+    # the layout settings: read from the config (model_index.json), the one place they are kept
+    @property
+    def classes(self) -> Tuple[str, ...]:
+        return tuple(self.config.classes)
+
+    @property
+    def grid(self) -> LocationGrid:
+        return LocationGrid(self.config.location_bins)
+
+    @property
+    def max_objects(self) -> Optional[int]:
+        return self.config.max_objects
+
+    @property
+    def use_attributes(self) -> bool:
+        return self.config.use_attributes
+
+    @property
+    def mask_text_padding(self) -> bool:
+        return self.config.mask_text_padding
 
     @property
     def latent_scale(self) -> int:
@@ -167,18 +191,9 @@ class DetDiffusionPipeline(DiffusionPipeline):
         """The training resolution (pixels, square)."""
         return self.unet.config.sample_size * self.latent_scale
 
-    def make_scheduler(self, sampler: str):
-        """A fresh scheduler of kind ``sampler`` (see ``SAMPLERS``) over the training noise schedule.
-
-        Its steps are ``'trailing'``: the first one is the last training timestep, where the initial noise
-        really is pure noise (Lin et al., "Common Diffusion Noise Schedules and Sample Steps are Flawed").
-        With the training scheduler's ``'leading'`` spacing, 10 steps start at t = 900, where the model
-        expects some signal left, and every image comes out with a mid-grey mean.
-        """
-        if sampler not in SAMPLERS:
-            raise ValueError(f'sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}')
-        scheduler_cls, options = SAMPLERS[sampler]
-        return scheduler_cls.from_config(self.scheduler.config, **{'timestep_spacing': 'trailing', **options})
+    def make_scheduler(self, sampler: str) -> SchedulerMixin:
+        """A fresh scheduler of kind ``sampler`` over the training noise schedule (:func:`~.sampling.make_sampler`)."""
+        return make_sampler(sampler, self.scheduler.config)
 
     def encode_prompt(self, prompts: Sequence[str]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """``(states, mask)`` of ``prompts``: ``(B, 77, D)`` and ``(B, 77)`` bool, or ``None`` when the
@@ -192,13 +207,13 @@ class DetDiffusionPipeline(DiffusionPipeline):
         states, mask = self._null_embedding
         return states.expand(batch_size, -1, -1), None if mask is None else mask.expand(batch_size, -1)
 
-    def layout_prompts(self, layouts: Sequence[UserLayout], attr_mode: str = 'original'):
+    def layout_prompts(self, layouts: Sequence[UserLayout], attr_mode: str = MODE_ORIGINAL):
         """``(prompts, objects, kept)``: prompts keep the largest objects first (deterministic);
         ``objects[i]`` are those written in prompt ``i`` and ``kept[i]`` their indices in layout ``i``."""
         prompts, objects, kept = [], [], []
         for layout in layouts:
             layout_objects = with_attr_mode(to_layout_objects(layout, self.classes),
-                                            attr_mode if self.use_attributes else 'none')
+                                            attr_mode if self.use_attributes else MODE_NONE)
             prompt, written = build_prompt(layout_objects, self.grid, self.count_tokens, 'largest',
                                            max_objects=self.max_objects)
             written_ids = {id(o) for o in written}
@@ -208,12 +223,38 @@ class DetDiffusionPipeline(DiffusionPipeline):
             kept.append(indices)
         return prompts, objects, kept
 
+    def latent_shape(self, batch_size: int, height: int, width: int) -> Tuple[int, int, int, int]:
+        """Shape of the initial noise of ``batch_size`` images of ``height x width`` pixels."""
+        return batch_size, sample_channels(self.unet), height // self.latent_scale, width // self.latent_scale
+
+    def check_inputs(self, batch_size: int, height: int, width: int, output_type: str,
+                     generator: Union[torch.Generator, List[torch.Generator], None], latents: Optional[torch.Tensor],
+                     callback_on_step_end_tensor_inputs: Sequence[str]) -> None:
+        """Refuse arguments that do not fit together, naming them (before any model runs)."""
+        if height % self.latent_scale or width % self.latent_scale:
+            raise ValueError(f'height and width must be multiples of {self.latent_scale}, got {height}x{width}')
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f'output_type must be one of {OUTPUT_TYPES}, got {output_type!r}')
+        if isinstance(generator, list) and len(generator) != batch_size:
+            raise ValueError(f'{len(generator)} generators for {batch_size} layouts: give one per layout, or one')
+        shape = self.latent_shape(batch_size, height, width)
+        if latents is not None and tuple(latents.shape) != shape:
+            raise ValueError(f'latents must have shape {shape} for {batch_size} layouts of {height}x{width}, '
+                             f'got {tuple(latents.shape)}')
+        unknown = [name for name in callback_on_step_end_tensor_inputs if name not in self._callback_tensor_inputs]
+        if unknown:
+            raise ValueError(f'callback_on_step_end_tensor_inputs {unknown} are not among '
+                             f'{self._callback_tensor_inputs}')
+
     @torch.no_grad()
     def __call__(self, layouts: Union[UserLayout, Sequence[UserLayout]], height: Optional[int] = None,
-                 width: Optional[int] = None, attr_mode: str = 'original', num_inference_steps: int = 25,
+                 width: Optional[int] = None, attr_mode: str = MODE_ORIGINAL, num_inference_steps: int = 25,
                  guidance_scale: float = 5.0, sampler: str = 'dpmsolver++',
                  generator: Union[torch.Generator, List[torch.Generator], None] = None,
-                 output_type: str = 'pil') -> DetDiffusionPipelineOutput:
+                 latents: Optional[torch.Tensor] = None, output_type: str = 'pil', return_dict: bool = True,
+                 callback_on_step_end: Optional[Callable[..., Dict[str, torch.Tensor]]] = None,
+                 callback_on_step_end_tensor_inputs: Sequence[str] = ('latents',)
+                 ) -> Union[DetDiffusionPipelineOutput, tuple]:
         """Generate one image per layout.
 
         Args:
@@ -224,33 +265,62 @@ class DetDiffusionPipeline(DiffusionPipeline):
             guidance_scale: classifier-free guidance weight (1 disables the unconditional pass).
             sampler: one of ``SAMPLERS``.
             generator: one per image (their noise is then independent of the batch) or one for all.
-            output_type: ``'pil'`` or ``'np'``.
+            latents: the initial noise ``(B, C, h, w)`` (:meth:`latent_shape`) instead of drawing it from
+                ``generator``, unscaled (the sampler's ``init_noise_sigma`` is applied here).
+            output_type: ``'pil'``, ``'np'``, ``'pt'`` (diffusers' ``VaeImageProcessor``) or ``'latent'``.
+            return_dict: a :class:`DetDiffusionPipelineOutput`, else its fields as a tuple.
+            callback_on_step_end: called after each step as ``callback(pipe, step, t, tensors)`` with the
+                tensors named in ``callback_on_step_end_tensor_inputs`` (of ``_callback_tensor_inputs``);
+                the tensors of the dict it returns replace them.
         """
         if isinstance(layouts, Mapping) or (layouts and isinstance(next(iter(layouts)), LayoutObject)):
             layouts = [layouts]
         height, width = height or self.default_size, width or self.default_size
-        if height % self.latent_scale or width % self.latent_scale:
-            raise ValueError(f'height and width must be multiples of {self.latent_scale}, got {height}x{width}')
+        self.check_inputs(len(layouts), height, width, output_type, generator, latents,
+                          callback_on_step_end_tensor_inputs)
+        scheduler = self.make_scheduler(sampler)
         prompts, objects, kept = self.layout_prompts(layouts, attr_mode)
         device = self._execution_device
-        cond, cond_mask = self.encode_prompt(prompts)
-        uncond, uncond_mask = self.null_embedding(len(prompts))
-        scheduler = self.make_scheduler(sampler)
+        guided = guidance_scale != 1.0
+        prompt_embeds, text_mask = self.encode_prompt(prompts)
+        if guided:  # one U-Net batch for both branches: null prompts first, as diffusers does
+            uncond, uncond_mask = self.null_embedding(len(prompts))
+            prompt_embeds = torch.cat([uncond, prompt_embeds])
+            text_mask = None if text_mask is None else torch.cat([uncond_mask, text_mask])
+        prompt_embeds = prompt_embeds.to(self.unet.dtype)
         scheduler.set_timesteps(num_inference_steps, device=device)
-        shape = (len(prompts), sample_channels(self.unet), height // self.latent_scale, width // self.latent_scale)
-        latents = randn_tensor(shape, generator=generator, device=device, dtype=self.unet.dtype)
-        latents = denoise(self.unet, scheduler, latents * scheduler.init_noise_sigma, cond.to(self.unet.dtype),
-                          uncond.to(self.unet.dtype), guidance_scale, generator, cond_mask, uncond_mask)
-        if self.vae is not None:
-            latents = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
-        images = ((latents.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        if output_type == 'pil':
-            images = [Image.fromarray(image) for image in images]
-        elif output_type != 'np':
-            raise ValueError(f'output_type must be "pil" or "np", got {output_type!r}')
+        if latents is None:
+            latents = randn_tensor(self.latent_shape(len(prompts), height, width), generator=generator, device=device,
+                                   dtype=self.unet.dtype)
+        latents = latents.to(device, self.unet.dtype) * scheduler.init_noise_sigma
+        step_kwargs = {'generator': generator} if 'generator' in inspect.signature(scheduler.step).parameters else {}
+        with self.progress_bar(total=len(scheduler.timesteps)) as progress_bar:
+            for i, t in enumerate(scheduler.timesteps):
+                model_input = scheduler.scale_model_input(torch.cat([latents] * 2) if guided else latents, t)
+                prediction = self.unet(model_input, t, encoder_hidden_states=prompt_embeds,
+                                       encoder_attention_mask=text_mask, return_dict=False)[0]
+                if guided:
+                    pred_uncond, pred_cond = prediction.chunk(2)
+                    prediction = pred_uncond + guidance_scale * (pred_cond - pred_uncond)
+                latents = scheduler.step(prediction, t, latents, **step_kwargs, return_dict=False)[0]
+                if callback_on_step_end is not None:
+                    tensors = dict(latents=latents, prompt_embeds=prompt_embeds)
+                    returned = callback_on_step_end(self, i, t,
+                                                    {k: tensors[k] for k in callback_on_step_end_tensor_inputs})
+                    latents = returned.pop('latents', latents)
+                    prompt_embeds = returned.pop('prompt_embeds', prompt_embeds)
+                progress_bar.update()
+        images = latents
+        if output_type != 'latent':
+            if self.vae is not None:
+                images = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor,
+                                         return_dict=False)[0]
+            images = self.image_processor.postprocess(images, output_type=output_type)
+        self.maybe_free_model_hooks()
         scale = np.array([width, height, width, height], dtype=np.float32)
-        return DetDiffusionPipelineOutput(
+        output = DetDiffusionPipelineOutput(
             images=images,
             boxes=[np.array([o.box for o in objs], dtype=np.float32).reshape(-1, 4) * scale for objs in objects],
             labels=[np.array([self.classes.index(o.name) for o in objs], dtype=np.int64) for objs in objects],
             attrs=[[o.attr for o in objs] for objs in objects], kept=kept, prompts=prompts)
+        return output if return_dict else output.to_tuple()

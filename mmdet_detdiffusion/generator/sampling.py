@@ -1,35 +1,26 @@
-"""The classifier-free-guided denoising loop shared by training-time samples and the pipeline."""
-import inspect
-from typing import Optional
+"""Samplers by name, each a diffusers scheduler over a generator's training noise schedule."""
+from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, PNDMScheduler, SchedulerMixin
 
-import torch
+# Samplers by name: (scheduler class, options over the training noise schedule).
+# 'plms' is Stable Diffusion v1.5's default sampler (PNDM without Runge-Kutta warm-up steps).
+SAMPLERS = {
+    'ddim': (DDIMScheduler, {}),
+    'dpmsolver++': (DPMSolverMultistepScheduler, dict(algorithm_type='dpmsolver++')),
+    'plms': (PNDMScheduler, dict(skip_prk_steps=True)),
+    'ddpm': (DDPMScheduler, {}),
+}
 
 
-@torch.no_grad()
-def denoise(unet: torch.nn.Module, scheduler, latents: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor,
-            guidance_scale: float, generator: Optional[torch.Generator] = None,
-            cond_mask: Optional[torch.Tensor] = None, uncond_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Run ``scheduler.timesteps`` (already set) from ``latents`` to a clean sample.
+def make_sampler(sampler: str, training_config: dict) -> SchedulerMixin:
+    """A fresh scheduler of kind ``sampler`` (see ``SAMPLERS``) over the noise schedule of
+    ``training_config`` (the training scheduler's config).
 
-    Args:
-        unet: noise (or v) predictor ``unet(x, t, encoder_hidden_states).sample``.
-        scheduler: a diffusers scheduler with ``set_timesteps`` already called.
-        latents: ``(B, C, h, w)`` initial noise, already scaled by ``scheduler.init_noise_sigma``.
-        cond / uncond: ``(B, L, D)`` prompt / null-prompt embeddings, computed once by the caller.
-        guidance_scale: classifier-free guidance weight; 1 disables the unconditional pass.
-        generator: for stochastic schedulers (DDPM, ancestral); passed only to those that take one.
-        cond_mask / uncond_mask: ``(B, L)`` bool masks of the real prompt tokens, or ``None`` (attend to all).
+    Its steps are ``'trailing'``: the first one is the last training timestep, where the initial noise
+    really is pure noise (Lin et al., "Common Diffusion Noise Schedules and Sample Steps are Flawed").
+    With the training scheduler's ``'leading'`` spacing, 10 steps start at t = 900, where the model
+    expects some signal left, and every image comes out with a mid-grey mean.
     """
-    guided = guidance_scale != 1.0
-    step_kwargs = {'generator': generator} if 'generator' in inspect.signature(scheduler.step).parameters else {}
-    context = torch.cat([uncond, cond]) if guided else cond
-    context_mask = None if cond_mask is None else torch.cat([uncond_mask, cond_mask]) if guided else cond_mask
-    for t in scheduler.timesteps:
-        model_input = torch.cat([latents, latents]) if guided else latents
-        model_input = scheduler.scale_model_input(model_input, t)
-        prediction = unet(model_input, t, encoder_hidden_states=context, encoder_attention_mask=context_mask).sample
-        if guided:
-            pred_uncond, pred_cond = prediction.chunk(2)
-            prediction = pred_uncond + guidance_scale * (pred_cond - pred_uncond)
-        latents = scheduler.step(prediction, t, latents, **step_kwargs).prev_sample
-    return latents
+    if sampler not in SAMPLERS:
+        raise ValueError(f'sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}')
+    scheduler_cls, options = SAMPLERS[sampler]
+    return scheduler_cls.from_config(training_config, **{'timestep_spacing': 'trailing', **options})

@@ -17,7 +17,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from mmdet_detdiffusion.generator.position_encoding import sincos_2d
-from mmdet_detdiffusion.layout.prompt import ATTRIBUTE_TOKENS, LocationGrid
+from mmdet_detdiffusion.layout.attributes import ATTRIBUTE_TOKENS
+from mmdet_detdiffusion.layout.prompt import LocationGrid
 
 OPEN_CLIP_BPE = 'bpe_simple_vocab_16e6.txt.gz'
 

@@ -16,20 +16,19 @@ from mmcv.transforms import BaseTransform
 from mmdet.datasets.transforms import PackDetInputs
 from mmdet.registry import TRANSFORMS
 
-ATTR_CODES = {None: -1, 'easy': 0, 'hard': 1}
-ATTR_NAMES = {code: name for name, code in ATTR_CODES.items()}
+from mmdet_detdiffusion.layout.attributes import ATTR_CODES, ATTR_KEY, ATTRIBUTES, EASY, HARD
 
 
 @TRANSFORMS.register_module()
 class LoadPerceptionAttributes(BaseTransform):
-    """``results['instances'][i]['pa_attr']`` -> ``results['gt_pa_attrs']``: int64 ``(N,)``,
-    0 easy, 1 hard, -1 none; aligned with ``gt_bboxes`` from ``LoadAnnotations``."""
+    """``results['instances'][i]['pa_attr']`` -> ``results['gt_pa_attrs']``: int64 ``(N,)`` attribute codes
+    (``ATTR_CODES``: 0 easy, 1 hard, -1 none); aligned with ``gt_bboxes`` from ``LoadAnnotations``."""
 
     def transform(self, results: dict) -> dict:
-        attrs = [instance.get('pa_attr') for instance in results.get('instances', [])]
+        attrs = [instance.get(ATTR_KEY) for instance in results.get('instances', [])]
         unknown = sorted({str(a) for a in attrs if a not in ATTR_CODES})
         if unknown:
-            raise ValueError(f'{results.get("img_path")}: pa_attr values {unknown} are not easy/hard')
+            raise ValueError(f'{results.get("img_path")}: {ATTR_KEY} values {unknown} are not {"/".join(ATTRIBUTES)}')
         results['gt_pa_attrs'] = np.array([ATTR_CODES[a] for a in attrs], dtype=np.int64)
         return results
 
@@ -51,7 +50,8 @@ class RandomPerceptionAttributes(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         num_instances = len(results.get('instances', []))
-        results['gt_pa_attrs'] = (np.random.rand(num_instances) < self.hard_prob).astype(np.int64)
+        hard = np.random.rand(num_instances) < self.hard_prob
+        results['gt_pa_attrs'] = np.where(hard, ATTR_CODES[HARD], ATTR_CODES[EASY]).astype(np.int64)
         return results
 
 

@@ -7,6 +7,7 @@ from mmengine import dist
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
+from mmdet_detdiffusion.datasets.utils import base_dataset
 from mmdet_detdiffusion.generator.export import export_generator
 from mmdet_detdiffusion.visualization import draw_boxes, save_image, tile_grid
 
@@ -25,7 +26,8 @@ def _generator(runner):
 class GeneratorSampleHook(Hook):
     """Every ``interval`` iterations (and after training) generate images for the first ``num_samples``
     training layouts and save a grid ``{work_dir}/samples/iter_{N}.png``: real images (top) and
-    generated ones (bottom), each with the layout boxes drawn (green easy, red hard)."""
+    generated ones (bottom), each with the layout boxes drawn (green easy, red hard). The grid also goes to
+    the runner's visualizer as image ``generator_samples`` at step N, for its backends (TensorBoard, W&B...)."""
 
     priority = 'LOW'
 
@@ -45,7 +47,8 @@ class GeneratorSampleHook(Hook):
         self.save_grid(runner, runner.iter)
 
     def save_grid(self, runner, iters_done: int) -> Optional[str]:
-        """Write ``samples/iter_{iters_done}.png`` on the main process; return its path."""
+        """Write ``samples/iter_{iters_done}.png`` and show it to the visualizer, on the main process; return
+        the file's path."""
         if not dist.is_main_process():
             return None
         model = _generator(runner)
@@ -67,8 +70,10 @@ class GeneratorSampleHook(Hook):
                     image[:, :, ::-1].copy(), [[v * s for v, s in zip(o.box, (width, height, width, height))]
                                                for o in layout],
                     [o.name for o in layout], [o.attr for o in layout], scale=max(1, 256 // width)))
+        grid = tile_grid(tiles, columns=len(layouts))
         path = os.path.join(runner.work_dir, 'samples', f'iter_{iters_done}.png')
-        save_image(path, tile_grid(tiles, columns=len(layouts)))
+        save_image(path, grid)
+        runner.visualizer.add_image('generator_samples', grid[:, :, ::-1].copy(), step=iters_done)  # wants RGB
         runner.logger.info(f'generator samples saved to {path}')
         return path
 
@@ -85,7 +90,7 @@ class GeneratorExportHook(Hook):
 
     def after_train(self, runner) -> None:
         if dist.is_main_process():
-            dataset = runner.train_dataloader.dataset
+            dataset = base_dataset(runner.train_dataloader.dataset)
             filters = {name: getattr(dataset, name) for name in ('min_box_area_ratio', 'min_object_area_ratio')
                        if hasattr(dataset, name)}
             path = export_generator(_generator(runner), self.out_dir or os.path.join(runner.work_dir, 'export'),

@@ -7,12 +7,13 @@ Add to any mmdet config (``custom_imports=dict(imports=['mmdet_detdiffusion'])``
 Every ``interval`` epochs (0: never during training) and, if ``after_train``, once training ends, the
 hook runs the model being trained over ``ann_file`` (default: the training set) and writes the
 attribute file to ``{out_dir}/attributes_epoch_{E}.json`` / ``{out_dir}/attributes.json``
-(``out_dir`` defaults to the work dir). Under distributed training each rank labels a shard and the
+(``out_dir`` defaults to the work dir; when the last epoch was just labeled, ``attributes.json`` is a copy
+of its file, not a second run). Under distributed training each rank labels a shard and the
 results are gathered once; rank 0 writes. The hook only writes a file: it does not change the
 dataset being trained on, so persistent dataloader workers never see stale annotations.
 """
 import os
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 from mmdet.registry import HOOKS
 from mmdet.utils import get_test_pipeline_cfg
@@ -21,15 +22,15 @@ from mmengine.config import ConfigDict
 from mmengine.hooks import Hook
 
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, write_labeling
+from mmdet_detdiffusion.datasets.utils import base_dataset
 from mmdet_detdiffusion.layout.attribute_file import load_coco
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
+from mmdet_detdiffusion.utils.fileio import atomic_write_bytes
 
 
 def _train_dataset_files(runner) -> tuple:
     """``(ann_file, img_prefix)`` of the runner's training dataset (through dataset wrappers)."""
-    dataset = runner.train_dataloader.dataset
-    while not hasattr(dataset, 'ann_file') and hasattr(dataset, 'dataset'):
-        dataset = dataset.dataset
+    dataset = base_dataset(runner.train_dataloader.dataset)
     ann_file = getattr(dataset, 'ann_file', None)
     img_prefix = getattr(dataset, 'data_prefix', {}).get('img')
     if not ann_file or img_prefix is None:
@@ -73,14 +74,24 @@ class PerceptionAttributeHook(Hook):
         self.pipeline = pipeline
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self._last_labeling: Optional[Tuple[int, str]] = None  # (runner.iter, file) of the latest labeling
 
     def after_train_epoch(self, runner) -> None:
         if self.interval and self.every_n_epochs(runner, self.interval):
             epochs_done = runner.epoch + 1  # the loop counts the epoch after this hook
-            self.label(runner, f'attributes_epoch_{epochs_done}.json', epochs_done)
+            path = self.label(runner, f'attributes_epoch_{epochs_done}.json', epochs_done)
+            self._last_labeling = (runner.iter, path)
 
     def after_train(self, runner) -> None:
-        if self.label_after_train:
+        if not self.label_after_train:
+            return
+        if self._last_labeling is not None and self._last_labeling[0] == runner.iter:
+            # the last epoch's labeling used these very weights: copy it rather than run the detector again
+            if dist.is_main_process():
+                with open(self._last_labeling[1], 'rb') as f:
+                    atomic_write_bytes(f.read(), os.path.join(self.out_dir or runner.work_dir, 'attributes.json'))
+            dist.barrier()
+        else:
             self.label(runner, 'attributes.json', runner.epoch)
 
     def label(self, runner, file_name: str, epochs_done: int) -> str:

@@ -10,11 +10,8 @@ import numbers
 from collections import Counter
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from mmdet_detdiffusion.layout.matching import ATTRIBUTES
+from mmdet_detdiffusion.layout.attributes import ATTR_KEY, ATTRIBUTES, EASY, HARD, RECORD_KEY
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
-
-ATTR_KEY = 'pa_attr'
-RECORD_KEY = 'detdiffusion'
 
 
 class CocoFormatError(ValueError):
@@ -115,7 +112,7 @@ def attribute_counts(coco: dict) -> Dict[str, Counter]:
 def format_attribute_table(coco: dict) -> str:
     """A plain-text table of easy/hard counts per class, with a total row."""
     counts = attribute_counts(coco)
-    rows = [('class', 'easy', 'hard', 'hard %')]
+    rows = [('class', EASY, HARD, f'{HARD} %')]
     total = Counter()
     for name, counter in counts.items():
         total.update(counter)
@@ -129,9 +126,9 @@ def format_attribute_table(coco: dict) -> str:
 
 
 def _table_row(name: str, counter: Counter) -> Tuple[str, str, str, str]:
-    labelled = counter['easy'] + counter['hard']
-    share = f'{100.0 * counter["hard"] / labelled:.1f}' if labelled else '-'
-    return name, str(counter['easy']), str(counter['hard']), share
+    labelled = counter[EASY] + counter[HARD]
+    share = f'{100.0 * counter[HARD] / labelled:.1f}' if labelled else '-'
+    return name, str(counter[EASY]), str(counter[HARD]), share
 
 
 def apply_attributes(coco: dict, attributes: Mapping[object, str]) -> dict:

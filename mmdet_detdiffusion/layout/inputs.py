@@ -11,9 +11,9 @@ or already a sequence of :class:`LayoutObject` (normalised boxes).
 """
 from typing import Iterable, List, Mapping, Optional, Sequence, Union
 
-from mmdet_detdiffusion.layout.prompt import ATTRIBUTE_TOKENS, LayoutObject
+from mmdet_detdiffusion.layout.attributes import ATTR_MODES, ATTRIBUTES, MODE_NONE, MODE_ORIGINAL
+from mmdet_detdiffusion.layout.prompt import LayoutObject
 
-ATTR_MODES = ('hard', 'easy', 'original', 'none')
 UserLayout = Union[Mapping, Sequence[LayoutObject]]
 
 
@@ -39,8 +39,8 @@ def to_layout_objects(layout: UserLayout, classes: Sequence[str]) -> List[Layout
             name = classes[int(label)]
         else:
             raise ValueError(f'layout label {label!r}: expected a class name or an index below {len(classes)}')
-        if attr not in (None, *ATTRIBUTE_TOKENS):
-            raise ValueError(f'layout attr {attr!r}: expected "easy", "hard" or None')
+        if attr not in (None, *ATTRIBUTES):
+            raise ValueError(f'layout attr {attr!r}: expected one of {list(ATTRIBUTES)} or None')
         x1, y1, x2, y2 = (min(max(float(v) / s, 0.0), 1.0) for v, s in zip(box, (width, height, width, height)))
         objects.append(LayoutObject(name, (x1, y1, x2, y2), attr))
     return objects
@@ -51,9 +51,9 @@ def with_attr_mode(objects: Iterable[LayoutObject], mode: str) -> List[LayoutObj
     ``'none'`` without attribute tokens (a generator trained without attributes)."""
     if mode not in ATTR_MODES:
         raise ValueError(f'attr mode must be one of {ATTR_MODES}, got {mode!r}')
-    if mode == 'original':
+    if mode == MODE_ORIGINAL:
         return list(objects)
-    attr = None if mode == 'none' else mode
+    attr = None if mode == MODE_NONE else mode
     return [LayoutObject(o.name, o.box, attr) for o in objects]
 
 

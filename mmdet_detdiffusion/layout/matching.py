@@ -16,9 +16,7 @@ from typing import List, Sequence
 
 import numpy as np
 
-EASY = 'easy'
-HARD = 'hard'
-ATTRIBUTES = (EASY, HARD)
+from mmdet_detdiffusion.layout.attributes import EASY, HARD
 
 # Our defaults (gamma: score threshold, beta: IoU threshold), not values taken from the paper.
 DEFAULT_SCORE_THR = 0.3

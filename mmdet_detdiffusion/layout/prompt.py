@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
+from mmdet_detdiffusion.layout.attributes import ATTRIBUTE_TOKEN_PATTERN, ATTRIBUTE_TOKENS
+
 PROMPT_PREFIX = 'An image with'
-ATTRIBUTE_TOKENS = {'easy': '<easy>', 'hard': '<hard>'}
 CLIP_MAX_TOKENS = 77
 ORDERS = ('random', 'largest')
 
@@ -143,7 +144,7 @@ def object_token_spans(kept: Sequence[LayoutObject], count_word_tokens: Callable
     return spans
 
 
-_OBJECT_PATTERN = re.compile(r'\s*(.+?)\s*<l(\d+)>\s*<l(\d+)>\s*(?:<(easy|hard)>)?')
+_OBJECT_PATTERN = re.compile(rf'\s*(.+?)\s*<l(\d+)>\s*<l(\d+)>\s*(?:{ATTRIBUTE_TOKEN_PATTERN.pattern})?')
 
 
 def parse_prompt(prompt: str, grid: LocationGrid) -> List[LayoutObject]:

@@ -14,6 +14,7 @@ import json
 import os
 from typing import Dict, List, Sequence
 
+from mmdet_detdiffusion.layout.attributes import ATTR_KEY, RECORD_KEY
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
 
 MANIFEST_FOLDER = 'manifest'
@@ -69,14 +70,14 @@ def assemble_coco(records: Sequence[dict], categories: List[dict], record: dict)
     """
     images, annotations = [], []
     for image_id, image in enumerate(sorted(records, key=lambda r: r['index']), start=1):
-        images.append(dict(id=image_id, file_name=image['file_name'], width=image['width'],
-                           height=image['height'], detdiffusion=image['detdiffusion']))
+        images.append({'id': image_id, 'file_name': image['file_name'], 'width': image['width'],
+                       'height': image['height'], RECORD_KEY: image[RECORD_KEY]})
         for ann in image['annotations']:
             x, y, w, h = ann['bbox']
-            annotations.append(dict(id=len(annotations) + 1, image_id=image_id, category_id=ann['category_id'],
-                                    bbox=[x, y, w, h], area=w * h, iscrowd=0, pa_attr=ann.get('pa_attr')))
-    return dict(info=dict(description='DetDiffusion synthetic dataset'), images=images, annotations=annotations,
-                categories=categories, detdiffusion=record)
+            annotations.append({'id': len(annotations) + 1, 'image_id': image_id, 'category_id': ann['category_id'],
+                                'bbox': [x, y, w, h], 'area': w * h, 'iscrowd': 0, ATTR_KEY: ann.get(ATTR_KEY)})
+    return {'info': dict(description='DetDiffusion synthetic dataset'), 'images': images, 'annotations': annotations,
+            'categories': categories, RECORD_KEY: record}
 
 
 def write_coco(coco: dict, out_dir: str) -> str:

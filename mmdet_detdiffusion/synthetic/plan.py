@@ -11,7 +11,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from mmdet_detdiffusion.layout.attribute_file import ATTR_KEY, annotations_by_image, clip_box, xywh_to_xyxy
+from mmdet_detdiffusion.layout.attribute_file import annotations_by_image, clip_box, xywh_to_xyxy
+from mmdet_detdiffusion.layout.attributes import ATTR_KEY
 from mmdet_detdiffusion.layout.inputs import keep_objects
 
 

@@ -14,6 +14,8 @@ import torch
 from mmengine import dist
 from tqdm import tqdm
 
+from mmdet_detdiffusion.generator.pipeline import uint8_images
+from mmdet_detdiffusion.layout.attributes import ATTR_KEY, HARD, RECORD_KEY
 from mmdet_detdiffusion.synthetic.manifest import (IMAGES_FOLDER, Manifest, assemble_coco, load_done,
                                                    write_coco)
 from mmdet_detdiffusion.synthetic.plan import WorkItem, plan_items, plan_summary, shard
@@ -44,7 +46,7 @@ class SyntheticDatasetWriter:
         generator_sha256: identity of the generator, recorded in every image.
     """
 
-    def __init__(self, pipe, out_dir: str, attr_mode: str = 'hard', output_size: str = 'source',
+    def __init__(self, pipe, out_dir: str, attr_mode: str = HARD, output_size: str = 'source',
                  batch_size: int = 8, num_inference_steps: int = 25, guidance_scale: float = 5.0,
                  sampler: str = 'dpmsolver++', generator_sha256: str = ''):
         if output_size not in OUTPUT_SIZES:
@@ -106,11 +108,12 @@ class SyntheticDatasetWriter:
         output = self.pipe(layouts, attr_mode=self.attr_mode, output_type='np',
                            generator=[torch.Generator(device).manual_seed(item.seed) for item in batch],
                            **self.call_kwargs)
+        images = uint8_images(output.images)
         records = []
         for i, item in enumerate(batch):
             if item.file_name in skip:
                 continue
-            image = output.images[i][:, :, ::-1]  # RGB -> BGR for OpenCV
+            image = images[i][:, :, ::-1]  # RGB -> BGR for OpenCV
             kept = output.kept[i]
             if self.output_size == 'source':
                 width, height = item.source['width'], item.source['height']
@@ -120,14 +123,14 @@ class SyntheticDatasetWriter:
                 height, width = image.shape[:2]
                 boxes = output.boxes[i].astype(np.float64)
             save_image(os.path.join(self.out_dir, IMAGES_FOLDER, item.file_name), np.ascontiguousarray(image))
-            annotations = [dict(bbox=[x1, y1, x2 - x1, y2 - y1],
-                                category_id=item.category_ids[k], pa_attr=output.attrs[i][j])
+            annotations = [{'bbox': [x1, y1, x2 - x1, y2 - y1], 'category_id': item.category_ids[k],
+                            ATTR_KEY: output.attrs[i][j]}
                            for j, (k, (x1, y1, x2, y2)) in enumerate(zip(kept, boxes.tolist()))]
             provenance = dict(source_image_id=item.source['id'], source_file_name=item.source['file_name'],
                               attr_mode=self.attr_mode, variant=item.variant, seed=item.seed,
                               prompt=output.prompts[i], generator_sha256=self.generator_sha256, **self.call_kwargs)
-            records.append(dict(index=item.index, file_name=item.file_name, width=width, height=height,
-                                detdiffusion=provenance, annotations=annotations))
+            records.append({'index': item.index, 'file_name': item.file_name, 'width': width, 'height': height,
+                            RECORD_KEY: provenance, 'annotations': annotations})
         return records
 
     def write_preview(self, records: List[dict], names: Dict[int, str], count: int = 8) -> str:

@@ -33,9 +33,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 
-from mmdet_detdiffusion.generator.pipeline import generator_identity
-from mmdet_detdiffusion.generator.transforms import ATTR_NAMES
-from mmdet_detdiffusion.layout.inputs import ATTR_MODES
+from mmdet_detdiffusion.generator.pipeline import generator_identity, uint8_images
+from mmdet_detdiffusion.layout.attributes import ATTR_NAMES, GENERATION_MODES, HARD, MODE_ORIGINAL, NO_ATTR_CODE
 from mmdet_detdiffusion.utils.fileio import atomic_write_bytes
 
 
@@ -61,12 +60,12 @@ class DetDiffusionGenerate(BaseTransform):
         classes: the dataset's class names, checked against the generator's (default: assumed equal).
     """
 
-    def __init__(self, generator: str, cache_dir: str, prob: float = 0.5, attr_mode: str = 'hard',
+    def __init__(self, generator: str, cache_dir: str, prob: float = 0.5, attr_mode: str = HARD,
                  num_variants: int = 1, num_inference_steps: int = 25, guidance_scale: float = 5.0,
                  sampler: str = 'dpmsolver++', seed: int = 0, device: str = 'auto',
                  classes: Optional[Sequence[str]] = None):
-        if attr_mode not in ATTR_MODES[:3]:
-            raise ValueError(f'attr_mode must be one of {ATTR_MODES[:3]}, got {attr_mode!r}')
+        if attr_mode not in GENERATION_MODES:
+            raise ValueError(f'attr_mode must be one of {GENERATION_MODES}, got {attr_mode!r}')
         if not os.path.isdir(generator):
             raise FileNotFoundError(f'DetDiffusionGenerate: generator folder {generator} does not exist')
         self.generator = generator
@@ -108,10 +107,10 @@ class DetDiffusionGenerate(BaseTransform):
         boxes = boxes.tensor.numpy() if hasattr(boxes, 'tensor') else np.asarray(boxes, dtype=np.float32)
         boxes = boxes.reshape(-1, 4)
         labels = np.asarray(results['gt_bboxes_labels'], dtype=np.int64)
-        if self.attr_mode == 'original' and 'gt_pa_attrs' in results:
+        if self.attr_mode == MODE_ORIGINAL and 'gt_pa_attrs' in results:
             attrs = np.asarray(results['gt_pa_attrs'], dtype=np.int64)
         else:
-            attrs = np.full(len(boxes), -1, dtype=np.int64)
+            attrs = np.full(len(boxes), NO_ATTR_CODE, dtype=np.int64)
         ignored = results.get('gt_ignore_flags')
         if ignored is not None and ignored.any():
             boxes, labels, attrs = boxes[~ignored], labels[~ignored], attrs[~ignored]
@@ -140,7 +139,8 @@ class DetDiffusionGenerate(BaseTransform):
         generator = torch.Generator(pipe._execution_device).manual_seed(zlib.crc32(key.encode()) & 0x7FFFFFFF)
         output = pipe(dict(layout, image_size=size), attr_mode=self.attr_mode, output_type='np',
                       generator=[generator], **self.settings)
-        return cv2.resize(output.images[0][:, :, ::-1], (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
+        image = uint8_images(output.images)[0][:, :, ::-1]  # RGB -> BGR
+        return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
 
     def transform(self, results: dict) -> dict:
         if self.prob <= 0 or np.random.rand() >= self.prob:

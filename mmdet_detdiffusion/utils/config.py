@@ -1,18 +1,7 @@
 """Config helpers shared by tools, the demo and the tests."""
-from typing import Iterator
+from mmengine.config import Config
 
-from mmengine.config import Config, ConfigDict
-
-
-def _datasets(dataset_cfg: ConfigDict) -> Iterator[ConfigDict]:
-    """The dataset config and every real dataset it wraps (``dataset`` / ``datasets`` / ``real`` keys;
-    DetDiffusionDataset's synthetic sets keep their own roots)."""
-    yield dataset_cfg
-    for key in ('dataset', 'real'):
-        if dataset_cfg.get(key):
-            yield from _datasets(dataset_cfg[key])
-    for inner in dataset_cfg.get('datasets', None) or []:
-        yield from _datasets(inner)
+from mmdet_detdiffusion.datasets.utils import iter_datasets
 
 
 def set_data_root(cfg: Config, data_root: str) -> Config:
@@ -25,7 +14,7 @@ def set_data_root(cfg: Config, data_root: str) -> Config:
     old_root = cfg.get('data_root')
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if cfg.get(key) and cfg[key].get('dataset'):
-            for dataset in _datasets(cfg[key].dataset):
+            for dataset in iter_datasets(cfg[key].dataset):  # not into synthetic sets: own roots
                 if 'data_root' in dataset:
                     dataset.data_root = data_root
     for key in ('val_evaluator', 'test_evaluator'):

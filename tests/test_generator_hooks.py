@@ -1,0 +1,37 @@
+"""Generator hooks on a wrapped training set: the sample grid reaches the visualizer, the export keeps the
+training set's layout filters."""
+import os
+
+import cv2
+import numpy as np
+from mmengine.runner import Runner
+
+from helpers import label_with_alternating_attributes, tiny_generator_cfg
+from mmdet_detdiffusion.hooks import generator_hooks
+
+
+def test_hooks_see_through_a_repeat_dataset_and_log_samples_to_the_visualizer(shapes_root, tmp_path, monkeypatch):
+    exported_filters = []
+    export = generator_hooks.export_generator
+
+    def recorded_export(model, out_dir, data_filters=None):
+        exported_filters.append(data_filters)
+        return export(model, out_dir, data_filters=data_filters)
+
+    monkeypatch.setattr(generator_hooks, 'export_generator', recorded_export)
+    label_with_alternating_attributes(shapes_root + 'annotations/train.json',
+                                      shapes_root + 'annotations/train_pa_attr.json')
+    cfg = tiny_generator_cfg(shapes_root, str(tmp_path))
+    cfg.train_dataloader.dataset.update(min_box_area_ratio=0.001, min_object_area_ratio=0.02)
+    cfg.train_dataloader.dataset = dict(type='RepeatDataset', times=1, dataset=cfg.train_dataloader.dataset)
+    cfg.train_cfg.max_epochs = 1
+    cfg.visualizer = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend')])
+    cfg.custom_hooks = [dict(type='GeneratorSampleHook', interval=1000, num_samples=2, num_inference_steps=1),
+                        dict(type='GeneratorExportHook')]
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert exported_filters == [dict(min_box_area_ratio=0.001, min_object_area_ratio=0.02)]
+    assert os.path.isdir(tmp_path / 'export')
+    logged = os.path.join(runner.log_dir, 'vis_data', 'vis_image', f'generator_samples_{runner.iter}.png')
+    assert os.path.isfile(logged)  # what TensorBoard / W&B backends get too
+    assert np.array_equal(cv2.imread(logged), cv2.imread(str(tmp_path / 'samples' / f'iter_{runner.iter}.png')))
