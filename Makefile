@@ -22,7 +22,7 @@ $(VENV)/.installed: setup.py $(CONSTRAINTS)
 	$(PIP) install -q "pip<25" wheel && \
 	$(PIP) install -q -c $(CONSTRAINTS) torch numpy mmengine && \
 	if ! ls $(WHEEL_CACHE)/mmcv-2.1.0-*.whl >/dev/null 2>&1; then \
-	  echo "building mmcv 2.1.0 with ops from source (about 7 minutes on 2 cores; cached in $(WHEEL_CACHE))"; \
+	  echo "building mmcv 2.1.0 with ops from source (about 11 minutes on 2 cores; cached in $(WHEEL_CACHE))"; \
 	  $(PIP) install -q "setuptools<70" && \
 	  MMCV_WITH_OPS=1 FORCE_CUDA=0 $(PIP) wheel -q --no-build-isolation --no-deps mmcv==2.1.0 -w $(WHEEL_CACHE) || exit 1; \
 	fi && \

@@ -143,3 +143,11 @@ def test_model_sample_uses_the_pipeline(tiny_generator_export):
     images = model.sample([layout], 32, 32, num_inference_steps=3, seed=0)
     pipe_images = model.as_pipeline()([layout], num_inference_steps=3, sampler='ddim', generator=seeded(0)).images
     assert images.shape == (1, 32, 32, 3) and np.array_equal(images[0].numpy(), np.asarray(pipe_images[0]))
+
+
+def test_public_names_are_exposed_at_the_top_level():
+    import mmdet_detdiffusion
+    from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline as FromModule
+    assert mmdet_detdiffusion.DetDiffusionPipeline is FromModule
+    for name in mmdet_detdiffusion.__all__:
+        assert getattr(mmdet_detdiffusion, name) is not None, name
