@@ -123,7 +123,8 @@ def naive_loop(pipe, layouts, steps: int, guidance_scale: float, device: str) ->
 
 
 def main() -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--preset', choices=['toy', *sorted(PRESETS)], default='small')
     parser.add_argument('--num-images', type=int, default=32)
     parser.add_argument('--batch-size', type=int, default=16)

@@ -64,7 +64,8 @@ def heap_peak(model, cfg: Config, coco: dict, img_prefix: str, copies: int) -> i
 
 
 def main() -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--num-images', type=int, default=200)
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--repeats', type=int, default=3)

@@ -61,7 +61,8 @@ def epoch_seconds(dataset) -> float:
 
 
 def main() -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--num-images', type=int, default=200)
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--image-size', type=int, default=512, help='side of the square shapes images (px)')

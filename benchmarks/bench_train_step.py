@@ -133,7 +133,8 @@ def timed(fn, repeats: int, sync) -> float:
 
 
 def main() -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--preset', choices=sorted(PRESETS), default='small')
     parser.add_argument('--objects', type=int, default=8, help='objects per image')
     parser.add_argument('--repeats', type=int, default=5)

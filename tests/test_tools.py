@@ -16,6 +16,14 @@ def run(*args, timeout=600):
     return proc
 
 
+def test_tools_show_their_defaults():
+    for tool, shown in (('generate.py', 'denoising steps (default: 25)'), ('demo.py', 'for generation (default: 10)'),
+                        ('label_attributes.py', '(default: ')):
+        result = subprocess.run([sys.executable, os.path.join(REPO, 'tools', tool), '--help'], cwd=REPO,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0 and shown in ' '.join(result.stdout.split()), tool
+
+
 def test_make_shapes_dataset_cli(tmp_path):
     proc = run('tools/make_shapes_dataset.py', str(tmp_path), '--num-train', '3', '--num-val', '2',
                '--size', '64')

@@ -28,7 +28,8 @@ from mmdet_detdiffusion.utils.fileio import atomic_write_json
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('config', help='mmdet config of the scoring detector')
     parser.add_argument('checkpoint', help='its checkpoint')
     parser.add_argument('--real-ann-file', required=True, help='COCO json of the real images (the reference)')

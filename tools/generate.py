@@ -27,7 +27,8 @@ DTYPES = dict(fp32=torch.float32, fp16=torch.float16, bf16=torch.bfloat16)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('generator', help='generator export folder (tools/train_generator.py: WORK_DIR/export)')
     parser.add_argument('--ann-file', required=True, help='COCO json whose layouts are generated (pa_attr kept)')
     parser.add_argument('--out', required=True, help='output folder')

@@ -25,7 +25,8 @@ from mmdet_detdiffusion.utils.distributed import init_distributed
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('config', help='mmdet detector config file')
     parser.add_argument('checkpoint', help='detector checkpoint (.pth)')
     parser.add_argument('--ann-file', required=True, help='COCO json to label')

@@ -10,7 +10,8 @@ from mmdet_detdiffusion.datasets.shapes import COLOUR_SCHEMES, MIN_CONTRAST, wri
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('out_dir', help='dataset folder to write (images/ and annotations/)')
     parser.add_argument('--num-train', type=int, default=200)
     parser.add_argument('--num-val', type=int, default=50)

@@ -74,7 +74,8 @@ def write_base(export: str, out_dir: str, record: dict) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--config', default=DEFAULT_CONFIG, help='base training config')
     parser.add_argument('--work-dir', default='work_dirs/toy_shapes_base', help='checkpoints, samples, export')
     parser.add_argument('--out', default='assets/toy_shapes_base', help='base model folder to write')
