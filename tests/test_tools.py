@@ -28,7 +28,8 @@ def test_make_shapes_dataset_cli(tmp_path):
     proc = run('tools/make_shapes_dataset.py', str(tmp_path), '--num-train', '3', '--num-val', '2',
                '--size', '64')
     assert f'train: {tmp_path}/annotations/train.json' in proc.stdout
-    assert len(json.load(open(tmp_path / 'annotations' / 'val.json'))['images']) == 2
+    val = json.load(open(tmp_path / 'annotations' / 'val.json'))
+    assert len(val['images']) == 2 and val['info']['colours'] == 'by_class'  # the toy base's colours by default
 
 
 def test_train_tool_with_data_root(shapes_root, tmp_path):

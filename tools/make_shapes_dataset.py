@@ -18,8 +18,9 @@ def main() -> None:
     parser.add_argument('--size', type=int, default=128, help='image side in pixels')
     parser.add_argument('--max-objects', type=int, default=4)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--colours', choices=COLOUR_SCHEMES, default='random',
-                        help="'by_class': red circles, green squares, blue triangles on grey")
+    parser.add_argument('--colours', choices=COLOUR_SCHEMES, default='by_class',
+                        help="'by_class' (what the toy base and the demo use): red circles, green squares, blue "
+                             "triangles on grey; 'random': any colour on any background")
     parser.add_argument('--min-contrast', type=float, default=MIN_CONTRAST,
                         help="'by_class': each object's contrast is uniform in this..1")
     args = parser.parse_args()
