@@ -299,7 +299,7 @@ def trainability(args: argparse.Namespace, data_root: str, folders: Dict[str, st
     arms = plan_arms(num_real, synthetic, sizes, args.trainability_epochs, cfg.train_dataloader.batch_size)
 
     def train(arm_cfg: Config) -> float:
-        arm_cfg.train_cfg.val_interval = arm_cfg.train_cfg.max_iters + 1  # validated once, below
+        arm_cfg.train_cfg.val_begin = arm_cfg.train_cfg.max_iters + 1  # validated once, below (the loop would too)
         arm_cfg.resume = True
         runner = Runner.from_cfg(arm_cfg)
         runner.train()
