@@ -89,10 +89,14 @@ class PerceptionAttributeHook(Hook):
             # the last epoch's labeling used these very weights: copy it rather than run the detector again
             if dist.is_main_process():
                 with open(self._last_labeling[1], 'rb') as f:
-                    atomic_write_bytes(f.read(), os.path.join(self.out_dir or runner.work_dir, 'attributes.json'))
+                    atomic_write_bytes(f.read(), self.out_path(runner, 'attributes.json'))
             dist.barrier()
         else:
             self.label(runner, 'attributes.json', runner.epoch)
+
+    def out_path(self, runner, file_name: str) -> str:
+        """Where the hook writes ``file_name``: ``out_dir``, else the work dir."""
+        return os.path.join(self.out_dir or runner.work_dir, file_name)
 
     def label(self, runner, file_name: str, epochs_done: int) -> str:
         """Label the dataset with ``runner.model`` (trained for ``epochs_done`` epochs) and write
@@ -106,7 +110,7 @@ class PerceptionAttributeHook(Hook):
         labeler = AttributeLabeler(runner.model, pipeline, self.score_thr, self.iou_thr, self.match_class,
                                    self.batch_size, self.num_workers)
         result = labeler.label(coco, img_prefix, ann_file=ann_file)
-        out_path = os.path.join(self.out_dir or runner.work_dir, file_name)
+        out_path = self.out_path(runner, file_name)
         if dist.is_main_process():
             write_labeling(coco, result, out_path, record=dict(
                 detector_config=runner.cfg.filename, checkpoint_sha256=None,
