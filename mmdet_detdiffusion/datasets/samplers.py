@@ -1,13 +1,22 @@
-"""SyntheticRatioSampler: every real sample plus a fresh draw of synthetic ones, each epoch."""
+"""Samplers for real + synthetic training.
+
+- ``SyntheticRatioSampler``: epochs of every real sample plus a fresh draw of synthetic ones.
+- ``CheckedGroupMultiSourceSampler``: a fixed real:synthetic count in every batch (iteration-based training),
+  mmdet's grouped sampler with a guard against the case where it never yields.
+"""
 import math
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Union
 
 import numpy as np
 import torch
+from mmdet.datasets.samplers import GroupMultiSourceSampler
 from mmdet.registry import DATA_SAMPLERS
 from mmengine.dataset import ConcatDataset
 from mmengine.dist import get_dist_info, sync_random_seed
 from torch.utils.data import Sampler
+
+# mmdet's aspect-ratio groups (GroupMultiSourceSampler): 0 when width < height, else 1
+ASPECT_GROUPS = ('portrait: width < height', 'landscape or square: width >= height')
 
 
 @DATA_SAMPLERS.register_module()
@@ -78,3 +87,33 @@ class SyntheticRatioSampler(Sampler):
     def set_epoch(self, epoch: int) -> None:
         """Draw epoch ``epoch``'s synthetic samples and order next (mmengine's loop calls it each epoch)."""
         self.epoch = epoch
+
+
+@DATA_SAMPLERS.register_module()
+class CheckedGroupMultiSourceSampler(GroupMultiSourceSampler):
+    """mmdet's ``GroupMultiSourceSampler`` (a fixed real:synthetic count in every batch, each batch from one
+    aspect-ratio group) that refuses the settings in which mmdet's sampler never yields.
+
+    mmdet's sampler picks a group by its share of all images, then loops over each source's images of that
+    group until it has the source's count: a source without images of a picked group loops forever
+    (mmdet #12327). All-square synthetic images are exactly that case beside real images some of which are
+    portrait. It also supports two sources only. Both cases raise a ``ValueError`` here, at build time;
+    ``MultiSourceSampler`` (no grouping) is the sampler for them. Arguments as mmdet's sampler.
+    """
+
+    def __init__(self, dataset: ConcatDataset, batch_size: int, source_ratio: List[Union[int, float]],
+                 shuffle: bool = True, seed: Optional[int] = None):
+        sources = len(getattr(dataset, 'datasets', ()))
+        if sources != 2:
+            raise ValueError(f'CheckedGroupMultiSourceSampler: mmdet\'s GroupMultiSourceSampler handles exactly 2 '
+                             f'sources (real, synthetic), the dataset has {sources}; use MultiSourceSampler')
+        super().__init__(dataset, batch_size, source_ratio, shuffle=shuffle, seed=seed)
+        for group, share in enumerate(self.group_ratio):
+            for source, count in enumerate(self.num_per_source):
+                if share > 0 and count > 0 and not self.group2size_per_source[source][group]:
+                    raise ValueError(
+                        f'CheckedGroupMultiSourceSampler: source {source} ({len(dataset.datasets[source])} images) '
+                        f'has no image in aspect-ratio group {group} ({ASPECT_GROUPS[group]}), which holds '
+                        f'{self.group_sizes[group]} images of the other source; mmdet\'s GroupMultiSourceSampler '
+                        'would wait forever for one (all-square synthetic images are in one group). Use '
+                        'MultiSourceSampler, which keeps the per-batch ratio without grouping.')
