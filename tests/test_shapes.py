@@ -87,3 +87,15 @@ def test_by_class_colours_blend_each_object_by_its_contrast(tmp_path):
             contrasts.append(ann['contrast'])
     assert 0.15 <= min(contrasts) < 0.5 < max(contrasts) <= 1.0  # faint and vivid objects both occur
     assert coco.dataset['info']['min_contrast'] == 0.15
+
+
+def test_rare_class_in_train_only(tmp_path):
+    paths = write_shapes_dataset(str(tmp_path), 60, 60, size=48, max_objects=2, min_radius=3, seed=2,
+                                 colours='by_class', train_class_weights=(1, 1, 0.1))
+    count = lambda split: np.bincount([a['category_id'] for a in json.load(open(paths[split]))['annotations']],  # noqa
+                                      minlength=4)[1:]
+    train, val = count('train'), count('val')
+    assert train[2] * 5 < min(train[:2])  # the triangle is rare in train ...
+    assert val[2] * 2 > min(val[:2])  # ... and as common as the others in val
+    with pytest.raises(ValueError, match='train_class_weights must be 3 non-negative'):
+        write_shapes_dataset(str(tmp_path), 1, 1, train_class_weights=(1, 1))

@@ -18,7 +18,7 @@ Layout written under ``out_dir``::
     annotations/train.json        annotations/val.json      (COCO: boxes xywh in pixels, polygon masks)
 """
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -60,12 +60,13 @@ def _boxes_overlap(box: Tuple[float, float, float, float], others: List[Tuple[fl
 
 def render_shapes_image(rng: np.random.Generator, size: int, max_objects: int, min_radius: float,
                         max_radius: float, colours: str = 'random', min_contrast: float = MIN_CONTRAST,
-                        grey_range: Tuple[int, int] = GREY_RANGE, noise_range: Tuple[float, float] = NOISE_RANGE
-                        ) -> Tuple[np.ndarray, List[Dict]]:
+                        grey_range: Tuple[int, int] = GREY_RANGE, noise_range: Tuple[float, float] = NOISE_RANGE,
+                        class_weights: Optional[Sequence[float]] = None) -> Tuple[np.ndarray, List[Dict]]:
     """Draw one image (``colours``: see the module docstring).
 
     ``grey_range``: the ``'by_class'`` background grey level is uniform in it (0..255); ``noise_range``: the
-    per-pixel Gaussian noise std (grey levels) is uniform in it.
+    per-pixel Gaussian noise std (grey levels) is uniform in it; ``class_weights``: relative frequency of
+    each of ``SHAPES_CLASSES`` (default: uniform).
 
     Returns:
         ``(image, objects)``: an RGB ``uint8`` array ``(size, size, 3)`` and, per object, a dict with
@@ -82,7 +83,8 @@ def render_shapes_image(rng: np.random.Generator, size: int, max_objects: int, m
         for _attempt in range(20):
             radius = float(rng.uniform(min_radius, max_radius))
             cx, cy = rng.uniform(radius, size - radius, size=2)
-            shape = SHAPES_CLASSES[int(rng.integers(len(SHAPES_CLASSES)))]
+            shape = SHAPES_CLASSES[int(rng.integers(len(SHAPES_CLASSES))) if class_weights is None else
+                                   int(rng.choice(len(SHAPES_CLASSES), p=class_weights))]
             polygon = _shape_polygon(shape, cx, cy, radius)
             box = (*polygon.min(axis=0), *polygon.max(axis=0))
             if not _boxes_overlap(box, boxes):
@@ -105,7 +107,8 @@ def render_shapes_image(rng: np.random.Generator, size: int, max_objects: int, m
 def write_shapes_dataset(out_dir: str, num_train: int = 200, num_val: int = 50, size: int = 128,
                          max_objects: int = 4, min_radius: float = 5.0,
                          max_radius: Optional[float] = None, seed: int = 0, colours: str = 'random',
-                         min_contrast: float = MIN_CONTRAST) -> Dict[str, str]:
+                         min_contrast: float = MIN_CONTRAST,
+                         train_class_weights: Optional[Sequence[float]] = None) -> Dict[str, str]:
     """Write the shapes dataset (see module docstring) and return ``{split: annotation json path}``.
 
     Args:
@@ -117,12 +120,21 @@ def write_shapes_dataset(out_dir: str, num_train: int = 200, num_val: int = 50, 
         seed: the whole dataset is a pure function of its arguments.
         colours: ``'random'`` or ``'by_class'`` (module docstring).
         min_contrast: ``'by_class'``: the faintest contrast (0..1).
+        train_class_weights: relative frequency of each of ``SHAPES_CLASSES`` in the train split, e.g.
+            ``(1, 1, 0.1)`` for a rare triangle; the val split keeps uniform classes, so that every class's
+            AP is measured on as many objects.
     """
     if colours not in COLOUR_SCHEMES:
         raise ValueError(f'write_shapes_dataset: colours must be one of {COLOUR_SCHEMES}, got {colours!r}')
     if size < 16 or max_objects < 1 or min_radius <= 0 or not 0 <= min_contrast <= 1:
         raise ValueError('write_shapes_dataset: need size >= 16, max_objects >= 1, min_radius > 0 and '
                          f'min_contrast in 0..1, got {size}, {max_objects}, {min_radius}, {min_contrast}')
+    if train_class_weights is not None:
+        weights = np.asarray(train_class_weights, dtype=np.float64)
+        if weights.shape != (len(SHAPES_CLASSES),) or (weights < 0).any() or weights.sum() <= 0:
+            raise ValueError(f'write_shapes_dataset: train_class_weights must be {len(SHAPES_CLASSES)} non-negative '
+                             f'weights for {SHAPES_CLASSES}, not all 0; got {train_class_weights}')
+        train_class_weights = tuple(weights / weights.sum())
     max_radius = max_radius if max_radius is not None else size / 5.0
     if max_radius < min_radius or 2 * max_radius >= size:
         raise ValueError(f'write_shapes_dataset: radius range [{min_radius}, {max_radius}] does not fit '
@@ -130,13 +142,14 @@ def write_shapes_dataset(out_dir: str, num_train: int = 200, num_val: int = 50, 
     categories = [dict(id=i + 1, name=name, supercategory='shape') for i, name in enumerate(SHAPES_CLASSES)]
     cat_ids = {cat['name']: cat['id'] for cat in categories}
     paths = {}
-    for split, count, split_seed in (('train', num_train, seed), ('val', num_val, seed + 1_000_003)):
+    splits = (('train', num_train, seed, train_class_weights), ('val', num_val, seed + 1_000_003, None))
+    for split, count, split_seed, class_weights in splits:
         rng = np.random.default_rng(split_seed)
         os.makedirs(os.path.join(out_dir, 'images', split), exist_ok=True)
         images, annotations = [], []
         for index in range(count):
             image, objects = render_shapes_image(rng, size, max_objects, min_radius, max_radius, colours,
-                                                 min_contrast)
+                                                 min_contrast, class_weights=class_weights)
             file_name = f'{split}/{index:06d}.png'
             cv2.imwrite(os.path.join(out_dir, 'images', file_name), image[:, :, ::-1])
             images.append(dict(id=index + 1, file_name=file_name, width=size, height=size))
@@ -150,6 +163,6 @@ def write_shapes_dataset(out_dir: str, num_train: int = 200, num_val: int = 50, 
         paths[split] = os.path.join(out_dir, 'annotations', f'{split}.json')
         atomic_write_json(dict(images=images, annotations=annotations, categories=categories,
                                info=dict(description='DetDiffusion toy shapes', seed=seed, colours=colours,
-                                         min_contrast=min_contrast)),
+                                         min_contrast=min_contrast, class_weights=class_weights)),
                           paths[split])
     return paths
