@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from mmdet_detdiffusion.layout.attributes import EASY, HARD
-from mmdet_detdiffusion.layout.matching import box_iou, label_attributes
+from mmdet_detdiffusion.layout.matching import box_iou, found_scores, label_attributes
 
 GT = np.array([[0, 0, 10, 10], [20, 20, 40, 40]], dtype=float)
 
@@ -69,3 +69,14 @@ def test_mismatched_lengths_raise():
         label_attributes(GT, [0], GT, [0.9, 0.9], [0, 1])
     with pytest.raises(ValueError, match='predictions disagree'):
         label_attributes(GT, [0, 1], GT, [0.9], [0, 1])
+
+
+def test_found_score_is_the_best_matching_prediction():
+    preds = dict(pred_boxes=[[0, 0, 10, 10], [1, 0, 10, 10], [20, 20, 40, 41], [0, 0, 30, 30]],
+                 pred_scores=[0.4, 0.8, 0.6, 0.95], pred_labels=[0, 1, 1, 0])
+    np.testing.assert_allclose(found_scores(GT, [0, 1], **preds, iou_thr=0.5), [0.8, 0.6])  # any class
+    np.testing.assert_allclose(found_scores(GT, [0, 1], **preds, iou_thr=0.5, match_class=True), [0.4, 0.6])
+    np.testing.assert_allclose(found_scores(GT, [0, 1], np.zeros((0, 4)), [], []), [0.0, 0.0])
+    assert label_attributes(GT, [0, 1], **preds, score_thr=0.5, match_class=True) == [HARD, EASY]
+    with pytest.raises(ValueError, match='gamma'):
+        label_attributes(GT, [0, 1], **preds, score_thr=-0.1)

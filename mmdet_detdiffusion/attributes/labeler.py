@@ -27,7 +27,8 @@ from mmdet_detdiffusion.layout.attribute_file import (annotations_by_image, clip
                                                       format_attribute_table, write_attribute_file,
                                                       xywh_to_xyxy)
 from mmdet_detdiffusion.layout.attributes import HARD, SKIP_KEY
-from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR, label_attributes
+from mmdet_detdiffusion.layout.matching import (DEFAULT_IOU_THR, DEFAULT_SCORE_THR, attributes_from_scores,
+                                                found_scores)
 
 # Transforms that read ground truth: the labeler compares against the json itself.
 _GT_TRANSFORMS = ('LoadAnnotations', 'mmdet.LoadAnnotations', 'LoadPanopticAnnotations')
@@ -37,6 +38,7 @@ _GT_TRANSFORMS = ('LoadAnnotations', 'mmdet.LoadAnnotations', 'LoadPanopticAnnot
 class LabelingResult:
     """What one labeling pass produced (on every rank after gathering)."""
     attributes: Dict[object, str] = field(default_factory=dict)  # annotation id -> easy / hard
+    found_scores: Dict[object, float] = field(default_factory=dict)  # annotation id -> best matching score
     skipped: Dict[object, str] = field(default_factory=dict)  # annotation id -> why it was not judged
     unreadable_images: List[str] = field(default_factory=list)  # 'path: reason'
 
@@ -119,6 +121,20 @@ class AttributeLabeler:
         self.batch_size = batch_size
         self.num_workers = num_workers
 
+    @classmethod
+    def from_config(cls, config: str, checkpoint: str, device: str = 'cpu', cfg_options: Optional[dict] = None,
+                    **kwargs) -> 'AttributeLabeler':
+        """A labeler around the detector of an mmdet ``config`` file with ``checkpoint`` weights on ``device``
+        (its test pipeline; ``cfg_options`` override config keys; ``kwargs`` as the constructor)."""
+        from mmdet.apis import init_detector
+        from mmdet.utils import get_test_pipeline_cfg
+        from mmengine.config import Config
+        cfg = Config.fromfile(config)
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+        device = f'cuda:{torch.cuda.current_device()}' if device == 'cuda' else device
+        return cls(init_detector(cfg, checkpoint, device=device), get_test_pipeline_cfg(cfg), **kwargs)
+
     @property
     def rule(self) -> dict:
         """The rule's settings, for the attribute file's ``detdiffusion`` record."""
@@ -184,10 +200,10 @@ class AttributeLabeler:
             judged_ids.append(ann['id'])
             boxes.append(box)
             labels.append(cat_to_label[ann['category_id']])
-        attrs = label_attributes(np.asarray(boxes), labels, pred.bboxes.cpu().numpy(),
-                                 pred.scores.cpu().numpy(), pred.labels.cpu().numpy(),
-                                 self.score_thr, self.iou_thr, self.match_class)
-        result.attributes.update(zip(judged_ids, attrs))
+        found = found_scores(np.asarray(boxes), labels, pred.bboxes.cpu().numpy(), pred.scores.cpu().numpy(),
+                             pred.labels.cpu().numpy(), self.iou_thr, self.match_class)
+        result.found_scores.update(zip(judged_ids, found.tolist()))
+        result.attributes.update(zip(judged_ids, attributes_from_scores(found, self.score_thr)))
 
 
 def _gather(local: LabelingResult) -> LabelingResult:
@@ -195,6 +211,7 @@ def _gather(local: LabelingResult) -> LabelingResult:
     merged = LabelingResult()
     for part in dist.all_gather_object(local):
         merged.attributes.update(part.attributes)
+        merged.found_scores.update(part.found_scores)
         merged.skipped.update(part.skipped)
         merged.unreadable_images.extend(part.unreadable_images)
     return merged

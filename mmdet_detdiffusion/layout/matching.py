@@ -45,15 +45,15 @@ def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def label_attributes(gt_boxes: np.ndarray,
-                     gt_labels: Sequence[int],
-                     pred_boxes: np.ndarray,
-                     pred_scores: Sequence[float],
-                     pred_labels: Sequence[int],
-                     score_thr: float = DEFAULT_SCORE_THR,
-                     iou_thr: float = DEFAULT_IOU_THR,
-                     match_class: bool = False) -> List[str]:
-    """Label each ground-truth box ``'easy'`` or ``'hard'`` with the rule in the module docstring.
+def found_scores(gt_boxes: np.ndarray,
+                 gt_labels: Sequence[int],
+                 pred_boxes: np.ndarray,
+                 pred_scores: Sequence[float],
+                 pred_labels: Sequence[int],
+                 iou_thr: float = DEFAULT_IOU_THR,
+                 match_class: bool = False) -> np.ndarray:
+    """How confidently a detector found each ground-truth box: the highest score among the predictions
+    with IoU > ``iou_thr`` with it (and its class, with ``match_class``), 0 when there is none.
 
     Args:
         gt_boxes: ``(N, 4)`` xyxy ground-truth boxes in pixels.
@@ -61,12 +61,11 @@ def label_attributes(gt_boxes: np.ndarray,
         pred_boxes: ``(M, 4)`` xyxy predicted boxes in pixels (same image, same scale).
         pred_scores: ``(M,)`` confidence scores.
         pred_labels: ``(M,)`` predicted class indices (same index space as ``gt_labels``).
-        score_thr: gamma; predictions need a score strictly greater than it.
         iou_thr: beta; a match needs an IoU strictly greater than it.
         match_class: a match also needs the prediction's class to be the box's (the paper: no).
 
     Returns:
-        A list of N strings, each ``'easy'`` or ``'hard'``.
+        ``(N,)`` float64 scores in [0, 1].
     """
     gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
     gt_labels = np.asarray(gt_labels, dtype=np.int64).reshape(-1)
@@ -78,11 +77,31 @@ def label_attributes(gt_boxes: np.ndarray,
     if not len(pred_scores) == len(pred_labels) == len(pred_boxes):
         raise ValueError(f'predictions disagree in length: {len(pred_boxes)} boxes, '
                          f'{len(pred_scores)} scores, {len(pred_labels)} labels')
-
-    confident = pred_scores > score_thr
-    iou = box_iou(gt_boxes, pred_boxes[confident])
-    matches = iou > iou_thr
+    matches = box_iou(gt_boxes, pred_boxes) > iou_thr
     if match_class:
-        matches &= gt_labels[:, None] == pred_labels[confident][None, :]
-    easy = matches.any(axis=1)
-    return [EASY if is_easy else HARD for is_easy in easy]
+        matches &= gt_labels[:, None] == pred_labels[None, :]
+    return np.where(matches, pred_scores[None, :], 0.0).max(axis=1, initial=0.0)
+
+
+def label_attributes(gt_boxes: np.ndarray,
+                     gt_labels: Sequence[int],
+                     pred_boxes: np.ndarray,
+                     pred_scores: Sequence[float],
+                     pred_labels: Sequence[int],
+                     score_thr: float = DEFAULT_SCORE_THR,
+                     iou_thr: float = DEFAULT_IOU_THR,
+                     match_class: bool = False) -> List[str]:
+    """Label each ground-truth box ``'easy'`` or ``'hard'`` with the rule in the module docstring: easy
+    when its :func:`found_scores` exceeds ``score_thr`` (gamma; needs ``score_thr >= 0``).
+
+    Arguments as :func:`found_scores`; returns a list of N strings, each ``'easy'`` or ``'hard'``.
+    """
+    found = found_scores(gt_boxes, gt_labels, pred_boxes, pred_scores, pred_labels, iou_thr, match_class)
+    return attributes_from_scores(found, score_thr)
+
+
+def attributes_from_scores(found: Sequence[float], score_thr: float = DEFAULT_SCORE_THR) -> List[str]:
+    """``'easy'`` where a box's found score exceeds ``score_thr`` (gamma, >= 0), else ``'hard'``."""
+    if score_thr < 0:
+        raise ValueError(f'score_thr (gamma) must be >= 0, got {score_thr}')
+    return [EASY if score > score_thr else HARD for score in found]
