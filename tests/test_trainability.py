@@ -6,8 +6,8 @@ import pytest
 from mmengine.config import Config
 
 from mmdet_detdiffusion.evaluation.trainability import (REAL_ONLY, REAL_ONLY_SAME_EPOCHS, arm_config, paired_gain,
-                                                        plan_arms, protocol_report, schedule_in_iterations,
-                                                        summarize, verdict)
+                                                        plan_arms, protocol_report, run_arms, schedule_in_iterations,
+                                                        select, summarize, verdict)
 
 SYNTHETIC = dict(hard=dict(type='CocoDataset', data_root='hard/'), easy=dict(type='CocoDataset', data_root='easy/'))
 
@@ -77,3 +77,21 @@ def test_protocol_report_pairs_each_mixed_arm_with_the_matched_real_only_arm():
     assert report['real + easy']['gain']['mean'] == pytest.approx(-0.1)
     assert 'gain' not in report[REAL_ONLY] and 'gain' not in report[REAL_ONLY_SAME_EPOCHS]
     assert report[REAL_ONLY_SAME_EPOCHS]['iters'] == 200
+
+
+def test_runs_with_several_metrics_are_reported_per_metric():
+    arms = plan_arms(200, SYNTHETIC, dict(hard=100, easy=90), 8, 8)
+    seen = []
+
+    def train(cfg):  # a stand-in for training: the metrics follow the arm and the seed
+        seen.append((cfg.train_cfg.max_iters, cfg.randomness.seed))
+        return dict(mAP=0.4 + 0.01 * cfg.randomness.seed + 0.05 * ('hard' in cfg.work_dir),
+                    rare_AP=0.1 + 0.02 * cfg.randomness.seed)
+
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(type='CocoDataset')), default_hooks=dict(),
+                      param_scheduler=[]))
+    results = run_arms(cfg, arms, [0, 1, 2], 'work', train)
+    assert seen[:3] == [(304, 0), (304, 1), (304, 2)] and seen[-1] == (200, 2)
+    report = protocol_report(select(results, 'mAP'), arms)
+    assert report['real + hard']['gain']['mean'] == pytest.approx(0.05)
+    assert select(results, 'rare_AP')[REAL_ONLY] == pytest.approx([0.1, 0.12, 0.14])

@@ -13,10 +13,12 @@ Works on any mmdet config (toy shapes or COCO): :func:`arm_config` rewrites a co
 import copy
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, TypeVar
 
 import numpy as np
 from mmengine.config import Config
+
+Metric = TypeVar('Metric')  # what one training run reports: a float (val mAP) or a dict of metrics
 
 REAL_ONLY = 'real only'
 REAL_ONLY_SAME_EPOCHS = 'real only, same epochs'
@@ -142,16 +144,22 @@ def verdict(gain: dict) -> str:
 
 
 def run_arms(cfg: Config, arms: Sequence[Arm], seeds: Sequence[int], work_root: str,
-             train: Callable[[Config], float],
-             progress: Optional[Callable[[Arm, int, float], None]] = None) -> Dict[str, List[float]]:
-    """Train every arm with every seed: ``train(config) -> metric`` (e.g. val mAP); returns
-    ``{arm: [metric per seed]}``. ``progress(arm, seed, metric)`` is called after each run."""
-    results: Dict[str, List[float]] = {}
+             train: Callable[[Config], Metric],
+             progress: Optional[Callable[[Arm, int, Metric], None]] = None) -> Dict[str, List[Metric]]:
+    """Train every arm with every seed: ``train(config) -> metric`` (e.g. val mAP, or a dict of metrics:
+    :func:`select` picks one); returns ``{arm: [metric per seed]}``. ``progress(arm, seed, metric)`` is called
+    after each run."""
+    results: Dict[str, List[Metric]] = {}
     for arm in arms:
         for seed in seeds:
             slug = arm.name.replace(' ', '_').replace(',', '').replace('+', 'plus')
-            metric = float(train(arm_config(cfg, arm, seed, f'{work_root}/{slug}/seed{seed}')))
+            metric = train(arm_config(cfg, arm, seed, f'{work_root}/{slug}/seed{seed}'))
             results.setdefault(arm.name, []).append(metric)
             if progress is not None:
                 progress(arm, seed, metric)
     return results
+
+
+def select(results: Dict[str, Sequence[Dict[str, float]]], key: str) -> Dict[str, List[float]]:
+    """``{arm: [metrics[key] per seed]}`` from runs that report several metrics."""
+    return {arm: [float(metrics[key]) for metrics in runs] for arm, runs in results.items()}
