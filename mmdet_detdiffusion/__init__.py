@@ -3,8 +3,13 @@
 Importing the package (``custom_imports=dict(imports=['mmdet_detdiffusion'])``) registers every
 component in mmdet's registries and lets mmengine checkpoints load under torch >= 2.6.
 """
-from mmdet_detdiffusion.utils.checkpoint_compat import register_mmengine_safe_globals
-from mmdet_detdiffusion.version import __version__
+# first, so that no mmengine config loaded after importing the package prints setuptools' notice
+from mmdet_detdiffusion.utils.quiet import quiet_third_party_warnings
+
+quiet_third_party_warnings()
+
+from mmdet_detdiffusion.utils.checkpoint_compat import register_mmengine_safe_globals  # noqa: E402
+from mmdet_detdiffusion.version import __version__  # noqa: E402
 
 register_mmengine_safe_globals()
 

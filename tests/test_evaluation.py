@@ -122,10 +122,14 @@ def test_missing_inception_weights_are_a_clear_error(tmp_path):
 def test_evaluate_fidelity_tool(trained_retinanet, shapes_root, tiny_generator_export, stub_inception, tmp_path):
     from test_generate_tool import run_generate
     config, checkpoint = trained_retinanet
+    # an mmdet:: base makes mmengine import pkg_resources, whose deprecation notice the tools hide
+    config_with_mmdet_base = tmp_path / 'detector.py'
+    config_with_mmdet_base.write_text("_base_ = 'mmdet::_base_/default_runtime.py'\n" + open(config).read())
     synthetic = tmp_path / 'shapes_hard'
     run_generate(tiny_generator_export, shapes_root, synthetic, '--attr-mode', 'hard')
     out = tmp_path / 'fidelity.json'
-    result = subprocess.run([sys.executable, 'tools/evaluate_fidelity.py', config, checkpoint, '--real-ann-file',
+    result = subprocess.run([sys.executable, 'tools/evaluate_fidelity.py', str(config_with_mmdet_base), checkpoint,
+                             '--real-ann-file',
                              shapes_root + 'annotations/train.json', '--real-img-prefix', shapes_root + 'images',
                              '--generated', str(synthetic), '--inception', stub_inception, '--fid-size', '64',
                              '--work-dir', str(tmp_path / 'work'), '--out', str(out)],
@@ -136,3 +140,24 @@ def test_evaluate_fidelity_tool(trained_retinanet, shapes_root, tiny_generator_e
     assert metrics['real']['mAP'] > metrics['shapes_hard']['mAP']  # an untrained generator draws noise
     assert metrics['shapes_hard']['FID'] > 0
     assert '| real |' in result.stdout and '| shapes_hard |' in result.stdout
+    console = result.stdout + result.stderr
+    assert 'pkg_resources' not in console and 'Config:' not in console and 'Average Precision' not in console
+    assert 'YOLO score and FID of shapes_hard' in result.stdout and len(console.splitlines()) < 15, console
+    logs = [os.path.join(root, f) for root, _, files in os.walk(tmp_path / 'work' / 'shapes_hard') for f in files
+            if f.endswith('.log')]
+    log = open(logs[0]).read()  # the Runner's details are in its log file, one per scored set
+    assert 'Config:' in log and 'Average Precision' in log and 'shapes_hard' in log
+
+
+def test_evaluate_fidelity_names_missing_inputs_and_says_fid_is_skipped(trained_retinanet, shapes_root, tmp_path):
+    config, checkpoint = trained_retinanet
+    (tmp_path / 'unfinished' / 'manifest').mkdir(parents=True)
+    result = subprocess.run([sys.executable, 'tools/evaluate_fidelity.py', config, checkpoint, '--real-ann-file',
+                             shapes_root + 'annotations/train.json', '--real-img-prefix', shapes_root + 'images',
+                             '--generated', str(tmp_path / 'absent'), str(tmp_path / 'unfinished')],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and 'Traceback' not in result.stderr
+    assert f'--generated {tmp_path}/absent does not exist: expected the --out folder of python tools/generate.py' \
+        in result.stderr
+    assert f'--generated {tmp_path}/unfinished: its tools/generate.py run has not finished' in result.stderr
+    assert 'FID: not computed, no --inception given' in result.stdout and 'inception-2015-12-05.pt' in result.stdout

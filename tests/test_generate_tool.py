@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import cv2
 import numpy as np
@@ -107,11 +108,40 @@ def test_two_ranks_with_torchrun_make_the_same_dataset(tiny_generator_export, sh
     assert ddp['images'] == single['images'] and ddp['annotations'] == single['annotations']
 
 
+def test_original_mode_on_an_unlabelled_file_warns_once_and_skips_are_reported(tiny_generator_export, shapes_root,
+                                                                                 tmp_path, capsys):
+    from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
+    from mmdet_detdiffusion.layout.inputs import MissingAttributesWarning
+    from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
+    coco = json.load(open(shapes_root + 'annotations/train.json'))  # no pa_attr
+    coco['images'] = coco['images'][:3] + [dict(id=-1, file_name='no_boxes.png', width=128, height=128)]
+    coco['annotations'] = [a for a in coco['annotations'] if a['image_id'] in {i['id'] for i in coco['images']}]
+    pipe = DetDiffusionPipeline.from_pretrained(tiny_generator_export)
+    pipe.set_progress_bar_config(disable=True)
+    writer = SyntheticDatasetWriter(pipe, str(tmp_path), 'original', batch_size=1, num_inference_steps=1)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter('always')  # so that a warning per batch (3 batches) would be seen
+        path = writer.run(coco, 'train.json')
+    record = [r for r in record if r.category is MissingAttributesWarning]
+    assert len(record) == 1, 'one warning per run, naming the file, not one per batch or image'
+    message = str(record[0].message)
+    assert 'boxes kept from train.json carry no P.A. attribute' in message and '--attr-mode hard|easy' in message
+    assert 'tools/label_attributes.py' in message
+    assert all(a['pa_attr'] is None for a in json.load(open(path))['annotations'])
+    assert f'1 source images skipped (1 no boxes); their counts are under "detdiffusion" > ' \
+           f'"skipped_source_images" in {path}' in capsys.readouterr().out
+
+
 def test_bad_inputs_are_named(tiny_generator_export, shapes_root, tmp_path):
     not_coco = tmp_path / 'x.json'
     not_coco.write_text('[1, 2]')
+    work_dir = os.path.dirname(tiny_generator_export)
     for generator, ann_file, message in ((tiny_generator_export, str(not_coco), 'x.json'),
-                                         (str(tmp_path), shapes_root + SOURCE, 'not a DetDiffusion generator export')):
+                                         (str(tmp_path), shapes_root + SOURCE, 'has no model_index.json: '
+                                          'tools/train_generator.py writes a generator export to WORK_DIR/export'),
+                                         (work_dir, shapes_root + SOURCE, f'pass its export folder {work_dir}/export'),
+                                         (tiny_generator_export, str(tmp_path / 'absent.json'),
+                                          'the attribute file that tools/label_attributes.py --out writes')):
         result = subprocess.run([sys.executable, 'tools/generate.py', generator, '--ann-file', ann_file, '--out',
                                  str(tmp_path / 'o')], cwd=REPO, capture_output=True, text=True, timeout=300)
         assert result.returncode != 0 and message in result.stderr and 'Traceback' not in result.stderr

@@ -2,13 +2,15 @@
 call arguments (latents, callbacks, output types, return_dict, progress bar), errors."""
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
-from mmdet_detdiffusion.generator.pipeline import SAMPLERS, DetDiffusionPipeline
+from mmdet_detdiffusion.generator.pipeline import SAMPLERS, DetDiffusionPipeline, read_export_config
+from mmdet_detdiffusion.layout.inputs import MissingAttributesWarning
 
 LAYOUT = dict(boxes=[[10, 20, 60, 100], [70, 10, 120, 40]], labels=['circle', 2], attrs=['easy', 'hard'],
               image_size=(128, 160))
@@ -68,6 +70,30 @@ def test_output_sizes_boxes_and_prompts(pipe):
 def test_attr_mode_overrides_attributes(pipe):
     out = pipe([LAYOUT], attr_mode='hard', num_inference_steps=1, generator=seeded(0))
     assert out.attrs[0] == ['hard', 'hard'] and '<easy>' not in out.prompts[0]
+
+
+def test_original_mode_without_attributes_warns_once_per_call_site(pipe):
+    unlabelled = dict(LAYOUT, attrs=None)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter('default')  # Python's own: once per location
+        for _ in range(3):
+            out = pipe([unlabelled, unlabelled], num_inference_steps=1, output_type='latent')
+    assert [(r.category, r.filename) for r in record] == [(MissingAttributesWarning, __file__)]  # at the caller
+    assert 'tools/label_attributes.py' in str(record[0].message) and "attr_mode='hard'" in str(record[0].message)
+    assert '<easy>' not in out.prompts[0] and '<hard>' not in out.prompts[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', MissingAttributesWarning)
+        pipe([LAYOUT, unlabelled], num_inference_steps=1, output_type='latent')  # some boxes have attributes
+        pipe([unlabelled], attr_mode='hard', num_inference_steps=1, output_type='latent')
+
+
+def test_missing_export_names_the_step_that_writes_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match='does not exist: tools/train_generator.py writes'):
+        DetDiffusionPipeline.from_pretrained(str(tmp_path / 'absent' / 'export'))
+    (tmp_path / 'export').mkdir()
+    (tmp_path / 'export' / 'model_index.json').write_text('{}')
+    with pytest.raises(FileNotFoundError, match=f'work dir, not a generator export: pass .*{tmp_path}/export'):
+        read_export_config(str(tmp_path))
 
 
 def test_same_seed_same_image_and_independent_of_the_batch(pipe):

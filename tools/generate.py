@@ -60,6 +60,9 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     init_distributed(args.launcher)
+    if not os.path.isfile(args.ann_file):
+        raise SystemExit(f'generate: --ann-file {args.ann_file} does not exist: give the COCO json of the layouts '
+                         '(for --attr-mode original, the attribute file that tools/label_attributes.py --out writes)')
     try:
         settings = read_export_config(args.generator)
         coco = load_coco(args.ann_file)

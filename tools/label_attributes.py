@@ -54,10 +54,12 @@ def main() -> None:
 
 def label(args: argparse.Namespace) -> None:
     init_distributed(args.launcher)
-    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint'),
-                       (args.img_prefix, '--img-prefix folder')):
+    for path, what, hint in ((args.config, 'config', ''),
+                             (args.checkpoint, 'checkpoint', ': train the detector first, python tools/train.py '
+                              'DET_CONFIG writes WORK_DIR/epoch_N.pth'),
+                             (args.img_prefix, '--img-prefix folder', '')):
         if not os.path.exists(path):
-            raise SystemExit(f'label_attributes: {what} {path} does not exist')
+            raise SystemExit(f'label_attributes: {what} {path} does not exist{hint}')
     coco = load_coco(args.ann_file)
 
     from mmdet.apis import init_detector

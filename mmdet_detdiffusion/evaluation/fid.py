@@ -22,7 +22,8 @@ INCEPTION_HINT = ('the TorchScript Inception-v3 of the TensorFlow FID, "inceptio
 def load_inception(path: str, device: str = 'cpu') -> torch.jit.ScriptModule:
     """Load the Inception feature network from ``path`` (see module docstring)."""
     if not path or not os.path.isfile(path):
-        raise FileNotFoundError(f'FID needs Inception weights: {path!r} is not a file. Pass the path of {INCEPTION_HINT}.')
+        raise FileNotFoundError(f'FID needs Inception weights: {path!r} is not a file. '
+                                f'Pass the path of {INCEPTION_HINT}.')
     try:
         return torch.jit.load(path, map_location=device).eval()
     except RuntimeError as err:

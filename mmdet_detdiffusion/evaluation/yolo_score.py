@@ -6,13 +6,17 @@ its predictions with the COCO box mAP, AP50 and AP75 against the layout boxes as
 same detector on the real images with their own annotations is the reference. AR100 (COCO recall,
 up to 100 detections) is reported too: it tells how many layout objects the detector finds at all.
 """
+import contextlib
 import copy
+import io
+import logging
 import os
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence, Union
 
 from mmdet.evaluation import CocoMetric
 from mmdet.registry import METRICS
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
 SCORE_NAMES = {'bbox_mAP': 'mAP', 'bbox_mAP_50': 'AP50', 'bbox_mAP_75': 'AP75', 'bbox_AR@100': 'AR100'}
@@ -39,6 +43,19 @@ class YOLOScore(CocoMetric):
         return {name: metrics.get(key, 0.0) for key, name in SCORE_NAMES.items()}
 
 
+class QuietRunner(Runner):
+    """A Runner whose console shows warnings and errors only; its log file keeps everything (environment,
+    config dump, progress, the COCO tables), so that a tool scoring several sets prints its own summary."""
+
+    def build_logger(self, log_level: Union[int, str] = 'INFO', log_file: Optional[str] = None,
+                     **kwargs) -> MMLogger:
+        logger = super().build_logger(log_level, log_file, **kwargs)
+        for handler in logger.handlers:
+            if not isinstance(handler, logging.FileHandler):  # the console handler
+                handler.setLevel(max(handler.level, logging.WARNING))
+        return logger
+
+
 def evaluate_yolo_score(detector_cfg: Config, checkpoint: str, ann_file: str, img_prefix: str, work_dir: str,
                         batch_size: int = 8) -> Dict[str, float]:
     """YOLO score of a detector on the images of a COCO file, through mmengine's test loop.
@@ -47,7 +64,7 @@ def evaluate_yolo_score(detector_cfg: Config, checkpoint: str, ann_file: str, im
         detector_cfg: the detector's mmdet config (its test pipeline and class names are used).
         checkpoint: the detector's weights.
         ann_file / img_prefix: COCO json (layouts as boxes) and the folder its ``file_name`` s are in.
-        work_dir: where the Runner logs.
+        work_dir: where the Runner logs (the console shows its warnings only).
     """
     cfg = copy.deepcopy(detector_cfg)
     test_dataset = cfg.test_dataloader.dataset
@@ -58,5 +75,16 @@ def evaluate_yolo_score(detector_cfg: Config, checkpoint: str, ann_file: str, im
                                        metainfo=test_dataset.get('metainfo'), pipeline=test_dataset.pipeline)
     cfg.test_evaluator = dict(type='YOLOScore', ann_file=ann_file)
     cfg.load_from, cfg.resume, cfg.work_dir = checkpoint, False, work_dir
-    metrics = Runner.from_cfg(cfg).test()
+    # one logger and one visualizer per scored set (both are named after the experiment): runners started in
+    # the same second would otherwise share the first one's log file and warn about the visualizer's name
+    cfg.experiment_name = os.path.basename(os.path.normpath(work_dir))
+    if cfg.get('visualizer'):
+        cfg.visualizer.pop('name', None)
+    runner = QuietRunner.from_cfg(cfg)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):  # pycocotools prints its progress and tables: to the log file
+            metrics = runner.test()
+    finally:
+        runner.logger.info(printed.getvalue())
     return {key.split('/')[-1]: value for key, value in metrics.items()}

@@ -20,6 +20,8 @@ image's noise independent of the batch it is in. diffusers' attention uses PyTor
 import hashlib
 import inspect
 import os
+import re
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -37,7 +39,8 @@ from mmdet_detdiffusion.generator.perception_head import PerceptionHead
 from mmdet_detdiffusion.generator.sampling import SAMPLERS, make_sampler
 from mmdet_detdiffusion.generator.text import encode_text, word_token_counter
 from mmdet_detdiffusion.layout.attributes import MODE_NONE, MODE_ORIGINAL
-from mmdet_detdiffusion.layout.inputs import UserLayout, to_layout_objects, with_attr_mode
+from mmdet_detdiffusion.layout.inputs import (MissingAttributesWarning, UserLayout, count_unlabelled,
+                                             to_layout_objects, with_attr_mode)
 from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt
 
 __all__ = ['SAMPLERS', 'DetDiffusionPipeline', 'DetDiffusionPipelineOutput', 'generator_identity',
@@ -45,10 +48,34 @@ __all__ = ['SAMPLERS', 'DetDiffusionPipeline', 'DetDiffusionPipelineOutput', 'ge
 OUTPUT_TYPES = ('pil', 'np', 'pt', 'latent')
 
 
+EXPORT_HINT = 'tools/train_generator.py writes a generator export to WORK_DIR/export when training ends'
+# what the Hugging Face Hub takes as a repo id ("name" or "org/name"); other paths can only be local
+HUB_ID = re.compile(r'[\w-][\w.-]*(/[\w-][\w.-]*)?')
+NO_ATTRIBUTES_MESSAGE = (
+    "attr_mode='original', but no box of the layouts carries a P.A. attribute: the prompts are written "
+    "without attribute tokens. Give each layout attrs=['easy' | 'hard' | None, ...] (the pa_attr of an "
+    "attribute file from tools/label_attributes.py), or set every box with attr_mode='hard' or 'easy'.")
+
+
+def export_problem(folder: str) -> Optional[str]:
+    """Why the local ``folder`` is not a pipeline folder (no ``model_index.json``), naming the step that
+    writes one; ``None`` when it has one."""
+    if os.path.isfile(os.path.join(folder, 'model_index.json')):
+        return None
+    export = os.path.join(folder, 'export')
+    if os.path.isfile(os.path.join(export, 'model_index.json')):
+        return f'{folder} is a training work dir, not a generator export: pass its export folder {export}'
+    found = 'has no model_index.json' if os.path.isdir(folder) else 'does not exist'
+    return f'generator export folder {folder} {found}: {EXPORT_HINT}'
+
+
 def read_export_config(folder: str) -> dict:
     """The settings of a generator export: its ``model_index.json`` (components, ``classes``,
     ``location_bins``, ``max_objects``, ``use_attributes``, ``mask_text_padding``, ``data_filters``,
     ``train_settings``)."""
+    problem = export_problem(folder)
+    if problem:
+        raise FileNotFoundError(problem)
     try:
         config = DetDiffusionPipeline.load_config(folder)
     except OSError as err:
@@ -144,6 +171,10 @@ class DetDiffusionPipeline(DiffusionPipeline):
         ``StableDiffusionPipeline`` folder with ``generation_config.json``; give its ``classes``): it generates
         without attribute tokens, as GeoDiffusion does. Keyword arguments override the saved settings."""
         folder = pretrained_model_name_or_path
+        if os.path.isdir(folder) or not HUB_ID.fullmatch(folder):  # a local folder: say what it lacks
+            problem = export_problem(folder)
+            if problem:
+                raise FileNotFoundError(problem)
         # without accelerate, diffusers would warn that it cannot load with low memory use, then load anyway
         kwargs.setdefault('low_cpu_mem_usage', is_accelerate_available())
         saved_class = cls.load_config(folder).get('_class_name')
@@ -261,7 +292,9 @@ class DetDiffusionPipeline(DiffusionPipeline):
             layouts: one layout or a list (see :mod:`mmdet_detdiffusion.layout.inputs`).
             height / width: output size in pixels (default: the training resolution); multiples of the
                 latent scale (8 with SD's VAE).
-            attr_mode: ``'hard'`` / ``'easy'`` for every box, ``'original'`` as the layout gives them.
+            attr_mode: ``'hard'`` / ``'easy'`` for every box, ``'original'`` as the layout gives them
+                (when no box has one, no attribute token is written: a
+                :class:`~mmdet_detdiffusion.layout.inputs.MissingAttributesWarning` says so).
             guidance_scale: classifier-free guidance weight (1 disables the unconditional pass).
             sampler: one of ``SAMPLERS``.
             generator: one per image (their noise is then independent of the batch) or one for all.
@@ -280,6 +313,10 @@ class DetDiffusionPipeline(DiffusionPipeline):
                           callback_on_step_end_tensor_inputs)
         scheduler = self.make_scheduler(sampler)
         prompts, objects, kept = self.layout_prompts(layouts, attr_mode)
+        if attr_mode == MODE_ORIGINAL and self.use_attributes:
+            unlabelled, total = count_unlabelled([o.attr for o in objs] for objs in objects)
+            if total and unlabelled == total:  # stacklevel 3: past torch.no_grad's wrapper, at the caller
+                warnings.warn(NO_ATTRIBUTES_MESSAGE, MissingAttributesWarning, stacklevel=3)
         device = self._execution_device
         guided = guidance_scale != 1.0
         prompt_embeds, text_mask = self.encode_prompt(prompts)

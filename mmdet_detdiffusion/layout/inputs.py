@@ -9,7 +9,7 @@ A user layout is a dict::
 
 or already a sequence of :class:`LayoutObject` (normalised boxes).
 """
-from typing import Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from mmdet_detdiffusion.layout.attributes import ATTR_MODES, ATTRIBUTES, MODE_NONE, MODE_ORIGINAL
 from mmdet_detdiffusion.layout.prompt import LayoutObject
@@ -44,6 +44,16 @@ def to_layout_objects(layout: UserLayout, classes: Sequence[str]) -> List[Layout
         x1, y1, x2, y2 = (min(max(float(v) / s, 0.0), 1.0) for v, s in zip(box, (width, height, width, height)))
         objects.append(LayoutObject(name, (x1, y1, x2, y2), attr))
     return objects
+
+
+class MissingAttributesWarning(UserWarning):
+    """``'original'`` attribute mode on boxes without a P.A. attribute: their prompts get no attribute token."""
+
+
+def count_unlabelled(attrs_per_layout: Iterable[Iterable[Optional[str]]]) -> Tuple[int, int]:
+    """``(boxes without an attribute, all boxes)`` of the layouts' per-box attributes."""
+    attrs = [attr for attrs in attrs_per_layout for attr in attrs]
+    return sum(attr is None for attr in attrs), len(attrs)
 
 
 def with_attr_mode(objects: Iterable[LayoutObject], mode: str) -> List[LayoutObject]:

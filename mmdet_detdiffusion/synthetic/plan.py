@@ -94,9 +94,13 @@ def plan_summary(items: Sequence[WorkItem], skipped: Dict[str, int], num_per_ima
     """One line: source images and objects kept, and the images skipped by reason."""
     sources = len(items) // num_per_image
     objects = sum(len(item.boxes) for item in items) // num_per_image
-    reasons = ', '.join(f'{count} {reason}' for reason, count in skipped.items() if count) or 'none'
     return (f'layouts kept: {sources} source images with {objects} objects ({len(items)} images to generate); '
-            f'skipped: {reasons}')
+            f'skipped: {skipped_reasons(skipped)}')
+
+
+def skipped_reasons(skipped: Dict[str, int]) -> str:
+    """``'2 no boxes, 1 objects too small'``: the skipped source images by reason (``'none'``)."""
+    return ', '.join(f'{count} {reason}' for reason, count in skipped.items() if count) or 'none'
 
 
 def shard(items: Sequence[WorkItem], rank: int, world_size: int) -> List[WorkItem]:

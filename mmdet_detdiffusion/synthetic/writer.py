@@ -6,6 +6,7 @@ images, byte for byte, on the same device). Rank 0 assembles ``annotations.json`
 done and draws ``preview.png`` (generated images with their boxes).
 """
 import os
+import warnings
 from typing import Container, Dict, List, Optional, Sequence
 
 import cv2
@@ -15,10 +16,11 @@ from mmengine import dist
 from tqdm import tqdm
 
 from mmdet_detdiffusion.generator.pipeline import uint8_images
-from mmdet_detdiffusion.layout.attributes import ATTR_KEY, HARD, RECORD_KEY
+from mmdet_detdiffusion.layout.attributes import ATTR_KEY, HARD, MODE_ORIGINAL, RECORD_KEY
+from mmdet_detdiffusion.layout.inputs import MissingAttributesWarning, count_unlabelled
 from mmdet_detdiffusion.synthetic.manifest import (IMAGES_FOLDER, Manifest, assemble_coco, load_done,
                                                    write_coco)
-from mmdet_detdiffusion.synthetic.plan import WorkItem, plan_items, plan_summary, shard
+from mmdet_detdiffusion.synthetic.plan import WorkItem, plan_items, plan_summary, shard, skipped_reasons
 from mmdet_detdiffusion.visualization import draw_annotated, save_image, tile_grid
 
 OUTPUT_SIZES = ('source', 'model')
@@ -72,18 +74,23 @@ class SyntheticDatasetWriter:
         rank, world_size = dist.get_rank(), dist.get_world_size()
         if progress and rank == 0:
             print(plan_summary(items, skipped, num_per_image))
+        if rank == 0:
+            self.warn_missing_attributes(items, ann_file)
         done = load_done(self.out_dir)
         manifest = Manifest(self.out_dir, rank)
         mine = shard(items, rank, world_size)
         bar = tqdm(total=len(mine), initial=sum(item.file_name in done for item in mine), unit='img',
                    desc=f'generating ({self.attr_mode})', disable=not progress or rank != 0)
-        for start in range(0, len(mine), self.batch_size):
-            batch = mine[start:start + self.batch_size]
-            if all(item.file_name in done for item in batch):
-                continue
-            for record in self.generate_batch(batch, names, skip=done):
-                manifest.append(record)
-                bar.update(1)
+        with warnings.catch_warnings():
+            # warn_missing_attributes has said it once, naming the file; the pipeline would repeat it per batch
+            warnings.simplefilter('ignore', MissingAttributesWarning)
+            for start in range(0, len(mine), self.batch_size):
+                batch = mine[start:start + self.batch_size]
+                if all(item.file_name in done for item in batch):
+                    continue
+                for record in self.generate_batch(batch, names, skip=done):
+                    manifest.append(record)
+                    bar.update(1)
         bar.close()
         dist.barrier()
         if rank != 0:
@@ -97,7 +104,23 @@ class SyntheticDatasetWriter:
                     filters=filters, skipped_source_images=skipped, **self.call_kwargs)
         path = write_coco(assemble_coco(records, coco['categories'], info), self.out_dir)
         self.write_preview(records, names)
+        if progress and any(skipped.values()):
+            print(f'{sum(skipped.values())} source images skipped ({skipped_reasons(skipped)}); their counts are '
+                  f'under "{RECORD_KEY}" > "skipped_source_images" in {path}')
         return path
+
+    def warn_missing_attributes(self, items: Sequence[WorkItem], ann_file: str) -> None:
+        """Warn when ``'original'`` mode would write boxes without attribute tokens (boxes without ``pa_attr``)."""
+        if self.attr_mode != MODE_ORIGINAL or not self.pipe.use_attributes:
+            return
+        unlabelled, total = count_unlabelled(item.attrs for item in items if item.variant == 0)
+        if unlabelled:
+            warnings.warn(
+                f"attr mode 'original': {unlabelled} of the {total} boxes kept from {ann_file} carry no P.A. "
+                f'attribute ({ATTR_KEY}), so their prompts get no attribute token. Label the boxes first (python '
+                f'tools/label_attributes.py DET_CONFIG DET_CHECKPOINT --ann-file {ann_file} --img-prefix IMAGES '
+                "--out ATTR_FILE) and generate from ATTR_FILE, or give every box one with attr mode 'hard' or "
+                "'easy' (tools/generate.py --attr-mode hard|easy).", MissingAttributesWarning, stacklevel=3)
 
     def generate_batch(self, batch: List[WorkItem], names: Dict[int, str], skip: Container[str] = ()) -> List[dict]:
         """Generate the whole ``batch`` (its composition fixes every image), write the images whose file
