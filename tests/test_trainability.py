@@ -6,7 +6,8 @@ import pytest
 from mmengine.config import Config
 
 from mmdet_detdiffusion.evaluation.trainability import (REAL_ONLY, REAL_ONLY_SAME_EPOCHS, arm_config, paired_gain,
-                                                        plan_arms, protocol_report, run_arms, schedule_in_iterations,
+                                                        plan_arms, protocol_report, report_rows, run_arms,
+                                                        schedule_in_iterations,
                                                         select, summarize, verdict)
 
 SYNTHETIC = dict(hard=dict(type='CocoDataset', data_root='hard/'), easy=dict(type='CocoDataset', data_root='easy/'))
@@ -95,3 +96,12 @@ def test_runs_with_several_metrics_are_reported_per_metric():
     report = protocol_report(select(results, 'mAP'), arms)
     assert report['real + hard']['gain']['mean'] == pytest.approx(0.05)
     assert select(results, 'rare_AP')[REAL_ONLY] == pytest.approx([0.1, 0.12, 0.14])
+
+
+def test_report_rows_word_each_arm():
+    arms = plan_arms(200, SYNTHETIC, dict(hard=100, easy=90), 8, 8)
+    results = {REAL_ONLY: [0.50, 0.40, 0.50], 'real + hard': [0.52, 0.44, 0.53], 'real + easy': [0.4, 0.3, 0.4],
+               REAL_ONLY_SAME_EPOCHS: [0.45, 0.35, 0.45]}
+    rows = {row[0]: row for row in report_rows(protocol_report(results, arms))}
+    assert rows[REAL_ONLY] == [REAL_ONLY, '304', '0.467 ± 0.058', '0.500, 0.400, 0.500', '-']
+    assert rows['real + hard'][4].endswith('a gain beyond seed noise')

@@ -20,14 +20,10 @@ from mmengine.config import DictAction
 
 import mmdet_detdiffusion  # noqa: F401  (registers components and the checkpoint allow-list)
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, ClassMismatchError, file_sha256
-from mmdet_detdiffusion.layout.attribute_file import CocoFormatError, load_coco
-from mmdet_detdiffusion.layout.attributes import RECORD_KEY
+from mmdet_detdiffusion.layout.attribute_file import CocoFormatError
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
-from mmdet_detdiffusion.synthetic.filter import agreement_filter, filter_summary
+from mmdet_detdiffusion.synthetic.filter import FILTERED_FILE, filter_summary, filter_synthetic_set
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
-from mmdet_detdiffusion.utils.fileio import atomic_write_json
-
-FILTERED_FILE = 'annotations_filtered.json'
 
 
 def parse_args() -> argparse.Namespace:
@@ -56,22 +52,17 @@ def main() -> None:
                        (args.config, 'detector config'), (args.checkpoint, 'detector checkpoint')):
         if not os.path.isfile(path):
             raise SystemExit(f'filter_synthetic: {what} {path} does not exist')
+    out = args.out or os.path.join(args.synthetic, FILTERED_FILE)
     try:
-        coco = load_coco(ann_file)
         labeler = AttributeLabeler.from_config(args.config, args.checkpoint, args.device, args.cfg_options,
                                                iou_thr=args.iou_thr, match_class=not args.any_class,
                                                batch_size=args.batch_size)
-        result = labeler.label(coco, os.path.join(args.synthetic, IMAGES_FOLDER), ann_file=ann_file)
+        summary = filter_synthetic_set(labeler, args.synthetic, args.score_thr, args.min_agreement,
+                                       args.ignore_unfound, out, record=dict(
+                                           detector_config=os.path.abspath(args.config),
+                                           checkpoint_sha256=file_sha256(args.checkpoint)))
     except (CocoFormatError, ClassMismatchError) as err:
         raise SystemExit(f'filter_synthetic: {err}') from None
-    filtered, summary = agreement_filter(coco, result.found_scores, args.score_thr, args.min_agreement,
-                                         args.ignore_unfound)
-    record = dict(filtered.get(RECORD_KEY) or {})
-    record['filter'] = dict(summary, detector_config=os.path.abspath(args.config),
-                            checkpoint_sha256=file_sha256(args.checkpoint), iou_thr=args.iou_thr,
-                            match_class=not args.any_class)
-    out = args.out or os.path.join(args.synthetic, FILTERED_FILE)
-    atomic_write_json({**filtered, RECORD_KEY: record}, out)
     print(f'{filter_summary(summary)}\nwritten to {out}')
 
 

@@ -163,3 +163,10 @@ def run_arms(cfg: Config, arms: Sequence[Arm], seeds: Sequence[int], work_root: 
 def select(results: Dict[str, Sequence[Dict[str, float]]], key: str) -> Dict[str, List[float]]:
     """``{arm: [metrics[key] per seed]}`` from runs that report several metrics."""
     return {arm: [float(metrics[key]) for metrics in runs] for arm, runs in results.items()}
+
+
+def report_rows(report: Dict[str, dict]) -> List[List[str]]:
+    """Table rows ``(arm, iterations, mean ± std, per seed, gain over real only)`` of a :func:`protocol_report`."""
+    return [[arm, str(entry['iters']), f'{entry["mean"]:.3f} ± {entry["std"]:.3f}',
+             ', '.join(f'{v:.3f}' for v in entry['seeds']), verdict(entry['gain']) if 'gain' in entry else '-']
+            for arm, entry in report.items()]

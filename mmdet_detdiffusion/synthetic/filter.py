@@ -1,4 +1,4 @@
-"""Fidelity filter of a synthetic set: does a detector find the objects the layouts asked for? (pure python)
+"""Fidelity filter of a synthetic set: does a detector find the objects the layouts asked for?
 
 An object the generator failed to draw keeps its label, and that label noise is the main way synthetic data
 hurts a detector. A detector (see below which one) runs on the synthetic images; each layout box gets its
@@ -14,12 +14,17 @@ Which detector: *hard* generations are meant to be hard for D, the detector that
 filtering them with D removes exactly the objects they were made for. Filter with another detector: an oracle
 trained longer, or a stronger model.
 """
+import os
 from typing import Dict, Mapping, Optional, Tuple
 
-from mmdet_detdiffusion.layout.attribute_file import annotations_by_image
+from mmdet_detdiffusion.layout.attribute_file import annotations_by_image, load_coco
+from mmdet_detdiffusion.layout.attributes import RECORD_KEY
 from mmdet_detdiffusion.layout.matching import DEFAULT_SCORE_THR
+from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
+from mmdet_detdiffusion.utils.fileio import atomic_write_json
 
 FOUND_KEY = 'found_score'  # annotation key: the filter detector's best matching score for the box
+FILTERED_FILE = 'annotations_filtered.json'  # written beside the set's annotations.json
 
 
 def agreement_filter(coco: dict, found: Mapping[object, float], score_thr: float = DEFAULT_SCORE_THR,
@@ -67,3 +72,20 @@ def filter_summary(summary: Dict) -> str:
     share = summary['boxes_found'] / summary['boxes'] if summary['boxes'] else 0.0
     return (f'filter: {summary["boxes_found"]}/{summary["boxes"]} layout boxes found ({share:.0%}); kept '
             f'{summary["images_kept"]}/{summary["images"]} images; {summary["boxes_ignored"]} boxes marked ignored')
+
+
+def filter_synthetic_set(labeler, folder: str, score_thr: float = DEFAULT_SCORE_THR,
+                         min_agreement: Optional[float] = None, ignore_unfound: bool = False,
+                         out: Optional[str] = None, record: Optional[dict] = None) -> Dict:
+    """Score the synthetic set in ``folder`` with ``labeler`` (an
+    :class:`~mmdet_detdiffusion.attributes.labeler.AttributeLabeler` around the filtering detector), filter it
+    (:func:`agreement_filter`) and write ``out`` (default ``folder/annotations_filtered.json``) with the
+    summary and ``record`` under the file's ``detdiffusion`` record; return the summary."""
+    ann_file = os.path.join(folder, ANNOTATION_FILE)
+    coco = load_coco(ann_file)
+    result = labeler.label(coco, os.path.join(folder, IMAGES_FOLDER), ann_file=ann_file)
+    filtered, summary = agreement_filter(coco, result.found_scores, score_thr, min_agreement, ignore_unfound)
+    provenance = dict(filtered.get(RECORD_KEY) or {})
+    provenance['filter'] = dict(summary, **labeler.rule, **(record or {}))
+    atomic_write_json({**filtered, RECORD_KEY: provenance}, out or os.path.join(folder, FILTERED_FILE))
+    return summary
