@@ -132,6 +132,31 @@ def test_original_mode_on_an_unlabelled_file_warns_once_and_skips_are_reported(t
            f'"skipped_source_images" in {path}' in capsys.readouterr().out
 
 
+def test_new_layouts_are_recorded_per_image(tiny_generator_export, shapes_root, tmp_path, capsys):
+    from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
+    from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
+    coco = json.load(open(shapes_root + SOURCE))
+    coco['images'] = coco['images'][:4]
+    coco['annotations'] = [a for a in coco['annotations'] if a['image_id'] in {i['id'] for i in coco['images']}]
+    pipe = DetDiffusionPipeline.from_pretrained(tiny_generator_export)
+    pipe.set_progress_bar_config(disable=True)
+    writer = SyntheticDatasetWriter(pipe, str(tmp_path), 'hard', batch_size=4, num_inference_steps=1)
+    path = writer.run(coco, SOURCE, seed=2, layout_options=dict(flip_prob=0.5, max_shift=0.2, repeat_thr=1.0))
+    out = json.load(open(path))
+    assert out['detdiffusion']['layout_options'] == dict(flip_prob=0.5, max_shift=0.2, repeat_thr=1.0)
+    assert len(out['images']) > 4  # with t = 1 every class is below the threshold: some images repeat
+    for image in out['images']:
+        edit = image['detdiffusion']['layout_edit']
+        assert set(edit) == {'flip', 'shift'}
+        source = [a for a in coco['annotations'] if a['image_id'] == image['detdiffusion']['source_image_id']]
+        mine = [a for a in out['annotations'] if a['image_id'] == image['id']]
+        assert sorted(a['category_id'] for a in mine) == sorted(a['category_id'] for a in source)
+        for a in mine:
+            x, y, w, h = a['bbox']
+            assert -1e-6 <= x and x + w <= image['width'] + 1e-6 and -1e-6 <= y and y + h <= image['height'] + 1e-6
+    assert 'rare-class quotas (repeat_thr 1.0): objects per class' in capsys.readouterr().out
+
+
 def test_bad_inputs_are_named(tiny_generator_export, shapes_root, tmp_path):
     not_coco = tmp_path / 'x.json'
     not_coco.write_text('[1, 2]')

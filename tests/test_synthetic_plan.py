@@ -3,7 +3,7 @@ import json
 import os
 
 from mmdet_detdiffusion.synthetic.manifest import Manifest, assemble_coco, load_done
-from mmdet_detdiffusion.synthetic.plan import plan_items, plan_summary, shard, synthetic_file_name
+from mmdet_detdiffusion.synthetic.plan import class_counts, plan_items, plan_summary, shard, synthetic_file_name
 
 
 def small_coco():
@@ -42,7 +42,37 @@ def test_min_and_max_objects_keep_exactly_the_images_in_range():
     items, skipped = plan_items(coco, num_per_image=1, attr_mode='hard', min_objects=3, max_objects=8)
     assert [item.source['id'] for item in items] == [3, 4, 5, 6, 7, 8]
     assert skipped['object count outside [3, 8]'] == 4
-    assert plan_summary(items, skipped, 1).startswith('layouts kept: 6 source images with 33 objects')
+    assert plan_summary(items, skipped).startswith('layouts kept: 6 source images with 33 objects')
+
+
+def test_layout_edits_move_each_item_inside_the_image_and_keep_classes():
+    items, _ = plan_items(small_coco(), num_per_image=20, attr_mode='hard', seed=1, min_object_area_ratio=0.02,
+                          flip_prob=0.5, max_shift=0.2)
+    plain, _ = plan_items(small_coco(), num_per_image=20, attr_mode='hard', seed=1, min_object_area_ratio=0.02)
+    assert [i.seed for i in items] == [i.seed for i in plain]  # the edits do not change the noise
+    assert {i.edit['flip'] for i in items} == {True, False}
+    for item, source in zip(items, plain):
+        assert item.category_ids == source.category_ids and item.attrs == source.attrs
+        for (x1, y1, x2, y2), (a1, b1, a2, b2) in zip(item.boxes, source.boxes):
+            assert 0 <= x1 and x2 <= 100 and 0 <= y1 and y2 <= 100
+            assert (round(x2 - x1, 6), round(y2 - y1, 6)) == (round(a2 - a1, 6), round(b2 - b1, 6))
+        dx, dy = item.edit['shift']
+        width = source.boxes[0][2] - source.boxes[0][0]
+        x1 = 100 - source.boxes[0][2] if item.edit['flip'] else source.boxes[0][0]
+        assert abs(item.boxes[0][0] - (x1 + dx)) < 1e-2 and abs(item.boxes[0][2] - (x1 + width + dx)) < 1e-2
+    assert plain[0].edit is None
+
+
+def test_quotas_repeat_images_of_the_rare_class():
+    images = [dict(id=i, file_name=f'{i}.png', width=100, height=100) for i in range(1, 11)]
+    annotations = [dict(id=i, image_id=i, category_id=1 if i < 10 else 2, bbox=[10, 10, 30, 30], iscrowd=0)
+                   for i in range(1, 11)]  # class 2 in 1 image of 10: r = sqrt(0.4 / 0.1) = 2
+    coco = dict(images=images, annotations=annotations, categories=[dict(id=1, name='a'), dict(id=2, name='b')])
+    items, _ = plan_items(coco, num_per_image=1, attr_mode='hard', repeat_thr=0.4)
+    assert [i.source['id'] for i in items] == list(range(1, 10)) + [10, 10]
+    assert [i.variant for i in items[-2:]] == [0, 1] and items[-1].file_name == '10_hard_1.png'
+    assert class_counts(items) == {1: 9, 2: 2} and class_counts(items, per_source=True) == {1: 9, 2: 1}
+    assert plan_summary(items, {}).startswith('layouts kept: 10 source images with 10 objects (11 images')
 
 
 def test_shards_partition_the_plan():

@@ -52,6 +52,13 @@ def parse_args() -> argparse.Namespace:
                         help='skip source images with fewer boxes (after the area filters; the paper: 3)')
     parser.add_argument('--max-objects', type=int, default=None,
                         help='skip source images with more boxes (default: no limit; the paper: 8)')
+    parser.add_argument('--flip-prob', type=float, default=0.0,
+                        help='new layouts: flip each layout horizontally with this probability (GeoDiffusion: 0.5)')
+    parser.add_argument('--max-shift', type=float, default=0.0,
+                        help='new layouts: shift each layout by up to this share of the image side, boxes kept inside')
+    parser.add_argument('--repeat-thr', type=float, default=None,
+                        help='rare-class quotas: LVIS repeat-factor threshold t, r(c) = max(1, sqrt(t / f(c))) copies '
+                             'of an image per its rarest class (default: one copy each)')
     parser.add_argument('--dtype', choices=['auto', *DTYPES], default='auto', help='auto: fp16 on GPU, else fp32')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     return parser.parse_args()
@@ -85,7 +92,8 @@ def main() -> None:
         pipe, args.out, args.attr_mode, args.output_size, args.batch_size, args.steps, args.guidance_scale,
         args.sampler, generator_sha256=generator_identity(args.generator))
     try:
-        path = writer.run(coco, args.ann_file, args.num_per_image, args.seed, args.ext, filters)
+        path = writer.run(coco, args.ann_file, args.num_per_image, args.seed, args.ext, filters, dict(
+            flip_prob=args.flip_prob, max_shift=args.max_shift, repeat_thr=args.repeat_thr))
     except ValueError as err:
         raise SystemExit(f'generate: {err}') from None
     if dist.is_main_process():

@@ -9,15 +9,14 @@ up to 100 detections) is reported too: it tells how many layout objects the dete
 import contextlib
 import copy
 import io
-import logging
 import os
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Sequence
 
 from mmdet.evaluation import CocoMetric
 from mmdet.registry import METRICS
 from mmengine.config import Config
-from mmengine.logging import MMLogger
-from mmengine.runner import Runner
+
+from mmdet_detdiffusion.utils.quiet import QuietRunner
 
 SCORE_NAMES = {'bbox_mAP': 'mAP', 'bbox_mAP_50': 'AP50', 'bbox_mAP_75': 'AP75', 'bbox_AR@100': 'AR100'}
 
@@ -41,19 +40,6 @@ class YOLOScore(CocoMetric):
     def compute_metrics(self, results: Sequence) -> Dict[str, float]:
         metrics = super().compute_metrics(results)  # {} when the detector found nothing at all
         return {name: metrics.get(key, 0.0) for key, name in SCORE_NAMES.items()}
-
-
-class QuietRunner(Runner):
-    """A Runner whose console shows warnings and errors only; its log file keeps everything (environment,
-    config dump, progress, the COCO tables), so that a tool scoring several sets prints its own summary."""
-
-    def build_logger(self, log_level: Union[int, str] = 'INFO', log_file: Optional[str] = None,
-                     **kwargs) -> MMLogger:
-        logger = super().build_logger(log_level, log_file, **kwargs)
-        for handler in logger.handlers:
-            if not isinstance(handler, logging.FileHandler):  # the console handler
-                handler.setLevel(max(handler.level, logging.WARNING))
-        return logger
 
 
 def evaluate_yolo_score(detector_cfg: Config, checkpoint: str, ann_file: str, img_prefix: str, work_dir: str,

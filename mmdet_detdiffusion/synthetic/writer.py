@@ -20,7 +20,9 @@ from mmdet_detdiffusion.layout.attributes import ATTR_KEY, HARD, MODE_ORIGINAL, 
 from mmdet_detdiffusion.layout.inputs import MissingAttributesWarning, count_unlabelled
 from mmdet_detdiffusion.synthetic.manifest import (IMAGES_FOLDER, Manifest, assemble_coco, load_done,
                                                    write_coco)
-from mmdet_detdiffusion.synthetic.plan import WorkItem, plan_items, plan_summary, shard, skipped_reasons
+from mmdet_detdiffusion.synthetic.plan import (WorkItem, class_counts, plan_items, plan_summary, shard,
+                                               skipped_reasons)
+from mmdet_detdiffusion.synthetic.quotas import histogram_table
 from mmdet_detdiffusion.visualization import draw_annotated, save_image, tile_grid
 
 OUTPUT_SIZES = ('source', 'model')
@@ -63,17 +65,24 @@ class SyntheticDatasetWriter:
         self.generator_sha256 = generator_sha256
 
     def run(self, coco: dict, ann_file: str, num_per_image: int = 1, seed: int = 0, ext: str = 'png',
-            filters: Optional[dict] = None, progress: bool = True) -> Optional[str]:
+            filters: Optional[dict] = None, layout_options: Optional[dict] = None, progress: bool = True
+            ) -> Optional[str]:
         """Generate this rank's share of the plan; on rank 0 write the COCO file when all is done.
 
+        ``filters``: the plan's layout filters (area, object count); ``layout_options``: its new layouts
+        (``flip_prob``, ``max_shift``, ``repeat_thr``), see :func:`~mmdet_detdiffusion.synthetic.plan.plan_items`.
         Returns the path of ``annotations.json`` on rank 0, else ``None``.
         """
         names = category_names(coco, self.pipe.classes, ann_file)
-        filters = dict(filters or {})
-        items, skipped = plan_items(coco, num_per_image, self.attr_mode, seed, ext, **filters)
+        filters, layout_options = dict(filters or {}), dict(layout_options or {})
+        items, skipped = plan_items(coco, num_per_image, self.attr_mode, seed, ext, **filters, **layout_options)
         rank, world_size = dist.get_rank(), dist.get_world_size()
         if progress and rank == 0:
-            print(plan_summary(items, skipped, num_per_image))
+            print(plan_summary(items, skipped))
+            if layout_options.get('repeat_thr') is not None:
+                before = {c: n * num_per_image for c, n in class_counts(items, per_source=True).items()}
+                print(f'rare-class quotas (repeat_thr {layout_options["repeat_thr"]}): objects per class\n'
+                      + histogram_table(before, class_counts(items), names))
         if rank == 0:
             self.warn_missing_attributes(items, ann_file)
         done = load_done(self.out_dir)
@@ -101,7 +110,8 @@ class SyntheticDatasetWriter:
             raise RuntimeError(f'{self.out_dir}: {missing} of {len(items)} images are missing after generation')
         info = dict(source_ann_file=os.path.abspath(ann_file), generator_sha256=self.generator_sha256,
                     attr_mode=self.attr_mode, num_per_image=num_per_image, seed=seed, output_size=self.output_size,
-                    filters=filters, skipped_source_images=skipped, **self.call_kwargs)
+                    filters=filters, layout_options=layout_options, skipped_source_images=skipped,
+                    **self.call_kwargs)
         path = write_coco(assemble_coco(records, coco['categories'], info), self.out_dir)
         self.write_preview(records, names)
         if progress and any(skipped.values()):
@@ -150,7 +160,7 @@ class SyntheticDatasetWriter:
                             ATTR_KEY: output.attrs[i][j]}
                            for j, (k, (x1, y1, x2, y2)) in enumerate(zip(kept, boxes.tolist()))]
             provenance = dict(source_image_id=item.source['id'], source_file_name=item.source['file_name'],
-                              attr_mode=self.attr_mode, variant=item.variant, seed=item.seed,
+                              attr_mode=self.attr_mode, variant=item.variant, seed=item.seed, layout_edit=item.edit,
                               prompt=output.prompts[i], generator_sha256=self.generator_sha256, **self.call_kwargs)
             records.append({'index': item.index, 'file_name': item.file_name, 'width': width, 'height': height,
                             RECORD_KEY: provenance, 'annotations': annotations})
