@@ -28,7 +28,7 @@ from mmdet_detdiffusion.layout.attribute_file import load_coco
 from mmdet_detdiffusion.utils.config import set_data_root
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join(REPO, 'configs', 'detector', 'toy_retinanet_shapes.py')
+CONFIG = os.path.join(REPO, 'configs', 'detector', 'retinanet_r18-w16_fpn_1xb8-12e_shapes.py')
 
 
 def plain_inference(model, cfg: Config, batch_size: int) -> float:

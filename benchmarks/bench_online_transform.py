@@ -36,7 +36,8 @@ AFTER_LOADING = [dict(type='Resize', scale=(512, 512), keep_ratio=True), dict(ty
 
 def untrained_toy_generator(out_dir: str) -> str:
     from mmdet.registry import MODELS
-    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', 'toy_shapes_pixel64.py'))
+    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator',
+                                      'detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py'))
     torch.manual_seed(0)
     return export_generator(MODELS.build(cfg.model), out_dir)
 

@@ -23,7 +23,7 @@ def shapes_root(tmp_path_factory):
 def trained_retinanet(shapes_root, tmp_path_factory):
     """``(config_path, checkpoint_path)`` of the toy RetinaNet trained for a few epochs on ``shapes_root``."""
     work_dir = str(tmp_path_factory.mktemp('retinanet'))
-    cfg = toy_detector_cfg('toy_retinanet_shapes.py', shapes_root, work_dir, max_epochs=12)
+    cfg = toy_detector_cfg('retinanet_r18-w16_fpn_1xb8-12e_shapes.py', shapes_root, work_dir, max_epochs=12)
     return train_detector(cfg, work_dir)
 
 

@@ -11,7 +11,7 @@ from mmdet_detdiffusion.utils.checkpoint_compat import _history_buffer_getattr
 
 
 def test_runner_checkpoint_resumes_with_weights_only_loading(shapes_root, tmp_path):
-    cfg = toy_detector_cfg('toy_retinanet_shapes.py', shapes_root, str(tmp_path), max_epochs=1)
+    cfg = toy_detector_cfg('retinanet_r18-w16_fpn_1xb8-12e_shapes.py', shapes_root, str(tmp_path), max_epochs=1)
     first = Runner.from_cfg(cfg)
     first.train()
     checkpoint = tmp_path / 'epoch_1.pth'
@@ -36,7 +36,7 @@ def test_init_detector_and_load_from(trained_retinanet, shapes_root, tmp_path):
     config, checkpoint = trained_retinanet
     model = init_detector(config, checkpoint, device='cpu')
     assert model.dataset_meta['classes'] == ('circle', 'square', 'triangle')
-    cfg = toy_detector_cfg('toy_retinanet_shapes.py', shapes_root, str(tmp_path), max_epochs=1,
+    cfg = toy_detector_cfg('retinanet_r18-w16_fpn_1xb8-12e_shapes.py', shapes_root, str(tmp_path), max_epochs=1,
                            load_from=checkpoint)
     runner = Runner.from_cfg(cfg)
     runner.load_or_resume()

@@ -122,7 +122,7 @@ def test_unwrapping_reaches_the_real_set_of_configs_and_datasets(shapes_root, sy
 
 
 def synthetic_detector_cfg(shapes_root, synthetic_root, work_dir):
-    cfg = toy_detector_cfg('toy_retinanet_shapes_synthetic.py', shapes_root, work_dir, max_epochs=1)
+    cfg = toy_detector_cfg('retinanet_r18-w16_fpn_1xb8-12e_shapes-detdiffusion.py', shapes_root, work_dir, max_epochs=1)
     cfg.train_dataloader.dataset.synthetic[0].data_root = synthetic_root
     return cfg
 
@@ -165,8 +165,8 @@ def test_mmdet_own_train_tool_runs_the_wrapper(shapes_root, synthetic_root, tmp_
 
 
 def test_coco_configs_wrap_the_stock_mmdet_datasets():
-    for name, model_type in (('faster-rcnn_r50_fpn_1x_coco_detdiffusion.py', 'FasterRCNN'),
-                             ('retinanet_r50_fpn_1x_coco_detdiffusion.py', 'RetinaNet')):
+    for name, model_type in (('faster-rcnn_r50_fpn_8xb2-1x_coco-detdiffusion.py', 'FasterRCNN'),
+                             ('retinanet_r50_fpn_8xb2-1x_coco-detdiffusion.py', 'RetinaNet')):
         cfg = Config.fromfile(os.path.join(REPO, 'configs', 'detector', name))
         dataset = cfg.train_dataloader.dataset
         assert cfg.model.type == model_type and dataset.type == 'DetDiffusionDataset'
@@ -210,7 +210,8 @@ def test_transform_rejects_a_generator_with_other_classes(tiny_generator_export,
 
 
 def online_detector_cfg(shapes_root, generator, cache_dir, work_dir, num_workers):
-    cfg = toy_detector_cfg('toy_retinanet_shapes_online.py', shapes_root, work_dir, max_epochs=1)
+    cfg = toy_detector_cfg('retinanet_r18-w16_fpn_1xb8-12e_shapes-detdiffusion-online.py', shapes_root, work_dir,
+                           max_epochs=1)
     transform = cfg.train_dataloader.dataset.pipeline[1]
     transform.update(generator=generator, cache_dir=cache_dir, prob=1.0, num_inference_steps=2)
     cfg.train_dataloader.update(num_workers=num_workers, persistent_workers=False)

@@ -21,7 +21,7 @@ from mmdet_detdiffusion.layout.prompt import LocationGrid
 
 BINS = 16  # GeoDiffusion's checkpoints: 256; a 16x16 grid keeps the test small
 CLASSES = ('circle', 'square', 'triangle')
-CONFIG = 'detdiffusion_geodiffusion-coco-stuff-256_8xb32-10e_coco.py'
+CONFIG = 'detdiffusion_geodiffusion-coco-stuff-256_8xb32-10e_coco-256x256.py'
 
 
 @pytest.fixture(scope='module')

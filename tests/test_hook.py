@@ -21,7 +21,7 @@ def test_hook_labels_during_and_after_training(shapes_root, tmp_path, monkeypatc
         return label(self, *args, **kwargs)
 
     monkeypatch.setattr(AttributeLabeler, 'label', counted_label)
-    cfg = toy_detector_cfg('toy_retinanet_shapes.py', shapes_root, str(tmp_path), max_epochs=2,
+    cfg = toy_detector_cfg('retinanet_r18-w16_fpn_1xb8-12e_shapes.py', shapes_root, str(tmp_path), max_epochs=2,
                            custom_hooks=[dict(type='PerceptionAttributeHook', interval=1, score_thr=0.05,
                                               batch_size=5)])
     runner = Runner.from_cfg(cfg)
@@ -53,7 +53,8 @@ def test_hook_labels_during_and_after_training(shapes_root, tmp_path, monkeypatc
 
 def test_hook_with_explicit_dataset_and_no_interval(shapes_root, tmp_path):
     out_dir = tmp_path / 'attrs'
-    cfg = toy_detector_cfg('toy_retinanet_shapes.py', shapes_root, str(tmp_path / 'work'), max_epochs=1,
+    cfg = toy_detector_cfg('retinanet_r18-w16_fpn_1xb8-12e_shapes.py', shapes_root, str(tmp_path / 'work'),
+                           max_epochs=1,
                            custom_hooks=[dict(type='PerceptionAttributeHook', out_dir=str(out_dir),
                                               ann_file=shapes_root + 'annotations/val.json',
                                               img_prefix=shapes_root + 'images')])

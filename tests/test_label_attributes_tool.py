@@ -83,7 +83,7 @@ def test_stricter_thresholds_never_make_more_boxes_easy(trained_retinanet, shape
     assert json.load(open(str(tmp_path / 'attrs_0.05.json')))[RECORD_KEY]['match_class'] is False
 
 
-@pytest.mark.parametrize('config_name', ['toy_faster_rcnn_shapes.py'])
+@pytest.mark.parametrize('config_name', ['faster-rcnn_r18-w16_fpn_1xb8-12e_shapes.py'])
 def test_two_stage_detector_works_too(config_name, shapes_root, tmp_path):
     cfg = toy_detector_cfg(config_name, shapes_root, str(tmp_path), max_epochs=1)
     config, checkpoint = train_detector(cfg, str(tmp_path))

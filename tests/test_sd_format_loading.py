@@ -49,7 +49,8 @@ def paper_model(config: str, tiny_sd: str):
     return MODELS.build(cfg.model)
 
 
-@pytest.mark.parametrize('config', ['detdiffusion_sd15_coco_256.py', 'detdiffusion_sd15_coco_512.py'])
+@pytest.mark.parametrize('config', ['detdiffusion_sd15_8xb32-60e_coco-256x256.py',
+                                    'detdiffusion_sd15_8xb8-accu4-60e_coco-512x512.py'])
 def test_paper_config_trains_a_step_in_latent_space(config, tiny_sd, shapes_root, tmp_path):
     from mmdet.registry import DATASETS
     model = paper_model(config, tiny_sd)
@@ -74,7 +75,7 @@ def test_sd_export_loads_in_plain_diffusers_with_identical_unet_outputs(tiny_sd,
 
     from mmdet_detdiffusion.generator.export import export_generator
     from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
-    model = paper_model('detdiffusion_sd15_coco_256.py', tiny_sd).eval()
+    model = paper_model('detdiffusion_sd15_8xb32-60e_coco-256x256.py', tiny_sd).eval()
     folder = export_generator(model, str(tmp_path / 'export'))
     sd = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None, low_cpu_mem_usage=False)
     unet = UNet2DConditionModel.from_pretrained(folder, subfolder='unet', low_cpu_mem_usage=False)

@@ -33,10 +33,9 @@ def test_make_shapes_dataset_cli(tmp_path):
 
 
 def test_train_tool_with_data_root(shapes_root, tmp_path):
-    run('tools/train.py', 'configs/detector/toy_retinanet_shapes.py', '--work-dir', str(tmp_path),
-        '--data-root', shapes_root, '--cfg-options', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-        'default_hooks.checkpoint.interval=1')
-    assert os.path.isfile(tmp_path / 'epoch_1.pth')
+    run('tools/train.py', 'configs/detector/retinanet_r18-w16_fpn_1xb8-12e_shapes.py', '--work-dir', str(tmp_path),
+        '--data-root', shapes_root, '--max-epochs', '1')
+    assert os.path.isfile(tmp_path / 'epoch_1.pth'), 'the checkpoint interval follows the epochs'
     logs = [os.path.join(root, f) for root, _, files in os.walk(tmp_path) for f in files if f.endswith('.log')]
     log = open(logs[0]).read()
     assert 'Epoch(val) [1][1/1]' in log, 'validation ran on the 8 images of the new data root'

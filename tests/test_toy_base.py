@@ -57,13 +57,14 @@ def test_make_toy_base_trains_from_scratch_and_records_its_recipe(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not os.path.exists(str(out) + '.tmp')
     info = json.loads((out / 'base.json').read_text())
-    assert info['config'] == 'configs/generator/toy_shapes_base.py' and info['commit'] == 'abc123'
+    assert info['config'] == 'configs/generator/layout-pretrain_toy-coordunet_1xb32-3600iters_shapes-stream-64x64.py'
+    assert info['commit'] == 'abc123'
     assert info['iterations'] == info['max_iters'] == 2 and info['batch_size'] == 2 and info['seed'] == 1
     assert info['classes'] == list(described_classes()) and info['location_bins'] == 64
     # 64x64 location tokens + 2 attribute tokens + BOS/EOS + "an image with" + the shape and contrast words
     assert info['kept_token_rows'] == 4096 + 2 + 2 + 3 + 3 + 2
 
-    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', 'toy_shapes_pixel64_finetune.py'))
+    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-80e_shapes-64x64.py'))
     cfg.model.unet.from_pretrained = str(out / 'unet')
     cfg.model.text_encoder.from_pretrained = str(out / 'text_encoder')
     model = build(cfg.model)  # fresh BPE tokenizer + layout-trained text encoder
@@ -84,7 +85,7 @@ def test_bundled_toy_base_matches_its_recipe_and_loads_into_the_demo_fine_tuning
     assert re.fullmatch(r'[0-9a-f]{40}', info['commit']), 'made from a commit, not a dirty tree'
     assert info['classes'] == list(described_classes())
 
-    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', 'toy_shapes_pixel64_finetune.py'))
+    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-80e_shapes-64x64.py'))
     model = build(cfg.model).eval()
     assert type(model.unet).__name__ == 'CoordUNet2DConditionModel' and model.grid.bins == info['location_bins']
     from safetensors.torch import load_file

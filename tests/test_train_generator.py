@@ -72,7 +72,6 @@ def test_ema_sample_grid_and_export(shapes_root, tmp_path):
 
 def test_train_generator_cli(shapes_root, tmp_path):
     cfg = make_cfg(shapes_root, tmp_path)
-    cfg.model.classes = None  # filled from the dataset by the tool
     cfg.custom_hooks = [dict(type='GeneratorExportHook')]
     config = tmp_path / 'tiny_generator.py'
     cfg.dump(str(config))
@@ -104,3 +103,19 @@ def test_distributed_training_with_torchrun(shapes_root, tmp_path):
     # 32 images, 4 per rank and step, 2 ranks: 4 steps per epoch
     assert 'Epoch(train) [1][4/4]' in log
     assert os.path.isfile(tmp_path / 'export' / 'unet' / 'config.json')
+
+
+def test_mmdet_own_train_tool_trains_a_generator_config(shapes_root, tmp_path):
+    """The config file as it is, through mmdet's tools/train.py (Config.fromfile + Runner.from_cfg): no step of
+    ours fills anything in."""
+    import mmdet
+    train_tool = os.path.join(os.path.dirname(mmdet.__file__), '.mim', 'tools', 'train.py')
+    label_with_alternating_attributes(shapes_root + 'annotations/train.json',
+                                      shapes_root + 'annotations/train_pa_attr.json')
+    config = os.path.join(REPO, 'configs', 'generator', 'detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py')
+    proc = subprocess.run([sys.executable, train_tool, config, '--work-dir', str(tmp_path), '--cfg-options',
+                           f'train_dataloader.dataset.data_root={shapes_root}', 'train_cfg.max_epochs=1',
+                           'custom_hooks.1.num_samples=2', 'custom_hooks.1.num_inference_steps=2'],
+                          capture_output=True, text=True, cwd=str(tmp_path), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert load_exported_generator(str(tmp_path / 'export'), device='cpu').classes == ('circle', 'square', 'triangle')

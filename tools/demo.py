@@ -49,13 +49,13 @@ from mmdet_detdiffusion.layout.attributes import ATTR_KEY, ATTRIBUTES, EASY, GEN
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
 from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
-from mmdet_detdiffusion.utils.config import set_data_root
+from mmdet_detdiffusion.utils.config import set_data_root, set_max_epochs
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
 from mmdet_detdiffusion.visualization import draw_annotated, save_bar_chart, save_image, tile_grid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DETECTOR_CONFIG = os.path.join(REPO, 'configs', 'detector', 'toy_retinanet_shapes.py')
-GENERATOR_CONFIG = os.path.join(REPO, 'configs', 'generator', 'toy_shapes_pixel64_finetune.py')
+DETECTOR_CONFIG = os.path.join(REPO, 'configs', 'detector', 'retinanet_r18-w16_fpn_1xb8-12e_shapes.py')
+GENERATOR_CONFIG = os.path.join(REPO, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-80e_shapes-64x64.py')
 
 
 def parse_args() -> argparse.Namespace:
@@ -111,11 +111,7 @@ def make_data(args: argparse.Namespace, data_root: str) -> None:
 
 def detector_config(data_root: str, epochs: int) -> Config:
     """The toy detector config on ``data_root`` with an ``epochs``-long schedule."""
-    cfg = set_data_root(Config.fromfile(DETECTOR_CONFIG), data_root)
-    cfg.train_cfg.max_epochs = epochs
-    cfg.train_cfg.val_interval = epochs
-    cfg.param_scheduler[-1].update(end=epochs, T_max=epochs)
-    return cfg
+    return set_max_epochs(set_data_root(Config.fromfile(DETECTOR_CONFIG), data_root), epochs)
 
 
 def train_detector(args: argparse.Namespace, data_root: str, work_dir: str) -> Runner:
@@ -159,8 +155,7 @@ def train_generator(args: argparse.Namespace, data_root: str, attr_file: str, wo
     cfg = set_data_root(Config.fromfile(args.generator_config), data_root)
     cfg.work_dir = work_dir
     cfg.train_dataloader.dataset.ann_file = attr_file
-    cfg.train_cfg.max_epochs = args.generator_epochs
-    cfg.param_scheduler[-1].update(end=args.generator_epochs, T_max=args.generator_epochs)
+    set_max_epochs(cfg, args.generator_epochs)
     cfg.default_hooks.checkpoint.update(interval=5, max_keep_ckpts=1)
     cfg.randomness = dict(seed=args.seed)
     cfg.resume = True

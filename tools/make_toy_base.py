@@ -1,6 +1,7 @@
 """Make the repository's toy base model from scratch, in one command: train the toy generator on the
-endless shapes stream (``configs/generator/toy_shapes_base.py``; resumes from its last checkpoint when
-run again), then write the base that the demo fine-tunes, as DetDiffusion fine-tunes Stable Diffusion.
+endless shapes stream (``configs/generator/layout-pretrain_toy-coordunet_1xb32-3600iters_shapes-stream-64x64.py``;
+resumes from its last checkpoint when run again), then write the base that the demo fine-tunes, as DetDiffusion
+fine-tunes Stable Diffusion.
 
     python tools/make_toy_base.py                       # -> assets/toy_shapes_base
     python tools/make_toy_base.py --amp --cfg-options train_dataloader.num_workers=12   # on a GPU
@@ -30,9 +31,9 @@ from mmdet_detdiffusion.generator.export import load_exported_generator  # noqa:
 from mmdet_detdiffusion.generator.pipeline import read_export_config  # noqa: E402
 from mmdet_detdiffusion.generator.text import layout_tokens  # noqa: E402
 from mmdet_detdiffusion.layout.prompt import PROMPT_PREFIX  # noqa: E402
-from mmdet_detdiffusion.utils.train_cli import fill_generator_classes  # noqa: E402
+from mmdet_detdiffusion.utils.config import check_generator_classes  # noqa: E402
 
-DEFAULT_CONFIG = 'configs/generator/toy_shapes_base.py'
+DEFAULT_CONFIG = 'configs/generator/layout-pretrain_toy-coordunet_1xb32-3600iters_shapes-stream-64x64.py'
 
 
 def prompt_token_ids(tokenizer, classes, grid) -> torch.Tensor:
@@ -92,7 +93,8 @@ def main() -> None:
     cfg.resume = True  # continue from the last checkpoint of an interrupted run (a fresh start if none)
     if args.amp:
         cfg.optim_wrapper.update(type='AmpOptimWrapper', dtype='bfloat16')
-    runner = Runner.from_cfg(fill_generator_classes(cfg))
+    check_generator_classes(cfg)
+    runner = Runner.from_cfg(cfg)
     runner.train()
     record = dict(config=args.config, seed=cfg.seed, max_iters=cfg.train_cfg.max_iters,
                   batch_size=cfg.train_dataloader.batch_size, iterations=runner.iter, amp=args.amp,

@@ -1,7 +1,8 @@
 """Layout attention loss: supervises the U-Net's cross-attention so that each object's prompt tokens are
 attended from inside its box.
 
-A stand-in for pretraining, used by the toy base model only (``configs/generator/toy_shapes_base.py``):
+A stand-in for pretraining, used by the toy base model only
+(``configs/generator/layout-pretrain_toy-coordunet_1xb32-3600iters_shapes-stream-64x64.py``):
 Stable Diffusion arrives with cross-attention that already ties words to image regions, so GeoDiffusion
 and DetDiffusion fine-tune it with the diffusion loss alone. A tiny U-Net and text encoder trained from
 scratch must first discover which location tokens belong to which pixels; with the diffusion loss alone

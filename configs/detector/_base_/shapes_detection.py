@@ -47,3 +47,5 @@ default_hooks = dict(logger=dict(type='LoggerHook', interval=10),
                      checkpoint=dict(type='CheckpointHook', interval=max_epochs),
                      visualization=dict(type='DetVisualizationHook', draw=False))
 log_processor = dict(window_size=10)
+# Seeded: the toy detector is D, and unseeded runs labelled 20% and 35% of the same boxes hard
+randomness = dict(seed=0)

@@ -3,15 +3,26 @@
 # alpha-bar_t weighted) on U-Net decoder features, VAE frozen, U-Net + text encoder trained, 10% null
 # prompts, images whose boxes cover < 2% dropped, lr 1.5e-4 cosine, 60 epochs, batch 32/GPU x 8 GPUs, fp16.
 # `pretrained` is a local folder or a hub id; the attribute file comes from tools/label_attributes.py.
-_base_ = './generator_runtime.py'
+_base_ = ['./generator_runtime.py', './generator_pipeline.py']
 
 pretrained = 'runwayml/stable-diffusion-v1-5'
 data_root = 'data/coco/'
-resolution = 256
+# COCO's 80 class names (mmdet's CocoDataset), shared by the model's prompts and the dataset
+metainfo = dict(classes=(
+    'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train', 'truck', 'boat', 'traffic light',
+    'fire hydrant', 'stop sign', 'parking meter', 'bench', 'bird', 'cat', 'dog', 'horse', 'sheep', 'cow',
+    'elephant', 'bear', 'zebra', 'giraffe', 'backpack', 'umbrella', 'handbag', 'tie', 'suitcase', 'frisbee',
+    'skis', 'snowboard', 'sports ball', 'kite', 'baseball bat', 'baseball glove', 'skateboard', 'surfboard',
+    'tennis racket', 'bottle', 'wine glass', 'cup', 'fork', 'knife', 'spoon', 'bowl', 'banana', 'apple',
+    'sandwich', 'orange', 'broccoli', 'carrot', 'hot dog', 'pizza', 'donut', 'cake', 'chair', 'couch',
+    'potted plant', 'bed', 'dining table', 'toilet', 'tv', 'laptop', 'mouse', 'remote', 'keyboard', 'cell phone',
+    'microwave', 'oven', 'toaster', 'sink', 'refrigerator', 'book', 'clock', 'vase', 'scissors', 'teddy bear',
+    'hair drier', 'toothbrush',
+))
 
 model = dict(
     type='DetDiffusionGenerator',
-    classes=None,  # filled from the training dataset by tools/train_generator.py (COCO's 80 classes)
+    classes=metainfo['classes'],
     unet=dict(type='UNet2DConditionModel', from_pretrained=pretrained, subfolder='unet'),
     vae=dict(type='AutoencoderKL', from_pretrained=pretrained, subfolder='vae'),
     text_encoder=dict(type='CLIPTextModel', from_pretrained=pretrained, subfolder='text_encoder'),
@@ -27,20 +38,13 @@ model = dict(
     foreground_weight=None,  # GeoDiffusion's re-weighting: dict(weight=2.0, power=0.2)
     trainable=('unet', 'text_encoder', 'perception_head'))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='LoadPerceptionAttributes'),
-    dict(type='Resize', scale=(resolution, resolution), keep_ratio=False),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackGeneratorInputs'),
-]
 train_dataloader = dict(
     batch_size=32, num_workers=8, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type='DetDiffusionCocoDataset', data_root=data_root,
+    dataset=dict(type='DetDiffusionCocoDataset', data_root=data_root, metainfo=metainfo,
                  ann_file='annotations/instances_train2017_pa_attr.json', data_prefix=dict(img='train2017/'),
-                 filter_cfg=dict(filter_empty_gt=True), min_object_area_ratio=0.02, pipeline=train_pipeline))
+                 filter_cfg=dict(filter_empty_gt=True), min_object_area_ratio=0.02,
+                 pipeline=_base_.train_pipeline))
 
 max_epochs = 60
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
@@ -48,7 +52,6 @@ optim_wrapper = dict(type='AmpOptimWrapper', dtype='float16', loss_scale='dynami
                      optimizer=dict(type='AdamW', lr=1.5e-4, weight_decay=1e-2), clip_grad=dict(max_norm=1.0))
 param_scheduler = [dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=3000),
                    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs, T_max=max_epochs)]
-auto_scale_lr = dict(enable=False, base_batch_size=256)
 custom_hooks = [
     dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=1e-4, gamma=2000, priority='ABOVE_NORMAL'),
     dict(type='GeneratorSampleHook', interval=5000, num_samples=8, num_inference_steps=50, guidance_scale=5.0),

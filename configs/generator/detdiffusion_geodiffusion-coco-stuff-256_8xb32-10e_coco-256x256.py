@@ -4,7 +4,7 @@
 # 10 epochs is our choice for a fine-tune that learns two tokens and the perception head (the paper does not
 # state one); the rest is the SD v1.5 recipe of the base config. `pretrained`: a local folder or the hub id.
 #   torchrun --nproc_per_node 8 tools/train_generator.py \
-#       configs/generator/detdiffusion_geodiffusion-coco-stuff-256_8xb32-10e_coco.py --launcher pytorch
+#       configs/generator/detdiffusion_geodiffusion-coco-stuff-256_8xb32-10e_coco-256x256.py --launcher pytorch
 _base_ = './_base_/detdiffusion_sd15_coco.py'
 
 pretrained = 'KaiChen1998/geodiffusion-coco-stuff-256x256'

@@ -2,7 +2,7 @@
 # layout-to-image model pretrained on an endless stream of shapes images with random attribute tokens and contrast
 # words; tools/make_toy_base.py) with the P.A. attribute tokens and the P.A. loss, as the paper fine-tunes Stable
 # Diffusion. Its prompts carry no contrast words: what "hard" looks like is learnt from the detector's labels.
-_base_ = './toy_shapes_pixel64.py'
+_base_ = './detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py'
 
 base_model = '{{ fileDirname }}/../../assets/toy_shapes_base'
 model = dict(

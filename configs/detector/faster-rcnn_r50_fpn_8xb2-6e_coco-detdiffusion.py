@@ -5,7 +5,7 @@
 #       --out data/coco_synthetic_hard --attr-mode hard --min-objects 3 --max-objects 8
 # Learning-rate steps at epochs 4 and 5 are 1x's (8 and 11 of 12) scaled to 6 epochs: our choice, no source
 # gives the paper's. Compare with a real-only detector trained for the same number of iterations.
-_base_ = './faster-rcnn_r50_fpn_1x_coco_detdiffusion.py'
+_base_ = './faster-rcnn_r50_fpn_8xb2-1x_coco-detdiffusion.py'
 
 max_epochs = 6
 train_cfg = dict(max_epochs=max_epochs)

@@ -1,28 +1,28 @@
 # The toy stand-in for a pretrained layout-to-image model (bundled as assets/toy_shapes_base): the toy U-Net and
-# text encoder of toy_shapes_pixel64 trained from scratch on an endless stream of fresh shapes images
-# (ShapesStreamDataset: backgrounds near-black to near-white, noise std 4-20, contrasts 0.05-1), with
+# text encoder of detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py trained from scratch on an endless stream
+# of fresh shapes images (ShapesStreamDataset: backgrounds near-black to near-white, noise std 4-20, contrasts
+# 0.05-1), with
 # - random easy/hard tokens after each object: the base learns the prompt grammar, not what the tokens mean;
 # - contrast words ('faint', 'bright') before half of the class names: the appearance vocabulary SD brings;
 # - prompt words that start distinct (word_embedding_norm), as CLIP's arrive;
 # - the layout attention loss, standing in for the pretraining that ties SD's cross-attention to image regions.
 # One command trains it (resumable) and writes the asset with its record (base.json):
 #   python tools/make_toy_base.py   # about 80 minutes on 2 CPU cores; run it again to resume an interrupted run
-_base_ = './toy_shapes_pixel64.py'
+_base_ = './detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py'
 
 seed = 1
 max_iters = 3600
 batch_size = 32  # 115,200 images, none seen twice
-resolution = 64
 
+# the stream's class names (ShapesStreamDataset.METAINFO): each shape alone, then with each contrast word
+metainfo = dict(classes=('circle', 'square', 'triangle', 'faint circle', 'faint square', 'faint triangle',
+                         'bright circle', 'bright square', 'bright triangle'))
 # word_embedding_norm: distinct rows for the prompt's words, as CLIP has (from the default init, the classes' text
 # states ended 2% apart and the base drew every class alike)
-model = dict(classes=None, attention_loss_weight=0.1, word_embedding_norm=1.0, seed=seed)  # classes: the stream's
-train_pipeline = [
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='LoadPerceptionAttributes'),
-    dict(type='Resize', scale=(resolution, resolution), keep_ratio=False),
-    dict(type='PackGeneratorInputs'),
-]
+model = dict(classes=metainfo['classes'], attention_loss_weight=0.1, word_embedding_norm=1.0, seed=seed)
+# images are rendered in memory (no file to load) and not flipped: a flip would draw from the worker's RNG, and
+# the stream's sample i would no longer be a function of (seed, i) alone
+train_pipeline = [t for t in _base_.train_pipeline if t.type not in ('LoadImageFromFile', 'RandomFlip')]
 train_dataloader = dict(
     _delete_=True, batch_size=batch_size, num_workers=1, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=False),  # sample i is a fresh image: no need to shuffle

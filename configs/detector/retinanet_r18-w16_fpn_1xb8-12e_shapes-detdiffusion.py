@@ -1,5 +1,5 @@
 # Toy RetinaNet on the shapes set, real + synthetic (tools/generate.py ... --out data/shapes_synthetic_hard).
-_base_ = './toy_retinanet_shapes.py'
+_base_ = './retinanet_r18-w16_fpn_1xb8-12e_shapes.py'
 
 synthetic = dict(type='CocoDataset', data_root='data/shapes_synthetic_hard/', ann_file='annotations.json',
                  data_prefix=dict(img='images/'))

@@ -1,6 +1,7 @@
 # Tiny pixel-space DetDiffusion generator on the toy shapes set (64x64, CPU-trainable).
-# Data: tools/make_shapes_dataset.py data/shapes; attributes: tools/label_attributes.py -> data/shapes/annotations/train_pa_attr.json
-_base_ = './_base_/generator_runtime.py'
+# Data: tools/make_shapes_dataset.py data/shapes; attributes: tools/label_attributes.py ->
+# data/shapes/annotations/train_pa_attr.json
+_base_ = ['./_base_/generator_runtime.py', './_base_/generator_pipeline.py']
 
 data_root = 'data/shapes/'
 metainfo = dict(classes=('circle', 'square', 'triangle'))
@@ -37,14 +38,7 @@ model = dict(
     noise_offset=0.1,  # backgrounds range from near-black to near-white: let the sampler move the mean level
     mask_text_padding=True)  # a text encoder trained from scratch: attend to the prompt, not its 60-odd pads
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='LoadPerceptionAttributes'),
-    dict(type='Resize', scale=(resolution, resolution), keep_ratio=False),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackGeneratorInputs'),
-]
+train_pipeline = [dict(t, scale=(resolution, resolution)) if t.type == 'Resize' else t for t in _base_.train_pipeline]
 train_dataloader = dict(
     batch_size=16, num_workers=0, persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),

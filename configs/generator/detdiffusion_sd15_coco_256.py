@@ -1,3 +1,0 @@
-# DetDiffusion, COCO 2017, 256x256 (paper setting). 8 GPUs:
-#   torchrun --nproc_per_node 8 tools/train_generator.py configs/generator/detdiffusion_sd15_coco_256.py --launcher pytorch
-_base_ = './_base_/detdiffusion_sd15_coco.py'
