@@ -1,4 +1,7 @@
-"""Fixed real:synthetic counts per batch: mmdet's grouped multi-source sampler behind a guard."""
+"""Fixed real:synthetic counts per batch: mmdet's grouped multi-source sampler behind a guard, and the config
+that trains with a fixed ratio."""
+import os
+
 import pytest
 
 from mmdet_detdiffusion.datasets import CheckedGroupMultiSourceSampler
@@ -57,3 +60,33 @@ def test_single_group_synthetic_set_is_refused_clearly():
     with pytest.raises(ValueError, match='exactly 2 sources'):
         CheckedGroupMultiSourceSampler(Concat(real, square_synthetic, square_synthetic), batch_size=4,
                                        source_ratio=[2, 1, 1])
+
+
+def test_fixed_ratio_config_trains_with_the_ratio_in_every_batch(shapes_root, tmp_path):
+    from mmengine.config import Config
+    from mmengine.hooks import Hook
+    from mmengine.runner import Runner
+
+    from helpers import REPO
+    from mmdet_detdiffusion.utils.config import set_data_root
+    cfg = set_data_root(Config.fromfile(os.path.join(
+        REPO, 'configs', 'detector', 'retinanet_r18-w16_fpn_1xb8-600iters_shapes-detdiffusion-fixed-ratio.py')),
+        shapes_root)
+    # the val images stand in for the synthetic set: their paths tell the two sources apart
+    cfg.train_dataloader.dataset.synthetic[0].update(data_root=shapes_root, ann_file='annotations/val.json')
+    cfg.work_dir = str(tmp_path)
+    cfg.train_cfg.max_iters = 4
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint.interval = 4
+    batches = []
+
+    class RecordBatches(Hook):
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            batches.append([sample.img_path for sample in data_batch['data_samples']])
+
+    runner = Runner.from_cfg(cfg)
+    runner.register_hook(RecordBatches())
+    runner.train()
+    assert len(batches) == 4
+    assert all(len(paths) == 8 and sum('/val/' in p for p in paths) == 2 for paths in batches)  # 6 real + 2 synthetic

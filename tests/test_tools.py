@@ -80,3 +80,30 @@ def test_demo_runs_the_whole_loop_and_reuses_finished_steps(tmp_path):
     assert {'recall_hard', 'recall_easy', 'only_easy', 'only_hard', 'p_value'} <= set(recall)
     proc = run(*args)  # a rerun reuses every finished step
     assert 'shapes dataset already in' in proc.stdout and 'val_hard_s0 set already in' in proc.stdout
+
+
+def test_study_runs_every_arm_and_reports_both_metrics(tmp_path):
+    args = ('tools/study.py', '--work-dir', str(tmp_path), '--num-train', '10', '--num-val', '6', '--detector-epochs',
+            '1', '--oracle-epochs', '1', '--generator-epochs', '1', '--steps', '1', '--trainability-epochs', '1',
+            '--seeds', '0', '1', '--repeat-thr', '1.0')
+    proc = run(*args, timeout=1200)
+    assert 'rare-class quotas (repeat_thr 1.0): objects per class' in proc.stdout
+    quotas = json.load(open(tmp_path / 'data' / 'quotas' / 'annotations.json'))
+    assert len(quotas['images']) > 10 and quotas['detdiffusion']['layout_options'] == dict(repeat_thr=1.0)
+    augmented = json.load(open(tmp_path / 'data' / 'augmented' / 'annotations.json'))
+    assert all(image['detdiffusion']['layout_edit'] is not None for image in augmented['images'])
+    filtered = json.load(open(tmp_path / 'data' / 'copies' / 'annotations_filtered.json'))
+    assert all('found_score' in a for a in filtered['annotations'])
+    metrics = json.load(open(tmp_path / 'metrics.json'))
+    arms = {'real only', 'real + hard copies', 'real + augmented layouts', 'real + rare-class quotas',
+            'real + filtered copies', 'real + all levers', 'real only, same epochs'}
+    assert set(metrics['reports']) == {'mAP', 'triangle AP'}
+    for report in metrics['reports'].values():
+        assert set(report) == arms and all(len(entry['seeds']) == 2 for entry in report.values())
+        assert {'mean', 'low', 'high', 'beyond_noise'} <= set(report['real + all levers']['gain'])
+    assert set(metrics['gain_over_copies']['mAP']) == arms - {'real only', 'real only, same epochs',
+                                                               'real + hard copies'}
+    report = open(tmp_path / 'report.md').read()
+    assert '| real + filtered copies |' in report and 'gain over hard copies' in report
+    assert cv2.imread(str(tmp_path / 'study_triangle_AP.png')) is not None
+    assert 'shapes dataset already in' in run(*args).stdout  # a rerun reuses the finished steps

@@ -25,7 +25,6 @@ import dataclasses
 import json
 import os
 import sys
-import time
 from typing import Dict, List, Sequence, Tuple
 
 import cv2
@@ -35,12 +34,12 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmdet_detdiffusion  # noqa: F401  (registers components and the checkpoint allow-list)
-from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, write_labeling
-from mmdet_detdiffusion.datasets.shapes import COLOUR_SCHEMES, MIN_CONTRAST, write_shapes_dataset
+from mmdet_detdiffusion.attributes.labeler import AttributeLabeler
+from mmdet_detdiffusion.datasets.shapes import COLOUR_SCHEMES, MIN_CONTRAST
 from mmdet_detdiffusion.evaluation.contrast import object_contrast
 from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall, lower_recall_verdict, paired_recall
 from mmdet_detdiffusion.evaluation.report import FIDELITY_COLUMNS, fidelity_rows, markdown_table
-from mmdet_detdiffusion.evaluation.trainability import Arm, plan_arms, protocol_report, run_arms, verdict
+from mmdet_detdiffusion.evaluation.trainability import Arm, plan_arms, protocol_report, report_rows, run_arms
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity
 from mmdet_detdiffusion.layout.attribute_file import (annotations_by_image, format_attribute_table, load_coco,
@@ -48,14 +47,11 @@ from mmdet_detdiffusion.layout.attribute_file import (annotations_by_image, form
 from mmdet_detdiffusion.layout.attributes import ATTR_KEY, ATTRIBUTES, EASY, GENERATION_MODES, HARD, MODE_ORIGINAL
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
-from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
-from mmdet_detdiffusion.utils.config import set_data_root, set_max_epochs
+from mmdet_detdiffusion.toy_loop import (GENERATOR_CONFIG, REPO, Steps, coco_set, detector_config, final_checkpoint,
+                                         finetune_generator, first_images, generate_set, label_boxes,
+                                         make_shapes_data, synthetic_dataset, train_arm, train_detector)
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
 from mmdet_detdiffusion.visualization import draw_annotated, save_bar_chart, save_image, tile_grid
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DETECTOR_CONFIG = os.path.join(REPO, 'configs', 'detector', 'retinanet_r18-w16_fpn_1xb8-12e_shapes.py')
-GENERATOR_CONFIG = os.path.join(REPO, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-80e_shapes-64x64.py')
 
 
 def parse_args() -> argparse.Namespace:
@@ -87,79 +83,11 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-class Steps:
-    """Prints numbered step titles and keeps the seconds each step took."""
-
-    def __init__(self, total: int):
-        self.total, self.done, self.seconds = total, 0, {}
-
-    def run(self, name: str, title: str, fn, *args):
-        self.done += 1
-        print(f'\n=== {self.done}/{self.total} {title}', flush=True)
-        start = time.time()
-        result = fn(*args)
-        self.seconds[name] = time.time() - start
-        return result
-
-
-def make_data(args: argparse.Namespace, data_root: str) -> None:
-    if os.path.isfile(os.path.join(data_root, 'annotations', 'val.json')):
-        print(f'shapes dataset already in {data_root}')
-        return
-    write_shapes_dataset(data_root, args.num_train, args.num_val, seed=args.seed, colours=args.colours)
-
-
-def detector_config(data_root: str, epochs: int) -> Config:
-    """The toy detector config on ``data_root`` with an ``epochs``-long schedule."""
-    return set_max_epochs(set_data_root(Config.fromfile(DETECTOR_CONFIG), data_root), epochs)
-
-
-def train_detector(args: argparse.Namespace, data_root: str, work_dir: str) -> Runner:
-    """Train (or resume, or reuse) D, the toy detector that labels the attributes; return its Runner."""
-    cfg = detector_config(data_root, args.detector_epochs)
-    cfg.work_dir = work_dir
-    cfg.default_hooks.checkpoint.update(interval=4, max_keep_ckpts=1, save_last=True)
-    cfg.randomness = dict(seed=args.seed)
-    cfg.resume = True  # continues from the last checkpoint of an interrupted run
-    runner = Runner.from_cfg(cfg)
-    runner.train()  # returns at once when the last checkpoint is already at max_epochs
-    return runner
-
-
-def val_map(runner: Runner) -> float:
-    """COCO box mAP of the runner's model on the real val set (0 when it detects nothing)."""
-    return runner.val_loop.run().get('coco/bbox_mAP', 0.0)
-
-
 def attribute_labeler(args: argparse.Namespace, runner: Runner) -> AttributeLabeler:
     """The P.A. rule with the detector of ``runner``: a box is easy (found) when a prediction with score >
     gamma overlaps it with IoU > beta (and has its class, with ``--match-class``)."""
     return AttributeLabeler(runner.model, runner.cfg.test_dataloader.dataset.pipeline, args.score_thr, args.iou_thr,
                             args.match_class, batch_size=8)
-
-
-def label_attributes(args: argparse.Namespace, runner: Runner, ann_file: str, img_prefix: str, attr_file: str
-                     ) -> dict:
-    """Write ``attr_file``: ``ann_file`` with D's easy/hard label on every box; return the labelled COCO dict."""
-    if os.path.isfile(attr_file):
-        return load_coco(attr_file)
-    coco = load_coco(ann_file)
-    labeler = attribute_labeler(args, runner)
-    return write_labeling(coco, labeler.label(coco, img_prefix, ann_file), attr_file, record=dict(
-        detector_config=DETECTOR_CONFIG, checkpoint_sha256=None,
-        weights=f'demo detector after {runner.epoch} epochs', **labeler.rule, ann_file=ann_file))
-
-
-def train_generator(args: argparse.Namespace, data_root: str, attr_file: str, work_dir: str) -> None:
-    """Fine-tune (or resume, or reuse) the toy generator on the labelled set; it exports to ``work_dir/export``."""
-    cfg = set_data_root(Config.fromfile(args.generator_config), data_root)
-    cfg.work_dir = work_dir
-    cfg.train_dataloader.dataset.ann_file = attr_file
-    set_max_epochs(cfg, args.generator_epochs)
-    cfg.default_hooks.checkpoint.update(interval=5, max_keep_ckpts=1)
-    cfg.randomness = dict(seed=args.seed)
-    cfg.resume = True
-    Runner.from_cfg(cfg).train()
 
 
 def base_pipeline(args: argparse.Namespace) -> DetDiffusionPipeline:
@@ -169,28 +97,6 @@ def base_pipeline(args: argparse.Namespace) -> DetDiffusionPipeline:
     cfg = Config.fromfile(args.generator_config)
     torch.manual_seed(args.seed)
     return MODELS.build(cfg.model).eval().as_pipeline()
-
-
-def first_images(coco_file: str, count: int, out_file: str) -> str:
-    """Write the first ``count`` images of a COCO file with their annotations to ``out_file``."""
-    coco = load_coco(coco_file)
-    images = coco['images'][:count]
-    ids = {image['id'] for image in images}
-    atomic_write_json(dict(coco, images=images, annotations=[a for a in coco['annotations'] if a['image_id'] in ids]),
-                      out_file)
-    return out_file
-
-
-def generate(args: argparse.Namespace, pipe: DetDiffusionPipeline, identity: str, layouts_file: str, mode: str,
-             seed: int, folder: str) -> str:
-    """A synthetic set of ``layouts_file`` in attribute ``mode`` with generation ``seed`` (reused when done)."""
-    if os.path.isfile(os.path.join(folder, ANNOTATION_FILE)):
-        print(f'{os.path.basename(folder.rstrip("/"))} set already in {folder}')
-    else:
-        writer = SyntheticDatasetWriter(pipe, folder, mode, batch_size=32, num_inference_steps=args.steps,
-                                        guidance_scale=args.guidance_scale, generator_sha256=identity)
-        writer.run(load_coco(layouts_file), layouts_file, seed=seed)  # no layout filters: every box is scored
-    return folder
 
 
 def generate_sets(args: argparse.Namespace, export_dir: str, val_layouts: str, train_layouts: str, out_root: str
@@ -205,18 +111,16 @@ def generate_sets(args: argparse.Namespace, export_dir: str, val_layouts: str, t
     for seed in args.seeds:
         for mode in GENERATION_MODES if seed == first else (HARD, EASY):
             name = f'val_{mode}_s{seed}'
-            folders[name] = generate(args, pipe, identity, val_layouts, mode, seed, os.path.join(out_root, name) + '/')
+            folders[name] = generate_set(pipe, identity, val_layouts, mode, seed, os.path.join(out_root, name) + '/',
+                                         args.steps, args.guidance_scale)
     for mode in GENERATION_MODES:
         name = f'train_{mode}'
-        folders[name] = generate(args, pipe, identity, train_layouts, mode, first, os.path.join(out_root, name) + '/')
-    folders['base_original'] = generate(args, base_pipeline(args), 'toy base (assets/toy_shapes_base)', val_layouts,
-                                        MODE_ORIGINAL, first, os.path.join(out_root, 'base_original') + '/')
+        folders[name] = generate_set(pipe, identity, train_layouts, mode, first, os.path.join(out_root, name) + '/',
+                                     args.steps, args.guidance_scale)
+    folders['base_original'] = generate_set(base_pipeline(args), 'toy base (assets/toy_shapes_base)', val_layouts,
+                                            MODE_ORIGINAL, first, os.path.join(out_root, 'base_original') + '/',
+                                            args.steps, args.guidance_scale)
     return folders
-
-
-def coco_set(folder: str) -> Tuple[str, str]:
-    """``(annotation file, image folder)`` of a synthetic set."""
-    return folder + ANNOTATION_FILE, folder + IMAGES_FOLDER
 
 
 def loaded_set(folder: str) -> Tuple[dict, str]:
@@ -229,7 +133,7 @@ def yolo_scores(args: argparse.Namespace, detector: Runner, data_root: str, val_
                 folders: Dict[str, str], work_dir: str) -> Dict[str, dict]:
     """YOLO score of D on the real validation images and on their generations (fine-tuned: original, hard,
     easy; the toy base: original)."""
-    checkpoint = os.path.join(detector.work_dir, f'epoch_{detector.train_loop.max_epochs}.pth')
+    checkpoint = final_checkpoint(detector)
     first = args.seeds[0]
     sets = {'real': (val_layouts, data_root + 'images'),
             **{mode: coco_set(folders[f'val_{mode}_s{first}']) for mode in GENERATION_MODES},
@@ -287,18 +191,13 @@ def trainability(args: argparse.Namespace, data_root: str, folders: Dict[str, st
     same epochs; every seed of ``args.seeds``; D's mAP on the real validation set."""
     cfg = detector_config(data_root, args.trainability_epochs)
     cfg.default_hooks.logger.interval = 50
-    synthetic = {mode: dict(type='CocoDataset', data_root=folders[f'train_{mode}'], ann_file=ANNOTATION_FILE,
-                            data_prefix=dict(img=IMAGES_FOLDER)) for mode in GENERATION_MODES}
+    synthetic = {mode: synthetic_dataset(folders[f'train_{mode}']) for mode in GENERATION_MODES}
     sizes = {mode: len(load_coco(folders[f'train_{mode}'] + ANNOTATION_FILE)['images']) for mode in GENERATION_MODES}
     num_real = len(load_coco(data_root + 'annotations/train.json')['images'])
     arms = plan_arms(num_real, synthetic, sizes, args.trainability_epochs, cfg.train_dataloader.batch_size)
 
     def train(arm_cfg: Config) -> float:
-        arm_cfg.train_cfg.val_begin = arm_cfg.train_cfg.max_iters + 1  # validated once, below (the loop would too)
-        arm_cfg.resume = True
-        runner = Runner.from_cfg(arm_cfg)
-        runner.train()
-        return val_map(runner)
+        return train_arm(arm_cfg)['coco/bbox_mAP']
 
     def progress(arm: Arm, seed: int, metric: float) -> None:
         print(f'trainability: {arm.name}, seed {seed}, {arm.max_iters} iterations: val mAP {metric:.3f}', flush=True)
@@ -329,17 +228,20 @@ def main() -> None:
     generator_dir = os.path.join(work_dir, 'generator')
     steps = Steps(total=9)
 
-    steps.run('dataset', 'toy shapes dataset', make_data, args, data_root)
-    detector = steps.run('detector', 'train the tiny detector D on real data', train_detector, args, data_root,
-                         os.path.join(work_dir, 'detector'))
+    steps.run('dataset', 'toy shapes dataset', make_shapes_data, data_root, args.num_train, args.num_val, args.seed,
+              args.colours)
+    detector = steps.run('detector', 'train the tiny detector D on real data', train_detector, data_root,
+                         os.path.join(work_dir, 'detector'), args.detector_epochs, args.seed)
+    rule = dict(score_thr=args.score_thr, iou_thr=args.iou_thr, match_class=args.match_class)
     labelled = steps.run('labeling', 'label easy/hard attributes of the training and validation boxes with D',
-                         label_attributes, args, detector, data_root + 'annotations/train.json',
-                         data_root + 'images', attr_file)
+                         label_boxes, detector, data_root + 'annotations/train.json', data_root + 'images', attr_file,
+                         **rule)
     first_val = first_images(data_root + 'annotations/val.json', args.fidelity_layouts,
                              os.path.join(work_dir, 'attributes', 'val_layouts.json'))
-    label_attributes(args, detector, first_val, data_root + 'images', val_layouts)
+    label_boxes(detector, first_val, data_root + 'images', val_layouts, **rule)
     steps.run('generator', f'fine-tune the toy generator ({os.path.basename(args.generator_config)}) on the '
-              'labelled set', train_generator, args, data_root, attr_file, generator_dir)
+              'labelled set', finetune_generator, data_root, attr_file, generator_dir, args.generator_epochs,
+              args.seed, args.generator_config)
     train_layouts = first_images(attr_file, args.synthetic_layouts,
                                  os.path.join(work_dir, 'attributes', 'train_layouts_pa_attr.json'))
     folders = steps.run('generation', f'generate from {args.fidelity_layouts} validation layouts and '
@@ -394,9 +296,6 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
                             result.only_b, result.only_a, f'{result.p_value:.2g}', target(ok)])
     contrast_share = contrast['generated_gap'] / contrast['real_gap'] if contrast['real_gap'] else float('nan')
     arms = list(train_report)
-    train_rows = [[arm, entry['iters'], f'{entry["mean"]:.3f} ± {entry["std"]:.3f}',
-                   ', '.join(f'{v:.3f}' for v in entry['seeds']),
-                   verdict(entry['gain']) if 'gain' in entry else '-'] for arm, entry in train_report.items()]
     save_bar_chart(os.path.join(work_dir, 'trainability.png'), arms, [train_report[a]['mean'] for a in arms],
                    [train_report[a]['std'] for a in arms], [train_report[a]['seeds'] for a in arms],
                    'val mAP of D', f'Trainability ({len(args.seeds)} seeds; bars: mean ± std)')
@@ -453,7 +352,8 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         'real + synthetic, in iterations); "real only, same epochs" trains as many epochs on the real images alone. '
         'Gain: mean of the per-seed differences to "real only" with its 95% t interval; beyond seed noise only '
         f'when the interval excludes 0. Seed std of real only: {real_only["std"]:.3f}.', '',
-        markdown_table(('arm', 'iterations', 'val mAP mean ± std', 'per seed', 'gain over real only'), train_rows),
+        markdown_table(('arm', 'iterations', 'val mAP mean ± std', 'per seed', 'gain over real only'),
+                       report_rows(train_report)),
         '', '![trainability](trainability.png)', '',
         '## Time per step (s)', '', markdown_table(('step', 'seconds'), [(k, f'{v:.1f}') for k, v in seconds.items()])]
     path = os.path.join(work_dir, 'report.md')

@@ -1,0 +1,150 @@
+"""Steps of the DetDiffusion loop on the toy shapes set, shared by ``tools/demo.py`` and ``tools/study.py``.
+
+Each step reuses what an earlier, interrupted run finished (a dataset, a checkpoint, a synthetic set), so a
+rerun of a tool continues where it stopped. The configs are the repository's toy configs (a checkout, not an
+installed wheel, carries them).
+"""
+import os
+import time
+from typing import Callable, Dict, Optional, Sequence, Tuple
+
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, write_labeling
+from mmdet_detdiffusion.datasets.shapes import write_shapes_dataset
+from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
+from mmdet_detdiffusion.layout.attribute_file import load_coco
+from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
+from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
+from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
+from mmdet_detdiffusion.utils.config import set_data_root, set_max_epochs
+from mmdet_detdiffusion.utils.fileio import atomic_write_json
+from mmdet_detdiffusion.utils.quiet import QuietRunner
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DETECTOR_CONFIG = os.path.join(REPO, 'configs', 'detector', 'retinanet_r18-w16_fpn_1xb8-12e_shapes.py')
+GENERATOR_CONFIG = os.path.join(REPO, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-80e_shapes-64x64.py')
+
+
+class Steps:
+    """Prints numbered step titles and keeps the seconds each step took."""
+
+    def __init__(self, total: int):
+        self.total, self.done, self.seconds = total, 0, {}
+
+    def run(self, name: str, title: str, fn: Callable, *args, **kwargs):
+        self.done += 1
+        print(f'\n=== {self.done}/{self.total} {title}', flush=True)
+        start = time.time()
+        result = fn(*args, **kwargs)
+        self.seconds[name] = time.time() - start
+        return result
+
+
+def make_shapes_data(data_root: str, num_train: int, num_val: int, seed: int, colours: str,
+                     train_class_weights: Optional[Sequence[float]] = None) -> None:
+    """The shapes dataset in ``data_root`` (kept when it is already there)."""
+    if os.path.isfile(os.path.join(data_root, 'annotations', 'val.json')):
+        print(f'shapes dataset already in {data_root}')
+        return
+    write_shapes_dataset(data_root, num_train, num_val, seed=seed, colours=colours,
+                         train_class_weights=train_class_weights)
+
+
+def detector_config(data_root: str, epochs: int, config: str = DETECTOR_CONFIG) -> Config:
+    """The toy detector config on ``data_root`` with an ``epochs``-long schedule."""
+    return set_max_epochs(set_data_root(Config.fromfile(config), data_root), epochs)
+
+
+def train_detector(data_root: str, work_dir: str, epochs: int, seed: int, config: str = DETECTOR_CONFIG) -> Runner:
+    """Train (or resume, or reuse) a toy detector on the real images; return its Runner."""
+    cfg = detector_config(data_root, epochs, config)
+    cfg.work_dir = work_dir
+    cfg.default_hooks.checkpoint.update(interval=4, max_keep_ckpts=1, save_last=True)
+    cfg.randomness = dict(seed=seed)
+    cfg.resume = True  # continues from the last checkpoint of an interrupted run
+    runner = Runner.from_cfg(cfg)
+    runner.train()  # returns at once when the last checkpoint is already at max_epochs
+    return runner
+
+
+def final_checkpoint(runner: Runner) -> str:
+    """The checkpoint :func:`train_detector` ends with."""
+    return os.path.join(runner.work_dir, f'epoch_{runner.train_loop.max_epochs}.pth')
+
+
+def val_metrics(runner: Runner) -> Dict[str, float]:
+    """The runner's val metrics (``coco/bbox_mAP`` 0 when its model detects nothing)."""
+    return {'coco/bbox_mAP': 0.0, **runner.val_loop.run()}
+
+
+def label_boxes(runner: Runner, ann_file: str, img_prefix: str, attr_file: str, score_thr: float = DEFAULT_SCORE_THR,
+                iou_thr: float = DEFAULT_IOU_THR, match_class: bool = False) -> dict:
+    """Write ``attr_file``: ``ann_file`` with the runner's detector's easy/hard label on every box (the P.A.
+    rule, :mod:`~mmdet_detdiffusion.layout.matching`); return the labelled COCO dict (reused when written)."""
+    if os.path.isfile(attr_file):
+        return load_coco(attr_file)
+    coco = load_coco(ann_file)
+    labeler = AttributeLabeler(runner.model, runner.cfg.test_dataloader.dataset.pipeline, score_thr, iou_thr,
+                               match_class, batch_size=8)
+    return write_labeling(coco, labeler.label(coco, img_prefix, ann_file), attr_file, record=dict(
+        detector_config=runner.cfg.filename, checkpoint_sha256=None,
+        weights=f'toy detector after {runner.epoch} epochs', **labeler.rule, ann_file=ann_file))
+
+
+def finetune_generator(data_root: str, attr_file: str, work_dir: str, epochs: int, seed: int,
+                       config: str = GENERATOR_CONFIG) -> str:
+    """Fine-tune (or resume, or reuse) the toy generator on the labelled set; return its export folder."""
+    cfg = set_max_epochs(set_data_root(Config.fromfile(config), data_root), epochs)
+    cfg.work_dir = work_dir
+    cfg.train_dataloader.dataset.ann_file = attr_file
+    cfg.default_hooks.checkpoint.update(interval=5, max_keep_ckpts=1)
+    cfg.randomness = dict(seed=seed)
+    cfg.resume = True
+    Runner.from_cfg(cfg).train()
+    return os.path.join(work_dir, 'export')
+
+
+def first_images(coco_file: str, count: int, out_file: str) -> str:
+    """Write the first ``count`` images of a COCO file with their annotations to ``out_file``."""
+    coco = load_coco(coco_file)
+    images = coco['images'][:count]
+    ids = {image['id'] for image in images}
+    atomic_write_json(dict(coco, images=images, annotations=[a for a in coco['annotations'] if a['image_id'] in ids]),
+                      out_file)
+    return out_file
+
+
+def generate_set(pipe: DetDiffusionPipeline, identity: str, layouts_file: str, mode: str, seed: int, folder: str,
+                 steps: int, guidance_scale: float, layout_options: Optional[dict] = None) -> str:
+    """A synthetic set of ``layouts_file`` in attribute ``mode`` with generation ``seed`` in ``folder``
+    (reused when done); ``layout_options``: new layouts (:func:`~mmdet_detdiffusion.synthetic.plan.plan_items`);
+    no layout filters: every box is generated."""
+    if os.path.isfile(os.path.join(folder, ANNOTATION_FILE)):
+        print(f'{os.path.basename(folder.rstrip("/"))} set already in {folder}')
+    else:
+        writer = SyntheticDatasetWriter(pipe, folder, mode, batch_size=32, num_inference_steps=steps,
+                                        guidance_scale=guidance_scale, generator_sha256=identity)
+        writer.run(load_coco(layouts_file), layouts_file, seed=seed, layout_options=layout_options)
+    return folder
+
+
+def coco_set(folder: str, ann_file: str = ANNOTATION_FILE) -> Tuple[str, str]:
+    """``(annotation file, image folder)`` of a synthetic set."""
+    return os.path.join(folder, ann_file), os.path.join(folder, IMAGES_FOLDER)
+
+
+def synthetic_dataset(folder: str, ann_file: str = ANNOTATION_FILE) -> dict:
+    """The mmdet dataset config of a synthetic set."""
+    return dict(type='CocoDataset', data_root=folder, ann_file=ann_file, data_prefix=dict(img=IMAGES_FOLDER + '/'))
+
+
+def train_arm(arm_cfg: Config) -> Dict[str, float]:
+    """Train one trainability arm (resuming an interrupted run) and return its val metrics, computed once;
+    the console shows warnings only, the arm's log file everything."""
+    arm_cfg.train_cfg.val_begin = arm_cfg.train_cfg.max_iters + 1  # the loop's own validation would run it twice
+    arm_cfg.resume = True
+    runner = QuietRunner.from_cfg(arm_cfg)
+    runner.train()
+    return val_metrics(runner)
