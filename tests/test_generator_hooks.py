@@ -1,9 +1,10 @@
 """Generator hooks on a wrapped training set: the sample grid reaches the visualizer, the export keeps the
-training set's layout filters."""
+training set's layout filters and refuses classes that are not the training set's."""
 import os
 
 import cv2
 import numpy as np
+import pytest
 from mmengine.runner import Runner
 
 from helpers import label_with_alternating_attributes, tiny_generator_cfg
@@ -35,3 +36,15 @@ def test_hooks_see_through_a_repeat_dataset_and_log_samples_to_the_visualizer(sh
     logged = os.path.join(runner.log_dir, 'vis_data', 'vis_image', f'generator_samples_{runner.iter}.png')
     assert os.path.isfile(logged)  # what TensorBoard / W&B backends get too
     assert np.array_equal(cv2.imread(logged), cv2.imread(str(tmp_path / 'samples' / f'iter_{runner.iter}.png')))
+
+
+def test_export_hook_refuses_classes_that_are_not_the_training_sets(shapes_root, tmp_path):
+    label_with_alternating_attributes(shapes_root + 'annotations/train.json',
+                                      shapes_root + 'annotations/train_pa_attr.json')
+    cfg = tiny_generator_cfg(shapes_root, str(tmp_path))
+    cfg.model.classes = ('circle', 'triangle', 'square')  # the dataset's are circle, square, triangle
+    cfg.custom_hooks = [dict(type='GeneratorExportHook')]
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(ValueError, match=r"generator's classes \('circle', 'triangle', 'square'\) differ"):
+        runner.train()
+    assert not os.path.isdir(tmp_path / 'export')

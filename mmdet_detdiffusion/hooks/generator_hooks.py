@@ -81,12 +81,22 @@ class GeneratorSampleHook(Hook):
 @HOOKS.register_module()
 class GeneratorExportHook(Hook):
     """After training, write the (EMA) generator as a diffusers folder to ``out_dir``
-    (default ``{work_dir}/export``)."""
+    (default ``{work_dir}/export``). Before training, it refuses a model whose classes are not its training
+    set's: prompts would name the wrong objects, and the export would carry the wrong names (this holds under
+    stock mmengine/mmdet tools too)."""
 
     priority = 'LOWEST'
 
     def __init__(self, out_dir: Optional[str] = None):
         self.out_dir = out_dir
+
+    def before_train(self, runner) -> None:
+        model_classes = tuple(_generator(runner).classes)
+        data_classes = tuple(getattr(runner.train_dataloader.dataset, 'metainfo', {}).get('classes') or ())
+        if data_classes and model_classes != data_classes:
+            raise ValueError(f'the generator\'s classes {model_classes} differ from its training set\'s {data_classes}: '
+                             'write the tuple once in the config and use it for both (model.classes and the '
+                             'dataset\'s metainfo=dict(classes=...))')
 
     def after_train(self, runner) -> None:
         if dist.is_main_process():
