@@ -1,5 +1,6 @@
 # make install: a virtual environment with everything (mmcv built from source once, then cached)
-# make test:    install, then the test suite (CPU only)
+# make lint:    install, then flake8 and isort --check-only (settings in setup.cfg)
+# make test:    install, lint, then the test suite (CPU only)
 # make demo:    install, then the end-to-end demo on the toy shapes set
 # make bench:   install, then the benchmarks
 # make toy-base: install, then train the toy base model from scratch into assets/toy_shapes_base (resumable)
@@ -11,8 +12,9 @@ CONSTRAINTS := requirements/constraints.txt
 # Built mmcv wheels survive fresh clones of the repo (CI, new checkouts) on the same machine.
 WHEEL_CACHE ?= $(HOME)/.cache/mmdet-detdiffusion/wheels
 DEMO_DIR ?= work_dirs/demo
+LINT_PATHS := mmdet_detdiffusion tools tests benchmarks configs setup.py
 
-.PHONY: install test demo bench toy-base clean
+.PHONY: install lint test demo bench toy-base clean
 
 install: $(VENV)/.installed
 
@@ -32,7 +34,11 @@ $(VENV)/.installed: setup.py $(CONSTRAINTS)
 	$(PY) -c "import mmcv.ops, mmdet, diffusers, transformers, mmdet_detdiffusion; print('installed: mmcv', mmcv.__version__, 'with ops; mmdet', mmdet.__version__)" && \
 	touch $@ && echo "install took $$(( $$(date +%s) - start )) s"
 
-test: install
+lint: install
+	$(PY) -m flake8 $(LINT_PATHS)
+	$(PY) -m isort --check-only --diff $(LINT_PATHS)
+
+test: install lint
 	$(PY) -m pytest tests -q
 
 demo: install

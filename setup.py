@@ -37,6 +37,6 @@ setup(
         'tqdm',
     ],
     # open-clip-torch only ships CLIP's BPE vocabulary for offline tokenizers (installed with --no-deps).
-    extras_require={'tests': ['pytest>=7']},
+    extras_require={'tests': ['pytest>=7', 'flake8', 'isort']},
     license='Apache-2.0',
 )

@@ -42,10 +42,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def build_pipeline(preset: str, device: str) -> DetDiffusionPipeline:
     if preset == 'toy':
-        from mmengine.config import Config
         from mmdet.registry import MODELS
+        from mmengine.config import Config
         cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator',
-                                          'detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py'))
+                                           'detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py'))
         cfg.model.classes = CLASSES
         torch.manual_seed(0)
         model = MODELS.build(cfg.model).to(device)

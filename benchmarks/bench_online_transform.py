@@ -37,7 +37,7 @@ AFTER_LOADING = [dict(type='Resize', scale=(512, 512), keep_ratio=True), dict(ty
 def untrained_toy_generator(out_dir: str) -> str:
     from mmdet.registry import MODELS
     cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator',
-                                      'detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py'))
+                                       'detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py'))
     torch.manual_seed(0)
     return export_generator(MODELS.build(cfg.model), out_dir)
 
@@ -47,7 +47,8 @@ def fill_cache(dataset, transform: dict) -> float:
     from mmcv.transforms import Compose
     start = time.perf_counter()
     redirect = Compose([dict(type='LoadAnnotations', with_bbox=True), transform])
-    pairs = [(r['ori_img_path'], r['img_path']) for r in (redirect(dataset.get_data_info(i)) for i in range(len(dataset)))]
+    pairs = [(r['ori_img_path'], r['img_path'])
+             for r in (redirect(dataset.get_data_info(i)) for i in range(len(dataset)))]
     seconds = time.perf_counter() - start
     for source, cached in pairs:
         cv2.imwrite(cached, cv2.imread(source))
@@ -80,7 +81,8 @@ def main() -> dict:
             plain=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True), *AFTER_LOADING],
             cached=[dict(type='LoadAnnotations', with_bbox=True), transform, dict(type='LoadImageFromFile'),
                     *AFTER_LOADING])
-        datasets = {name: CocoDataset(data_root=root, ann_file='annotations/train.json', data_prefix=dict(img='images/'),
+        datasets = {name: CocoDataset(data_root=root, ann_file='annotations/train.json',
+                                      data_prefix=dict(img='images/'),
                                       metainfo=dict(classes=('circle', 'square', 'triangle')), pipeline=pipeline)
                     for name, pipeline in pipelines.items()}
         fill_s = fill_cache(datasets['cached'], transform)
@@ -88,10 +90,11 @@ def main() -> dict:
         for _ in range(args.repeats):  # interleaved so that drifts in machine load hit both
             for name, dataset in datasets.items():
                 times[name].append(epoch_seconds(dataset))
-    result = dict(images=args.num_images, image_size=args.image_size, fill_epoch_s=fill_s, **{f'{k}_epoch_s': statistics.median(v)
-                                                                   for k, v in times.items()})
+    result = dict(images=args.num_images, image_size=args.image_size, fill_epoch_s=fill_s,
+                  **{f'{k}_epoch_s': statistics.median(v) for k, v in times.items()})
     result['ratio'] = result['cached_epoch_s'] / result['plain_epoch_s']
-    print(f"online transform, cached epoch of {args.num_images} images of {args.image_size} px: {result['cached_epoch_s']:.3f} s vs plain "
+    print(f"online transform, cached epoch of {args.num_images} images of {args.image_size} px: "
+          f"{result['cached_epoch_s']:.3f} s vs plain "
           f"pipeline {result['plain_epoch_s']:.3f} s -> ratio {result['ratio']:.3f} (target <= 1.10); "
           f"filling the cache took {fill_s:.1f} s")
     print(json.dumps(result))

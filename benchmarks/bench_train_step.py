@@ -11,8 +11,8 @@ Target (DESIGN.md): ratio <= 1.15.
     python benchmarks/bench_train_step.py --preset sd15   # Stable Diffusion v1.5 architecture (random init)
     python benchmarks/bench_train_step.py --preset sd15 --batch 32 --amp fp16   # GPU: the paper's batch
 """
-import contextlib
 import argparse
+import contextlib
 import json
 import statistics
 import time
@@ -56,7 +56,7 @@ def build(preset: dict, device: str) -> DetDiffusionGenerator:
     return DetDiffusionGenerator(
         unet=unet, vae=vae, text_encoder=text, tokenizer=dict(type='CLIPTokenizer'), classes=CLASSES,
         scheduler=dict(type='DDPMScheduler', config=dict(num_train_timesteps=1000, beta_schedule='scaled_linear',
-                                                          beta_start=0.00085, beta_end=0.012)),
+                                                         beta_start=0.00085, beta_end=0.012)),
         location_bins=preset['bins'], null_prompt_prob=0.1, perception_head=dict(channels=64, num_convs=2),
         feature_blocks=(1, 2, 3)).to(device)
 

@@ -16,7 +16,7 @@ register_mmengine_safe_globals()
 from mmdet_detdiffusion import datasets, evaluation, generator, hooks, transforms  # noqa: E402,F401
 from mmdet_detdiffusion.attributes import AttributeLabeler  # noqa: E402
 from mmdet_detdiffusion.datasets import (DetDiffusionCocoDataset, DetDiffusionDataset,  # noqa: E402
-                                        SyntheticRatioSampler)
+                                         SyntheticRatioSampler)
 from mmdet_detdiffusion.generator import DetDiffusionGenerator, DetDiffusionPipeline  # noqa: E402
 from mmdet_detdiffusion.hooks import PerceptionAttributeHook  # noqa: E402
 from mmdet_detdiffusion.transforms import DetDiffusionGenerate  # noqa: E402

@@ -47,7 +47,7 @@ def tiny_generator_cfg(data_root: str, work_dir: str, ann_file: str = 'annotatio
                        resolution: int = 32) -> Config:
     """The toy generator config shrunk for tests: 32x32 pixels, a few thousand U-Net parameters."""
     cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator',
-                                      'detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py'))
+                                       'detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py'))
     from mmdet_detdiffusion.utils.config import set_data_root
     set_data_root(cfg, data_root)
     unet = cfg.model.unet.config

@@ -1,10 +1,9 @@
 """The attribute vocabulary: names, codes, prompt tokens, generation modes and json keys (pure python)."""
 import pytest
 
-from mmdet_detdiffusion.layout.attributes import (ATTR_CODES, ATTR_KEY, ATTR_MODES, ATTR_NAMES,
-                                                  ATTRIBUTE_TOKEN_PATTERN, ATTRIBUTE_TOKENS, ATTRIBUTES, EASY,
-                                                  GENERATION_MODES, HARD, MODE_NONE, MODE_ORIGINAL, NO_ATTR_CODE,
-                                                  RECORD_KEY, SKIP_KEY)
+from mmdet_detdiffusion.layout.attributes import (ATTR_CODES, ATTR_KEY, ATTR_MODES, ATTR_NAMES, ATTRIBUTE_TOKEN_PATTERN,
+                                                  ATTRIBUTE_TOKENS, ATTRIBUTES, EASY, GENERATION_MODES, HARD, MODE_NONE,
+                                                  MODE_ORIGINAL, NO_ATTR_CODE, RECORD_KEY, SKIP_KEY)
 from mmdet_detdiffusion.layout.inputs import with_attr_mode
 from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt, parse_prompt
 

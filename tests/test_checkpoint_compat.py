@@ -31,6 +31,7 @@ def test_runner_checkpoint_resumes_with_weights_only_loading(shapes_root, tmp_pa
     loss_history = second.message_hub.get_scalar('train/loss').data[0]
     assert len(loss_history) == second.iter  # history restored from the checkpoint, then extended
 
+
 def test_init_detector_and_load_from(trained_retinanet, shapes_root, tmp_path):
     from mmdet.apis import init_detector
     config, checkpoint = trained_retinanet

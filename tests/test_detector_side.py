@@ -14,8 +14,8 @@ from mmengine.dataset import ConcatDataset
 from mmengine.registry import init_default_scope
 
 from helpers import REPO, toy_detector_cfg
-from mmdet_detdiffusion.datasets import DetDiffusionDataset, SyntheticRatioSampler, base_dataset, iter_datasets
-from mmdet_detdiffusion.datasets import samplers
+from mmdet_detdiffusion.datasets import (DetDiffusionDataset, SyntheticRatioSampler, base_dataset, iter_datasets,
+                                         samplers)
 from mmdet_detdiffusion.transforms import DetDiffusionGenerate
 from test_generate_tool import run_generate
 

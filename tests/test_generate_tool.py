@@ -109,7 +109,7 @@ def test_two_ranks_with_torchrun_make_the_same_dataset(tiny_generator_export, sh
 
 
 def test_original_mode_on_an_unlabelled_file_warns_once_and_skips_are_reported(tiny_generator_export, shapes_root,
-                                                                                 tmp_path, capsys):
+                                                                               tmp_path, capsys):
     from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
     from mmdet_detdiffusion.layout.inputs import MissingAttributesWarning
     from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter

@@ -183,7 +183,8 @@ def test_export_reloads_with_equal_outputs(gen_cfg, batch, tmp_path):
     assert torch.equal(model.sample(layouts, 32, 32, 2), reloaded.sample(layouts, 32, 32, 2))
     # plain transformers loads the text parts (the CoordUNet2DConditionModel is this package's class)
     from transformers import CLIPTokenizer
-    assert CLIPTokenizer.from_pretrained(folder + '/tokenizer').convert_tokens_to_ids('<hard>') == len(model.tokenizer) - 1
+    tokenizer = CLIPTokenizer.from_pretrained(folder + '/tokenizer')
+    assert tokenizer.convert_tokens_to_ids('<hard>') == len(model.tokenizer) - 1
 
 
 def test_box_maps_and_foreground_weights():
@@ -207,8 +208,8 @@ def test_masked_padding_is_ignored_by_the_unet(gen_cfg):
     other[~mask] = torch.randn_like(other[~mask])  # change only the padding states
     with torch.no_grad():
         out = model.unet(noisy, t, **text).sample
-        torch.testing.assert_close(model.unet(noisy, t, encoder_hidden_states=other, encoder_attention_mask=mask).sample,
-                                   out)
+        torch.testing.assert_close(
+            model.unet(noisy, t, encoder_hidden_states=other, encoder_attention_mask=mask).sample, out)
         assert not torch.allclose(model.unet(noisy, t, encoder_hidden_states=other).sample, out, atol=1e-4)
 
 

@@ -54,7 +54,7 @@ def location_rows(text_encoder, tokenizer) -> torch.Tensor:
 
 
 def test_config_starts_from_the_checkpoint_and_keeps_its_location_embeddings(geodiffusion_folder, shapes_root,
-                                                                            tmp_path):
+                                                                             tmp_path):
     from mmdet.registry import DATASETS, MODELS
     cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', CONFIG))
     assert cfg.model.generation_config == cfg.pretrained and cfg.model.location_bins is None

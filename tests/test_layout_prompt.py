@@ -4,8 +4,8 @@ import random
 import pytest
 
 from mmdet_detdiffusion.generator.text import word_token_counter
-from mmdet_detdiffusion.layout.prompt import (PROMPT_PREFIX, LayoutObject, LocationGrid, build_prompt,
-                                              object_text, object_token_spans, order_objects, parse_prompt)
+from mmdet_detdiffusion.layout.prompt import (PROMPT_PREFIX, LayoutObject, LocationGrid, build_prompt, object_text,
+                                              object_token_spans, order_objects, parse_prompt)
 
 NAMES = ['person', 'traffic light', 'fire hydrant', 'cat', 'hair drier', 'teddy bear']
 

@@ -10,7 +10,7 @@ GT = np.array([[0, 0, 10, 10], [20, 20, 40, 40]], dtype=float)
 
 def test_box_iou_known_values():
     iou = box_iou(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [5, 0, 15, 10], [10, 10, 20, 20],
-                                                      [3, 3, 3, 3]]))
+                                                       [3, 3, 3, 3]]))
     np.testing.assert_allclose(iou, [[1.0, 50 / 150, 0.0, 0.0]])
 
 

@@ -6,8 +6,7 @@ import torch
 
 from mmdet_detdiffusion.generator.attention_loss import CROSS_ATTENTION, record_cross_attention
 from mmdet_detdiffusion.generator.components import build_component
-from mmdet_detdiffusion.generator.position_encoding import (axis_frequencies, grid_centres, sincos_2d,
-                                                            sincos_2d_features)
+from mmdet_detdiffusion.generator.position_encoding import axis_frequencies, grid_centres, sincos_2d, sincos_2d_features
 from mmdet_detdiffusion.generator.recorder import UNetRecorder
 from tests.test_coord_unet import UNET_CONFIG
 
@@ -30,7 +29,7 @@ def test_token_rows_encode_their_grid_point_x_first_then_y():
     torch.testing.assert_close(table[6], sincos_2d_features(torch.tensor([2 / 3]), torch.tensor([1 / 3]), 8, 4)[0])
     lowest = torch.pi * torch.tensor([2 / 3, 2 / 3, 1 / 3, 1 / 3])  # x sin, x cos, y sin, y cos at pi
     torch.testing.assert_close(table[6, [0, 2, 4, 6]], torch.stack([lowest[0].sin(), lowest[1].cos(),
-                                                                     lowest[2].sin(), lowest[3].cos()]))
+                                                                    lowest[2].sin(), lowest[3].cos()]))
     with pytest.raises(ValueError, match='divisible by 4'):
         sincos_2d(4, 6)
 

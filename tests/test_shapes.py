@@ -46,6 +46,7 @@ def test_images_exist_with_declared_size_and_show_the_shapes(shapes):
         inside = cv2.erode(mask_coco.annToMask(ann), np.ones((3, 3), np.uint8)).astype(bool)
         np.testing.assert_array_equal(np.median(img[inside], axis=0), SHAPES_PALETTE[ann['colour']])
 
+
 def test_same_seed_same_dataset_other_seed_differs(tmp_path):
     a = write_shapes_dataset(str(tmp_path / 'a'), 3, 1, size=48, seed=5)
     b = write_shapes_dataset(str(tmp_path / 'b'), 3, 1, size=48, seed=5)
@@ -80,7 +81,7 @@ def test_by_class_colours_blend_each_object_by_its_contrast(tmp_path):
         assert np.ptp(background) <= 2  # grey
         for ann in anns:
             assert SHAPES_CLASSES[ann['category_id'] - 1] == {'red': 'circle', 'green': 'square',
-                                                               'blue': 'triangle'}[ann['colour']]
+                                                              'blue': 'triangle'}[ann['colour']]
             inside = cv2.erode(coco.annToMask(ann), np.ones((3, 3), np.uint8)).astype(bool)
             expected = background + ann['contrast'] * (np.array(SHAPES_PALETTE[ann['colour']]) - background)
             np.testing.assert_allclose(np.median(img[inside], axis=0), expected, atol=2.5)

@@ -102,7 +102,7 @@ def test_study_runs_every_arm_and_reports_both_metrics(tmp_path):
         assert set(report) == arms and all(len(entry['seeds']) == 2 for entry in report.values())
         assert {'mean', 'low', 'high', 'beyond_noise'} <= set(report['real + all levers']['gain'])
     assert set(metrics['gain_over_copies']['mAP']) == arms - {'real only', 'real only, same epochs',
-                                                               'real + hard copies'}
+                                                              'real + hard copies'}
     report = open(tmp_path / 'report.md').read()
     assert '| real + filtered copies |' in report and 'gain over hard copies' in report
     assert cv2.imread(str(tmp_path / 'study_triangle_AP.png')) is not None

@@ -13,8 +13,8 @@ from mmengine.registry import init_default_scope
 
 import mmdet_detdiffusion  # noqa: F401
 from helpers import REPO
-from mmdet_detdiffusion.datasets.shapes_stream import (BRIGHT_ABOVE, FAINT_BELOW, ShapesStreamDataset,
-                                                       contrast_word, described_classes)
+from mmdet_detdiffusion.datasets.shapes_stream import (BRIGHT_ABOVE, FAINT_BELOW, ShapesStreamDataset, contrast_word,
+                                                       described_classes)
 
 BASE = os.path.join(REPO, 'assets', 'toy_shapes_base')
 PIPELINE = [dict(type='LoadAnnotations', with_bbox=True, with_mask=True), dict(type='LoadPerceptionAttributes'),

@@ -7,8 +7,7 @@ from mmengine.config import Config
 
 from mmdet_detdiffusion.evaluation.trainability import (REAL_ONLY, REAL_ONLY_SAME_EPOCHS, arm_config, paired_gain,
                                                         plan_arms, protocol_report, report_rows, run_arms,
-                                                        schedule_in_iterations,
-                                                        select, summarize, verdict)
+                                                        schedule_in_iterations, select, summarize, verdict)
 
 SYNTHETIC = dict(hard=dict(type='CocoDataset', data_root='hard/'), easy=dict(type='CocoDataset', data_root='easy/'))
 

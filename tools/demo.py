@@ -48,8 +48,8 @@ from mmdet_detdiffusion.layout.attributes import ATTR_KEY, ATTRIBUTES, EASY, GEN
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
 from mmdet_detdiffusion.toy_loop import (GENERATOR_CONFIG, REPO, Steps, coco_set, detector_config, final_checkpoint,
-                                         finetune_generator, first_images, generate_set, label_boxes,
-                                         make_shapes_data, synthetic_dataset, train_arm, train_detector)
+                                         finetune_generator, first_images, generate_set, label_boxes, make_shapes_data,
+                                         synthetic_dataset, train_arm, train_detector)
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
 from mmdet_detdiffusion.visualization import draw_annotated, save_bar_chart, save_image, tile_grid
 

@@ -16,8 +16,7 @@ import os
 import torch
 from mmengine import dist
 
-from mmdet_detdiffusion.generator.pipeline import (SAMPLERS, DetDiffusionPipeline, generator_identity,
-                                                   read_export_config)
+from mmdet_detdiffusion.generator.pipeline import SAMPLERS, DetDiffusionPipeline, generator_identity, read_export_config
 from mmdet_detdiffusion.layout.attribute_file import CocoFormatError, load_coco
 from mmdet_detdiffusion.layout.attributes import GENERATION_MODES, HARD
 from mmdet_detdiffusion.synthetic.writer import OUTPUT_SIZES, SyntheticDatasetWriter

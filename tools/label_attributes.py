@@ -17,8 +17,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
 import mmdet_detdiffusion  # noqa: F401  (registers components and the checkpoint allow-list)
-from mmdet_detdiffusion.attributes.labeler import (AttributeLabeler, ClassMismatchError, file_sha256,
-                                                   write_labeling)
+from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, ClassMismatchError, file_sha256, write_labeling
 from mmdet_detdiffusion.layout.attribute_file import CocoFormatError, load_coco
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.utils.distributed import init_distributed

@@ -31,8 +31,8 @@ import torch
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler
 from mmdet_detdiffusion.datasets.shapes import SHAPES_CLASSES
 from mmdet_detdiffusion.evaluation.report import markdown_table
-from mmdet_detdiffusion.evaluation.trainability import (Arm, plan_arms, protocol_report, report_rows, run_arms,
-                                                        select, verdict)
+from mmdet_detdiffusion.evaluation.trainability import (Arm, plan_arms, protocol_report, report_rows, run_arms, select,
+                                                        verdict)
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity
 from mmdet_detdiffusion.layout.attribute_file import load_coco
 from mmdet_detdiffusion.layout.attributes import HARD

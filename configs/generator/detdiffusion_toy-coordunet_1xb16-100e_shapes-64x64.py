@@ -27,9 +27,9 @@ model = dict(
         max_position_embeddings=77)),
     tokenizer=dict(type='CLIPTokenizer', bpe_file=None),
     scheduler=dict(type='DDPMScheduler', config=dict(num_train_timesteps=1000, beta_schedule='squaredcos_cap_v2',
-                                                      # v: the loss of high-noise steps, where the layout
-                                                      # decides the image, is not scaled down (eps: by SNR)
-                                                      prediction_type='v_prediction')),
+                                                     # v: the loss of high-noise steps, where the layout
+                                                     # decides the image, is not scaled down (eps: by SNR)
+                                                     prediction_type='v_prediction')),
     location_bins=64,  # one location token per pixel at 64 px (GeoDiffusion: 256 bins at 256-512 px)
     perception_head=dict(channels=32, num_convs=2),
     feature_blocks=(1, 2),

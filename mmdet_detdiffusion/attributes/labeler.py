@@ -23,12 +23,10 @@ from mmengine.logging import print_log
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from mmdet_detdiffusion.layout.attribute_file import (annotations_by_image, clip_box,
-                                                      format_attribute_table, write_attribute_file,
-                                                      xywh_to_xyxy)
+from mmdet_detdiffusion.layout.attribute_file import (annotations_by_image, clip_box, format_attribute_table,
+                                                      write_attribute_file, xywh_to_xyxy)
 from mmdet_detdiffusion.layout.attributes import HARD, SKIP_KEY
-from mmdet_detdiffusion.layout.matching import (DEFAULT_IOU_THR, DEFAULT_SCORE_THR, attributes_from_scores,
-                                                found_scores)
+from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR, attributes_from_scores, found_scores
 
 # Transforms that read ground truth: the labeler compares against the json itself.
 _GT_TRANSFORMS = ('LoadAnnotations', 'mmdet.LoadAnnotations', 'LoadPanopticAnnotations')
@@ -93,7 +91,7 @@ def category_labels(coco: dict, classes: Optional[Sequence[str]], ann_file: str 
     missing = [cat['name'] for cat in coco['categories'] if cat['name'] not in index]
     if missing:
         raise ClassMismatchError(f'{ann_file}: categories {missing} are not classes of the detector '
-                         f'({list(classes)}); the detector must know every class it labels')
+                                 f'({list(classes)}); the detector must know every class it labels')
     return {cat['id']: index[cat['name']] for cat in coco['categories']}
 
 

@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 # ModelMixin: diffusers loads a custom component of a pipeline by looking its base classes up in its module
 from diffusers import ModelMixin, UNet2DConditionModel  # noqa: F401
-from diffusers.models.unets.unet_2d_condition import UNet2DConditionOutput
 from diffusers.models.attention_processor import Attention
 from diffusers.models.transformers.transformer_2d import Transformer2DModel
+from diffusers.models.unets.unet_2d_condition import UNet2DConditionOutput
 
 from mmdet_detdiffusion.generator.position_encoding import grid_centres, sincos_2d_features
 

@@ -26,8 +26,7 @@ from mmdet_detdiffusion.generator.losses import foreground_weight_map, instance_
 from mmdet_detdiffusion.generator.perception_head import PerceptionHead
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, uint8_images
 from mmdet_detdiffusion.generator.recorder import UNetRecorder
-from mmdet_detdiffusion.generator.text import (add_layout_tokens, encode_text, init_word_embeddings,
-                                               word_token_counter)
+from mmdet_detdiffusion.generator.text import add_layout_tokens, encode_text, init_word_embeddings, word_token_counter
 from mmdet_detdiffusion.layout.attributes import ATTR_NAMES, ATTRIBUTES, NO_ATTR_CODE
 from mmdet_detdiffusion.layout.prompt import PROMPT_PREFIX, LayoutObject, LocationGrid, build_prompt, object_token_spans
 

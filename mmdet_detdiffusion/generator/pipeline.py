@@ -39,8 +39,8 @@ from mmdet_detdiffusion.generator.perception_head import PerceptionHead
 from mmdet_detdiffusion.generator.sampling import SAMPLERS, make_sampler
 from mmdet_detdiffusion.generator.text import encode_text, word_token_counter
 from mmdet_detdiffusion.layout.attributes import MODE_NONE, MODE_ORIGINAL
-from mmdet_detdiffusion.layout.inputs import (MissingAttributesWarning, UserLayout, count_unlabelled,
-                                             to_layout_objects, with_attr_mode)
+from mmdet_detdiffusion.layout.inputs import (MissingAttributesWarning, UserLayout, count_unlabelled, to_layout_objects,
+                                              with_attr_mode)
 from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt
 
 __all__ = ['SAMPLERS', 'DetDiffusionPipeline', 'DetDiffusionPipelineOutput', 'generator_identity',

@@ -94,9 +94,9 @@ class GeneratorExportHook(Hook):
         model_classes = tuple(_generator(runner).classes)
         data_classes = tuple(getattr(runner.train_dataloader.dataset, 'metainfo', {}).get('classes') or ())
         if data_classes and model_classes != data_classes:
-            raise ValueError(f'the generator\'s classes {model_classes} differ from its training set\'s {data_classes}: '
-                             'write the tuple once in the config and use it for both (model.classes and the '
-                             'dataset\'s metainfo=dict(classes=...))')
+            raise ValueError(f'the generator\'s classes {model_classes} differ from its training set\'s '
+                             f'{data_classes}: write the tuple once in the config and use it for both '
+                             '(model.classes and the dataset\'s metainfo=dict(classes=...))')
 
     def after_train(self, runner) -> None:
         if dist.is_main_process():

@@ -18,10 +18,8 @@ from tqdm import tqdm
 from mmdet_detdiffusion.generator.pipeline import uint8_images
 from mmdet_detdiffusion.layout.attributes import ATTR_KEY, HARD, MODE_ORIGINAL, RECORD_KEY
 from mmdet_detdiffusion.layout.inputs import MissingAttributesWarning, count_unlabelled
-from mmdet_detdiffusion.synthetic.manifest import (IMAGES_FOLDER, Manifest, assemble_coco, load_done,
-                                                   write_coco)
-from mmdet_detdiffusion.synthetic.plan import (WorkItem, class_counts, plan_items, plan_summary, shard,
-                                               skipped_reasons)
+from mmdet_detdiffusion.synthetic.manifest import IMAGES_FOLDER, Manifest, assemble_coco, load_done, write_coco
+from mmdet_detdiffusion.synthetic.plan import WorkItem, class_counts, plan_items, plan_summary, shard, skipped_reasons
 from mmdet_detdiffusion.synthetic.quotas import histogram_table
 from mmdet_detdiffusion.visualization import draw_annotated, save_image, tile_grid
 

@@ -7,8 +7,7 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
-from mmdet_detdiffusion.utils.config import (schedule_overruns, set_data_root, set_max_epochs,
-                                             set_online_generator)
+from mmdet_detdiffusion.utils.config import schedule_overruns, set_data_root, set_max_epochs, set_online_generator
 from mmdet_detdiffusion.utils.distributed import init_distributed
 
 
