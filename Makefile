@@ -2,6 +2,7 @@
 # make lint:    install, then flake8 and isort --check-only (settings in setup.cfg)
 # make test:    install, lint, then the test suite (CPU only)
 # make demo:    install, then the end-to-end demo on the toy shapes set
+# make study:   install, then the rare-class study of the synthetic-data levers (about 25 minutes on 2 cores)
 # make bench:   install, then the benchmarks
 # make toy-base: install, then train the toy base model from scratch into assets/toy_shapes_base (resumable)
 PYTHON ?= python3
@@ -12,9 +13,10 @@ CONSTRAINTS := requirements/constraints.txt
 # Built mmcv wheels survive fresh clones of the repo (CI, new checkouts) on the same machine.
 WHEEL_CACHE ?= $(HOME)/.cache/mmdet-detdiffusion/wheels
 DEMO_DIR ?= work_dirs/demo
+STUDY_DIR ?= work_dirs/study
 LINT_PATHS := mmdet_detdiffusion tools tests benchmarks configs setup.py
 
-.PHONY: install lint test demo bench toy-base clean
+.PHONY: install lint test demo study bench toy-base clean
 
 install: $(VENV)/.installed
 
@@ -43,6 +45,9 @@ test: install lint
 
 demo: install
 	$(PY) tools/demo.py --work-dir $(DEMO_DIR)
+
+study: install
+	$(PY) tools/study.py --work-dir $(STUDY_DIR)
 
 bench: install
 	$(PY) benchmarks/run_all.py

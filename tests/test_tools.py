@@ -106,4 +106,3 @@ def test_study_runs_every_arm_and_reports_both_metrics(tmp_path):
     report = open(tmp_path / 'report.md').read()
     assert '| real + filtered copies |' in report and 'gain over hard copies' in report
     assert cv2.imread(str(tmp_path / 'study_triangle_AP.png')) is not None
-    assert 'shapes dataset already in' in run(*args).stdout  # a rerun reuses the finished steps

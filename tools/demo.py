@@ -30,6 +30,7 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 import torch
+from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -93,7 +94,6 @@ def attribute_labeler(args: argparse.Namespace, runner: Runner) -> AttributeLabe
 def base_pipeline(args: argparse.Namespace) -> DetDiffusionPipeline:
     """The toy base the generator was fine-tuned from, as a pipeline (the fine-tuning config's model before
     any training step)."""
-    from mmdet.registry import MODELS
     cfg = Config.fromfile(args.generator_config)
     torch.manual_seed(args.seed)
     return MODELS.build(cfg.model).eval().as_pipeline()

@@ -13,7 +13,7 @@ import os
 
 import torch
 from mmengine import dist
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.logging import print_log
 
 import mmdet_detdiffusion  # noqa: F401  (registers components and the checkpoint allow-list)
@@ -60,16 +60,10 @@ def label(args: argparse.Namespace) -> None:
         if not os.path.exists(path):
             raise SystemExit(f'label_attributes: {what} {path} does not exist{hint}')
     coco = load_coco(args.ann_file)
-
-    from mmdet.apis import init_detector
-    from mmdet.utils import get_test_pipeline_cfg
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    device = f'cuda:{torch.cuda.current_device()}' if args.device == 'cuda' else args.device
-    model = init_detector(cfg, args.checkpoint, device=device)
-    labeler = AttributeLabeler(model, get_test_pipeline_cfg(cfg), args.score_thr, args.iou_thr, args.match_class,
-                               args.batch_size, args.num_workers)
+    labeler = AttributeLabeler.from_config(args.config, args.checkpoint, args.device, args.cfg_options,
+                                           score_thr=args.score_thr, iou_thr=args.iou_thr,
+                                           match_class=args.match_class, batch_size=args.batch_size,
+                                           num_workers=args.num_workers)
     result = labeler.label(coco, args.img_prefix, ann_file=args.ann_file)
     if dist.is_main_process():
         write_labeling(coco, result, args.out, record=dict(

@@ -17,7 +17,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from mmdet.apis import init_detector
+from mmdet.utils import get_test_pipeline_cfg
 from mmengine import dist
+from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.logging import print_log
 from torch.utils.data import DataLoader, Dataset
@@ -124,9 +127,6 @@ class AttributeLabeler:
                     **kwargs) -> 'AttributeLabeler':
         """A labeler around the detector of an mmdet ``config`` file with ``checkpoint`` weights on ``device``
         (its test pipeline; ``cfg_options`` override config keys; ``kwargs`` as the constructor)."""
-        from mmdet.apis import init_detector
-        from mmdet.utils import get_test_pipeline_cfg
-        from mmengine.config import Config
         cfg = Config.fromfile(config)
         if cfg_options:
             cfg.merge_from_dict(cfg_options)

@@ -30,16 +30,17 @@ from typing import Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+import torch
+import torch.utils.data
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 
-from mmdet_detdiffusion.generator.pipeline import generator_identity, uint8_images
+from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity, uint8_images
 from mmdet_detdiffusion.layout.attributes import ATTR_NAMES, GENERATION_MODES, HARD, MODE_ORIGINAL, NO_ATTR_CODE
 from mmdet_detdiffusion.utils.fileio import atomic_write_bytes
 
 
 def _in_forked_worker() -> bool:
-    import torch.utils.data
     return (torch.utils.data.get_worker_info() is not None
             and multiprocessing.get_start_method(allow_none=True) in (None, 'fork'))
 
@@ -85,9 +86,6 @@ class DetDiffusionGenerate(BaseTransform):
     def pipeline(self):
         """The DetDiffusionPipeline of this process (loaded on first use)."""
         if self._pipe is None or self._pipe_pid != os.getpid():
-            import torch
-
-            from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
             device = self.device
             if device == 'auto':
                 device = 'cuda' if torch.cuda.is_available() and not _in_forked_worker() else 'cpu'
@@ -134,7 +132,6 @@ class DetDiffusionGenerate(BaseTransform):
 
     def generate(self, layout: dict, size: Tuple[int, int], key: str) -> np.ndarray:
         """A BGR uint8 image of ``size`` (height, width) generated from ``layout`` (pixel boxes)."""
-        import torch
         pipe = self.pipeline()
         generator = torch.Generator(pipe._execution_device).manual_seed(zlib.crc32(key.encode()) & 0x7FFFFFFF)
         output = pipe(dict(layout, image_size=size), attr_mode=self.attr_mode, output_type='np',

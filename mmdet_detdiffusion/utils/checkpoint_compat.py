@@ -12,6 +12,7 @@ from typing import List
 
 import numpy as np
 import torch
+from mmengine.logging.history_buffer import HistoryBuffer
 
 
 def _numpy_globals() -> List[object]:
@@ -34,7 +35,6 @@ def _numpy_globals() -> List[object]:
 def _history_buffer_getattr(obj: object, name: str) -> object:
     """Stand-in for ``getattr`` in checkpoints: HistoryBuffer pickles its statistics methods as
     ``getattr(HistoryBuffer, 'mean')``. Only public methods of HistoryBuffer are reachable."""
-    from mmengine.logging.history_buffer import HistoryBuffer
     if obj is not HistoryBuffer or name.startswith('_') or not callable(getattr(obj, name, None)):
         raise pickle.UnpicklingError(f'checkpoint asks for getattr({obj!r}, {name!r}); only public '
                                      'methods of mmengine HistoryBuffer are allowed')
@@ -43,7 +43,6 @@ def _history_buffer_getattr(obj: object, name: str) -> object:
 
 def mmengine_safe_globals() -> List[object]:
     """Every global an mmengine 0.10 checkpoint needs beyond torch's default allow-list."""
-    from mmengine.logging.history_buffer import HistoryBuffer
     return [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')] + _numpy_globals()
 
 

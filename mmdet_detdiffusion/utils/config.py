@@ -1,6 +1,7 @@
 """Config helpers shared by tools, the demo and the tests."""
 from typing import Any, Iterator, List
 
+from mmdet.registry import DATASETS
 from mmengine.config import Config
 from mmengine.optim.scheduler.param_scheduler import INF
 
@@ -118,7 +119,6 @@ def set_online_generator(cfg: Config) -> Config:
 def check_generator_classes(cfg: Config) -> None:
     """Raise ``ValueError`` when the generator's ``model.classes`` differ from its training set's classes
     (``metainfo``, else the dataset class's default): the prompts would name the wrong objects."""
-    from mmdet.registry import DATASETS
     dataset = base_dataset(cfg.train_dataloader.dataset)
     default = getattr(DATASETS.get(dataset.type), 'METAINFO', {}).get('classes', ())
     dataset_classes = (dataset.get('metainfo') or {}).get('classes') or default
