@@ -4,6 +4,7 @@ Each step reuses what an earlier, interrupted run finished (a dataset, a checkpo
 rerun of a tool continues where it stopped. The configs are the repository's toy configs (a checkout, not an
 installed wheel, carries them).
 """
+import argparse
 import os
 import time
 from typing import Callable, Dict, Optional, Sequence, Tuple
@@ -25,6 +26,33 @@ from mmdet_detdiffusion.utils.quiet import QuietRunner
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DETECTOR_CONFIG = os.path.join(REPO, 'configs', 'detector', 'retinanet_r18-w16_fpn_1xb8-12e_shapes.py')
 GENERATOR_CONFIG = os.path.join(REPO, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-80e_shapes-64x64.py')
+
+
+def toy_loop_parser(description: str, work_dir: str) -> argparse.ArgumentParser:
+    """The settings every run of the toy loop has (sizes, D, the generator, generation, trainability, seeds);
+    a tool adds its own."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--work-dir', default=work_dir)
+    parser.add_argument('--num-train', type=int, default=200, help='real training images')
+    parser.add_argument('--num-val', type=int, default=300, help='real validation images (D\'s mAP)')
+    parser.add_argument('--detector-epochs', type=int, default=8, help='epochs of D, the detector that labels')
+    parser.add_argument('--generator-epochs', type=int, default=40, help='fine-tuning epochs of the toy base')
+    parser.add_argument('--steps', type=int, default=10, help='denoising steps (DPM-Solver++) for generation')
+    parser.add_argument('--guidance-scale', type=float, default=4.0)
+    parser.add_argument('--trainability-epochs', type=int, default=8,
+                        help='epochs of real + the largest synthetic set; every trainability arm gets its iterations')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2],
+                        help='detector seeds of every trainability arm (the demo: also its recall test\'s '
+                             'generation seeds)')
+    parser.add_argument('--seed', type=int, default=0, help='dataset, D, generator and generation seed')
+    return parser
+
+
+def loop_paths(work_dir: str) -> Tuple[str, str, str]:
+    """``(work dir, shapes data root, attribute file of the training boxes)`` of a toy-loop run, absolute."""
+    work_dir = os.path.abspath(work_dir)
+    return (work_dir, os.path.join(work_dir, 'data', 'shapes') + '/',
+            os.path.join(work_dir, 'attributes', 'train_pa_attr.json'))
 
 
 class Steps:

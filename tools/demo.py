@@ -49,38 +49,26 @@ from mmdet_detdiffusion.layout.attributes import ATTR_KEY, ATTRIBUTES, EASY, GEN
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
 from mmdet_detdiffusion.toy_loop import (GENERATOR_CONFIG, REPO, Steps, coco_set, detector_config, final_checkpoint,
-                                         finetune_generator, first_images, generate_set, label_boxes, make_shapes_data,
-                                         synthetic_dataset, train_arm, train_detector)
+                                         finetune_generator, first_images, generate_set, label_boxes, loop_paths,
+                                         make_shapes_data, synthetic_dataset, toy_loop_parser, train_arm,
+                                         train_detector)
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
 from mmdet_detdiffusion.visualization import draw_annotated, save_bar_chart, save_image, tile_grid
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--num-train', type=int, default=200)
-    parser.add_argument('--num-val', type=int, default=300, help='real validation images (D\'s mAP)')
+    parser = toy_loop_parser(__doc__.split('\n\n')[0], 'work_dirs/demo')
     parser.add_argument('--colours', choices=COLOUR_SCHEMES, default='by_class',
                         help='shapes colours (by_class: as the toy base model was trained)')
-    parser.add_argument('--detector-epochs', type=int, default=8, help='epochs of D, the detector that labels')
-    parser.add_argument('--generator-epochs', type=int, default=40)
     parser.add_argument('--generator-config', default=GENERATOR_CONFIG)
     parser.add_argument('--fidelity-layouts', type=int, default=110,
                         help='generate from the layouts of the first N validation images (fidelity, recall)')
     parser.add_argument('--synthetic-layouts', type=int, default=100,
                         help='trainability: one synthetic image per mode for each of the first N training layouts')
-    parser.add_argument('--steps', type=int, default=10, help='denoising steps (DPM-Solver++) for generation')
-    parser.add_argument('--guidance-scale', type=float, default=4.0)
     parser.add_argument('--score-thr', type=float, default=DEFAULT_SCORE_THR, help='gamma')
     parser.add_argument('--iou-thr', type=float, default=DEFAULT_IOU_THR, help='beta')
     parser.add_argument('--match-class', action='store_true',
                         help='P.A. rule also requires the class (default: the paper\'s class-agnostic rule)')
-    parser.add_argument('--trainability-epochs', type=int, default=8,
-                        help='epochs of the largest trainability arm; every arm gets its iterations')
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2],
-                        help='detector seeds of the trainability arms, and generation seeds of the recall test')
-    parser.add_argument('--seed', type=int, default=0, help='dataset, D and generator seed')
     return parser.parse_args()
 
 
@@ -221,9 +209,7 @@ def comparison_grid(rows: Sequence[tuple], out_path: str, count: int = 6) -> Non
 def main() -> None:
     args = parse_args()
     torch.manual_seed(args.seed)
-    work_dir = os.path.abspath(args.work_dir)
-    data_root = os.path.join(work_dir, 'data', 'shapes') + '/'
-    attr_file = os.path.join(work_dir, 'attributes', 'train_pa_attr.json')
+    work_dir, data_root, attr_file = loop_paths(args.work_dir)
     val_layouts = os.path.join(work_dir, 'attributes', 'val_layouts_pa_attr.json')
     generator_dir = os.path.join(work_dir, 'generator')
     steps = Steps(total=9)

@@ -40,7 +40,8 @@ from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_TH
 from mmdet_detdiffusion.synthetic.filter import FILTERED_FILE, filter_summary, filter_synthetic_set
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE
 from mmdet_detdiffusion.toy_loop import (Steps, detector_config, finetune_generator, generate_set, label_boxes,
-                                         make_shapes_data, synthetic_dataset, train_arm, train_detector)
+                                         loop_paths, make_shapes_data, synthetic_dataset, toy_loop_parser, train_arm,
+                                         train_detector)
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
 from mmdet_detdiffusion.visualization import save_bar_chart
 
@@ -49,28 +50,16 @@ COPIES = 'real + hard copies'  # the lever-free synthetic arm each lever is also
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('--work-dir', default='work_dirs/study')
-    parser.add_argument('--num-train', type=int, default=200)
-    parser.add_argument('--num-val', type=int, default=300, help='real validation images (every class as common)')
+    parser = toy_loop_parser(__doc__.split('\n\n')[0], 'work_dirs/study')
     parser.add_argument('--rare-class', choices=SHAPES_CLASSES, default='triangle')
     parser.add_argument('--rare-weight', type=float, default=0.15,
                         help='frequency of the rare class in the training images, relative to each other class')
-    parser.add_argument('--detector-epochs', type=int, default=8, help='epochs of D, the detector that labels')
     parser.add_argument('--oracle-epochs', type=int, default=24, help='epochs of the filter\'s oracle detector')
-    parser.add_argument('--generator-epochs', type=int, default=40)
-    parser.add_argument('--steps', type=int, default=10, help='denoising steps (DPM-Solver++)')
-    parser.add_argument('--guidance-scale', type=float, default=4.0)
     parser.add_argument('--flip-prob', type=float, default=0.5, help='augmented layouts: flip probability')
     parser.add_argument('--max-shift', type=float, default=0.1, help='augmented layouts: largest shift (image share)')
     parser.add_argument('--repeat-thr', type=float, default=0.5, help='quotas: LVIS repeat-factor threshold t')
     parser.add_argument('--filter-score-thr', type=float, default=DEFAULT_SCORE_THR,
                         help='filter: a layout box is found when the oracle scores it above this')
-    parser.add_argument('--trainability-epochs', type=int, default=8,
-                        help='epochs of real + the largest synthetic set: every arm\'s iterations')
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='seeds of every arm')
-    parser.add_argument('--seed', type=int, default=0, help='dataset, D, generator and generation seed')
     return parser.parse_args()
 
 
@@ -201,9 +190,7 @@ def write_report(args: argparse.Namespace, work_dir: str, folders: Dict[str, str
 def main() -> None:
     args = parse_args()
     torch.manual_seed(args.seed)
-    work_dir = os.path.abspath(args.work_dir)
-    data_root = os.path.join(work_dir, 'data', 'shapes') + '/'
-    attr_file = os.path.join(work_dir, 'attributes', 'train_pa_attr.json')
+    work_dir, data_root, attr_file = loop_paths(args.work_dir)
     weights = [args.rare_weight if name == args.rare_class else 1.0 for name in SHAPES_CLASSES]
     steps = Steps(total=8)
     steps.run('dataset', f'toy shapes dataset ({args.rare_class} rare in train)', make_shapes_data, data_root,
