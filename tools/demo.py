@@ -341,7 +341,8 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         markdown_table(('arm', 'iterations', 'val mAP mean ± std', 'per seed', 'gain over real only'),
                        report_rows(train_report)),
         '', '![trainability](trainability.png)', '',
-        '## Time per step (s)', '', markdown_table(('step', 'seconds'), [(k, f'{v:.1f}') for k, v in seconds.items()])]
+        '## Time per step of this run (s; a step reused from an earlier run takes seconds)', '',
+        markdown_table(('step', 'seconds'), [(k, f'{v:.1f}') for k, v in seconds.items()])]
     path = os.path.join(work_dir, 'report.md')
     with open(path + '.tmp', 'w') as f:
         f.write('\n'.join(lines) + '\n')

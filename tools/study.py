@@ -175,7 +175,7 @@ def write_report(args: argparse.Namespace, work_dir: str, folders: Dict[str, str
         over_copies = [arm for arm, gain in study['gain_over_copies'][metric].items() if gains(gain)]
         lines.append(f'- {metric}: over real only, ' + (', '.join(over_real) or 'no arm') + ' gains beyond seed '
                      'noise; over hard copies, ' + (', '.join(over_copies) or 'no lever') + ' does.')
-    lines += ['', '## Time per step (s)', '',
+    lines += ['', '## Time per step of this run (s; a step reused from an earlier run takes seconds)', '',
               markdown_table(('step', 'seconds'), [(k, f'{v:.1f}') for k, v in seconds.items()])]
     path = os.path.join(work_dir, 'report.md')
     with open(path + '.tmp', 'w') as f:
