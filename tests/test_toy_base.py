@@ -46,23 +46,35 @@ def test_stream_is_fresh_deterministic_and_covers_the_demo_data():
     assert contrast_word(0.5) == '' and described_classes()[:4] == ('circle', 'square', 'triangle', 'faint circle')
 
 
-def test_make_toy_base_trains_from_scratch_and_records_its_recipe(tmp_path):
-    out = tmp_path / 'base'
-    proc = subprocess.run(
-        [sys.executable, 'tools/make_toy_base.py', '--work-dir', str(tmp_path / 'work'), '--out', str(out),
-         '--commit', 'abc123', '--cfg-options', 'train_cfg.max_iters=2', 'train_dataloader.batch_size=2',
-         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-         'custom_hooks.1.num_samples=2', 'custom_hooks.1.num_inference_steps=2'],
-        capture_output=True, text=True, cwd=REPO, timeout=600)
+STAGE1 = 'configs/generator/layout-pretrain_toy-coordunet_1xb32-3600iters_shapes-stream-64x64.py'
+STAGE2 = 'configs/generator/layout-pretrain_toy-coordunet_1xb32-2800iters_shapes-stream-64x64-continued.py'
+
+
+def test_make_toy_base_trains_its_stages_from_scratch_and_records_the_recipe(tmp_path):
+    out, work = tmp_path / 'base', tmp_path / 'work'
+    command = [sys.executable, 'tools/make_toy_base.py', '--work-dir', str(work), '--out', str(out),
+               '--commit', 'abc123', '--cfg-options', 'train_cfg.max_iters=2', 'train_dataloader.batch_size=2',
+               'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+               'custom_hooks.1.num_samples=2', 'custom_hooks.1.num_inference_steps=2']
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not os.path.exists(str(out) + '.tmp')
     info = json.loads((out / 'base.json').read_text())
-    assert info['config'] == 'configs/generator/layout-pretrain_toy-coordunet_1xb32-3600iters_shapes-stream-64x64.py'
+    assert info['config'] == STAGE2 and info['seed'] == 2
     assert info['commit'] == 'abc123'
-    assert info['iterations'] == info['max_iters'] == 2 and info['batch_size'] == 2 and info['seed'] == 1
+    assert info['iterations'] == info['max_iters'] == 2 and info['batch_size'] == 2
     assert info['classes'] == list(described_classes()) and info['location_bins'] == 64
+    first = info['previous_stage']
+    assert first['config'] == STAGE1 and first['seed'] == 1 and first['iterations'] == 2
+    assert first['previous_stage'] is None
+    stage1_base = work / 'layout-pretrain_toy-coordunet_1xb32-3600iters_shapes-stream-64x64' / 'base'
+    assert json.loads((stage1_base / 'base.json').read_text()) == first
     # 64x64 location tokens + 2 attribute tokens + BOS/EOS + "an image with" + the shape and contrast words
-    assert info['kept_token_rows'] == 4096 + 2 + 2 + 3 + 3 + 2
+    assert info['kept_token_rows'] == first['kept_token_rows'] == 4096 + 2 + 2 + 3 + 3 + 2
+
+    again = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert 'previous stage already written' in again.stdout, 'a rerun resumes: the first stage is not trained again'
 
     cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-80e_shapes-64x64.py'))
     cfg.model.unet.from_pretrained = str(out / 'unet')
@@ -77,13 +89,15 @@ def test_make_toy_base_trains_from_scratch_and_records_its_recipe(tmp_path):
 
 def test_bundled_toy_base_matches_its_recipe_and_loads_into_the_demo_fine_tuning():
     info = json.loads(open(os.path.join(BASE, 'base.json')).read())
-    recipe = Config.fromfile(os.path.join(REPO, info['config']))
-    assert info['seed'] == recipe.seed and info['max_iters'] == recipe.train_cfg.max_iters
-    assert info['iterations'] == info['max_iters'], 'the bundled base finished its recipe'
-    assert info['batch_size'] == recipe.train_dataloader.batch_size
-    assert set(info['cfg_options']) <= {'train_dataloader.num_workers'}, 'only options that keep the recipe'
-    assert re.fullmatch(r'[0-9a-f]{40}', info['commit']), 'made from a commit, not a dirty tree'
-    assert info['classes'] == list(described_classes())
+    assert info['config'] == STAGE2 and info['previous_stage']['config'] == STAGE1
+    for stage in (info, info['previous_stage']):
+        recipe = Config.fromfile(os.path.join(REPO, stage['config']))
+        assert stage['seed'] == recipe.seed and stage['max_iters'] == recipe.train_cfg.max_iters
+        assert stage['iterations'] == stage['max_iters'], 'the bundled base finished every stage of its recipe'
+        assert stage['batch_size'] == recipe.train_dataloader.batch_size
+        assert set(stage['cfg_options']) <= {'train_dataloader.num_workers'}, 'only options that keep the recipe'
+        assert re.fullmatch(r'[0-9a-f]{40}', stage['commit']), 'made from a commit, not a dirty tree'
+        assert stage['classes'] == list(described_classes())
 
     cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-80e_shapes-64x64.py'))
     model = build(cfg.model).eval()

@@ -1,13 +1,13 @@
-# The toy stand-in for a pretrained layout-to-image model (bundled as assets/toy_shapes_base): the toy U-Net and
-# text encoder of detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py trained from scratch on an endless stream
-# of fresh shapes images (ShapesStreamDataset: backgrounds near-black to near-white, noise std 4-20, contrasts
+# The first stage of the toy stand-in for a pretrained layout-to-image model (assets/toy_shapes_base; the second
+# stage: layout-pretrain_toy-coordunet_1xb32-2800iters_shapes-stream-64x64-continued.py): the toy U-Net and text
+# encoder of detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py trained from scratch on an endless stream of fresh
+# shapes images (ShapesStreamDataset: backgrounds near-black to near-white, noise std 4-20, contrasts
 # 0.05-1), with
 # - random easy/hard tokens after each object: the base learns the prompt grammar, not what the tokens mean;
 # - contrast words ('faint', 'bright') before half of the class names: the appearance vocabulary SD brings;
 # - prompt words that start distinct (word_embedding_norm), as CLIP's arrive;
 # - the layout attention loss, standing in for the pretraining that ties SD's cross-attention to image regions.
-# One command trains it (resumable) and writes the asset with its record (base.json):
-#   python tools/make_toy_base.py   # about 80 minutes on 2 CPU cores; run it again to resume an interrupted run
+# tools/make_toy_base.py trains it first (88 minutes on 2 CPU cores, resumable), then the second stage.
 _base_ = './detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py'
 
 seed = 1

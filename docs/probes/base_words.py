@@ -1,0 +1,93 @@
+"""Probe: does a toy base draw what its words say?
+
+On the toy-loop work dir of ``attribute_oracle.py``, generate the validation layouts with a base (U-Net and text
+encoder folders) and print D's YOLO score on them (original attributes; the real images' score beside it), and
+D's paired recall and the objects' contrast when every class name carries ``faint`` and when it carries
+``bright``.
+
+    python docs/probes/base_words.py assets/toy_shapes_base NAME [--work-dir work_dirs/attr_exp]
+"""
+import argparse
+import copy
+import os
+import sys
+
+import numpy as np
+import torch
+from mmdet.registry import MODELS
+from mmengine.config import Config
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from attribute_oracle import common_loop, demo  # noqa: E402
+
+from mmdet_detdiffusion.datasets.shapes import SHAPES_CLASSES  # noqa: E402
+from mmdet_detdiffusion.datasets.shapes_stream import described_classes  # noqa: E402
+from mmdet_detdiffusion.evaluation.paired_recall import paired_recall  # noqa: E402
+from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score  # noqa: E402
+from mmdet_detdiffusion.layout.attribute_file import load_coco  # noqa: E402
+from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER  # noqa: E402
+from mmdet_detdiffusion.toy_loop import coco_set, final_checkpoint, generate_set  # noqa: E402
+from mmdet_detdiffusion.utils.fileio import atomic_write_json  # noqa: E402
+
+
+def base_pipeline(base: str, classes):
+    """The demo's fine-tuning model on ``base``, before any step, as a pipeline over ``classes``."""
+    cfg = Config.fromfile(demo.GENERATOR_CONFIG)
+    cfg.model.unet.from_pretrained = os.path.join(base, 'unet')
+    cfg.model.text_encoder.from_pretrained = os.path.join(base, 'text_encoder')
+    cfg.model.classes = classes
+    torch.manual_seed(0)
+    return MODELS.build(cfg.model).eval().as_pipeline()
+
+
+def described_layouts(coco: dict, word: str, out_file: str) -> str:
+    """``coco`` with every class name written as ``'{word} {shape}'``."""
+    coco = copy.deepcopy(coco)
+    names = {cat['id']: cat['name'] for cat in coco['categories']}
+    ids = {name: i + 1 for i, name in enumerate(described_classes())}
+    coco['categories'] = [dict(id=i, name=name, supercategory='shape') for name, i in ids.items()]
+    for ann in coco['annotations']:
+        ann['category_id'] = ids[f'{word} {names[ann["category_id"]]}']
+    atomic_write_json(coco, out_file)
+    return out_file
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('base')
+    parser.add_argument('name')
+    parser.add_argument('--work-dir', default='work_dirs/attr_exp')
+    args = parser.parse_args()
+    detector, data_root, _, val_layouts = common_loop(args.work_dir)
+    out = os.path.join(args.work_dir, f'base_{args.name}')
+    os.makedirs(out, exist_ok=True)
+    checkpoint = final_checkpoint(detector)
+    original = generate_set(base_pipeline(args.base, SHAPES_CLASSES), args.name, val_layouts, 'original', 0,
+                            os.path.join(out, 'original') + '/', 10, 4.0)
+    result = dict(yolo_original=evaluate_yolo_score(detector.cfg, checkpoint, *coco_set(original),
+                                                    os.path.join(out, 'yolo')),
+                  yolo_real=evaluate_yolo_score(detector.cfg, checkpoint, val_layouts, data_root + 'images',
+                                                os.path.join(out, 'yolo_real')))
+    pipe = base_pipeline(args.base, described_classes())
+    folders = {word: generate_set(pipe, args.name, described_layouts(load_coco(val_layouts), word,
+                                                                     os.path.join(out, f'layouts_{word}.json')),
+                                  'easy', 0, os.path.join(out, word) + '/', 10, 4.0) for word in ('faint', 'bright')}
+    labeler = demo.AttributeLabeler(detector.model, detector.cfg.test_dataloader.dataset.pipeline,
+                                    demo.DEFAULT_SCORE_THR, demo.DEFAULT_IOU_THR, False, batch_size=8)
+    sets = {word: load_coco(folder + ANNOTATION_FILE) for word, folder in folders.items()}
+    found = {word: labeler.label(sets[word], folders[word] + IMAGES_FOLDER, progress=False).attributes for word in sets}
+    for coco in sets.values():  # pair the boxes by shape, whatever word their class name carried
+        for ann in coco['annotations']:
+            ann['category_id'] = (ann['category_id'] - 1) % len(SHAPES_CLASSES) + 1
+    recall = paired_recall(sets['faint'], found['faint'], sets['bright'], found['bright'])
+    result.update(recall_faint=recall.recall_a, recall_bright=recall.recall_b, only_faint=recall.only_a,
+                  only_bright=recall.only_b, p=recall.p_value, pairs=recall.pairs,
+                  contrast={word: float(np.nanmean(list(demo.box_contrasts(*demo.loaded_set(folder)).values())))
+                            for word, folder in folders.items()})
+    print(result)
+    atomic_write_json(result, os.path.join(out, 'result.json'))
+
+
+if __name__ == '__main__':
+    main()
