@@ -41,6 +41,12 @@ def common_loop(root: str):
     return detector, data_root, attr_file, val_layouts
 
 
+def detector_labeler(detector) -> 'demo.AttributeLabeler':
+    """The P.A. rule with D at the demo's thresholds (class-agnostic)."""
+    return demo.AttributeLabeler(detector.model, detector.cfg.test_dataloader.dataset.pipeline,
+                                 demo.DEFAULT_SCORE_THR, demo.DEFAULT_IOU_THR, False, batch_size=8)
+
+
 def oracle_labels(attr_file: str, out_file: str) -> str:
     """``attr_file`` relabelled: the faintest boxes hard (as many as D calls hard), the others easy."""
     coco = load_coco(attr_file)
@@ -70,8 +76,7 @@ def main() -> None:
     pipe = DetDiffusionPipeline.from_pretrained(export)
     folders = {mode: generate_set(pipe, generator_identity(export), val_layouts, mode, 0,
                                   os.path.join(out, f'val_{mode}_s0') + '/', 10, 4.0) for mode in (HARD, EASY)}
-    labeler = demo.AttributeLabeler(detector.model, detector.cfg.test_dataloader.dataset.pipeline,
-                                    demo.DEFAULT_SCORE_THR, demo.DEFAULT_IOU_THR, False, batch_size=8)
+    labeler = detector_labeler(detector)
     sets = {mode: load_coco(folder + ANNOTATION_FILE) for mode, folder in folders.items()}
     found = {mode: labeler.label(sets[mode], folders[mode] + IMAGES_FOLDER, progress=False).attributes for mode in sets}
     recall = paired_recall(sets[HARD], found[HARD], sets[EASY], found[EASY])

@@ -19,7 +19,7 @@ from mmengine.config import Config
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from attribute_oracle import common_loop, demo  # noqa: E402
+from attribute_oracle import common_loop, demo, detector_labeler  # noqa: E402
 
 from mmdet_detdiffusion.datasets.shapes import SHAPES_CLASSES  # noqa: E402
 from mmdet_detdiffusion.datasets.shapes_stream import described_classes  # noqa: E402
@@ -73,8 +73,7 @@ def main() -> None:
     folders = {word: generate_set(pipe, args.name, described_layouts(load_coco(val_layouts), word,
                                                                      os.path.join(out, f'layouts_{word}.json')),
                                   'easy', 0, os.path.join(out, word) + '/', 10, 4.0) for word in ('faint', 'bright')}
-    labeler = demo.AttributeLabeler(detector.model, detector.cfg.test_dataloader.dataset.pipeline,
-                                    demo.DEFAULT_SCORE_THR, demo.DEFAULT_IOU_THR, False, batch_size=8)
+    labeler = detector_labeler(detector)
     sets = {word: load_coco(folder + ANNOTATION_FILE) for word, folder in folders.items()}
     found = {word: labeler.label(sets[word], folders[word] + IMAGES_FOLDER, progress=False).attributes for word in sets}
     for coco in sets.values():  # pair the boxes by shape, whatever word their class name carried
