@@ -2,8 +2,9 @@
 import pytest
 
 from mmdet_detdiffusion.layout.attributes import (ATTR_CODES, ATTR_KEY, ATTR_MODES, ATTR_NAMES, ATTRIBUTE_TOKEN_PATTERN,
-                                                  ATTRIBUTE_TOKENS, ATTRIBUTES, EASY, GENERATION_MODES, HARD, MODE_NONE,
-                                                  MODE_ORIGINAL, NO_ATTR_CODE, RECORD_KEY, SKIP_KEY)
+                                                  ATTRIBUTE_TOKENS, ATTRIBUTES, BRIGHT, EASY, FAINT, GENERATION_MODES,
+                                                  HARD, MODE_NONE, MODE_ORIGINAL, NO_ATTR_CODE, RECORD_KEY, SKIP_KEY,
+                                                  SLOT_VALUES)
 from mmdet_detdiffusion.layout.inputs import with_attr_mode
 from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt, parse_prompt
 
@@ -11,27 +12,29 @@ from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_p
 def test_file_format_values():
     # Written into json files and prompts of trained generators: changing one breaks existing data.
     assert (EASY, HARD, ATTR_KEY, SKIP_KEY, RECORD_KEY) == ('easy', 'hard', 'pa_attr', 'pa_skipped', 'detdiffusion')
-    assert ATTRIBUTE_TOKENS == {EASY: '<easy>', HARD: '<hard>'}
+    assert ATTRIBUTE_TOKENS == {EASY: '<easy>', HARD: '<hard>', FAINT: '<faint>', BRIGHT: '<bright>'}
+    assert ATTRIBUTES == (EASY, HARD), 'what detectors label and generation modes set'
 
 
 def test_codes_round_trip():
-    assert ATTR_CODES == {None: -1, EASY: 0, HARD: 1} and NO_ATTR_CODE == -1
-    for name in (None, *ATTRIBUTES):
+    # the toy base's appearance values come after easy and hard: models trained before them keep their codes
+    assert ATTR_CODES == {None: -1, EASY: 0, HARD: 1, FAINT: 2, BRIGHT: 3} and NO_ATTR_CODE == -1
+    for name in (None, *SLOT_VALUES):
         assert ATTR_NAMES[ATTR_CODES[name]] == name
-    assert [ATTR_CODES[name] for name in ATTRIBUTES] == list(range(len(ATTRIBUTES)))
 
 
 def test_tokens_parse():
     for name, token in ATTRIBUTE_TOKENS.items():
         assert ATTRIBUTE_TOKEN_PATTERN.fullmatch(token).group(1) == name
-    for text in ('<medium>', '<l12>', 'easy', '<easy'):
+    for text in ('<medium>', '<l12>', 'easy', '<easy', 'faint'):
         assert ATTRIBUTE_TOKEN_PATTERN.fullmatch(text) is None
 
 
 def test_prompt_round_trip_keeps_attributes():
     grid = LocationGrid(16)
     layout = [LayoutObject('cat', (0.0, 0.0, 0.5, 0.5), HARD), LayoutObject('dog', (0.5, 0.5, 1.0, 1.0)),
-              LayoutObject('traffic light', (0.0, 0.5, 1.0, 1.0), EASY)]
+              LayoutObject('traffic light', (0.0, 0.5, 1.0, 1.0), EASY),
+              LayoutObject('faint circle', (0.25, 0.5, 0.75, 1.0), FAINT)]
     prompt, kept = build_prompt(layout, grid, lambda text: len(text.split()), order='largest')
     assert [obj.attr for obj in parse_prompt(prompt, grid)] == [obj.attr for obj in kept]
 

@@ -71,7 +71,7 @@ def test_config_starts_from_the_checkpoint_and_keeps_its_location_embeddings(geo
     saved = StableDiffusionPipeline.from_pretrained(geodiffusion_folder)
     torch.testing.assert_close(location_rows(model.text_encoder, model.tokenizer),
                                location_rows(saved.text_encoder, saved.tokenizer), rtol=0, atol=0)
-    assert len(model.tokenizer) == len(saved.tokenizer) + 2  # only <easy> and <hard> are new
+    assert len(model.tokenizer) == len(saved.tokenizer) + 4  # only the slot tokens (<easy>, <hard>, ...) are new
     easy_id, hard_id = model.tokenizer.convert_tokens_to_ids(['<easy>', '<hard>'])
     assert easy_id == len(saved.tokenizer) and hard_id == len(saved.tokenizer) + 1
 

@@ -28,8 +28,8 @@ def test_layout_tokens_added_and_initialised(fresh):
     tokenizer, encoder = fresh
     old = encoder.get_input_embeddings().weight.detach().clone()
     info = add_layout_tokens(tokenizer, encoder, LocationGrid(8))
-    assert info == dict(first_location_id=49408, num_added=66)
-    assert len(tokenizer) == encoder.get_input_embeddings().num_embeddings == 49408 + 66
+    assert info == dict(first_location_id=49408, num_added=68)
+    assert len(tokenizer) == encoder.get_input_embeddings().num_embeddings == 49408 + 68
     assert tokenizer('<l0> <l63> <easy>', add_special_tokens=False).input_ids == [49408, 49471, 49472]
     table = encoder.get_input_embeddings().weight.detach()
     assert torch.equal(table[:49408], old), 'pretrained rows stay as they were'
@@ -38,7 +38,7 @@ def test_layout_tokens_added_and_initialised(fresh):
     cos = torch.nn.functional.cosine_similarity
     assert cos(loc[0], loc[1], dim=0) > cos(loc[0], loc[7], dim=0)  # neighbours closer than far points
     assert cos(loc[0], loc[8], dim=0) > cos(loc[0], loc[56], dim=0)  # in y too
-    for word, token in (('easy', '<easy>'), ('hard', '<hard>')):
+    for word, token in (('easy', '<easy>'), ('hard', '<hard>'), ('faint', '<faint>'), ('bright', '<bright>')):
         word_ids = tokenizer(word, add_special_tokens=False).input_ids
         assert torch.equal(table[tokenizer.convert_tokens_to_ids(token)], old[word_ids].mean(0))
 
@@ -62,14 +62,32 @@ def test_fresh_tokenizer_keeps_the_rows_of_a_layout_trained_text_encoder(fresh):
     tokenizer, encoder = fresh
     add_layout_tokens(tokenizer, encoder, LocationGrid(8))
     with torch.no_grad():
-        encoder.get_input_embeddings().weight[-66:] += 1.0  # as if trained
+        encoder.get_input_embeddings().weight[-68:] += 1.0  # as if trained
     trained = encoder.get_input_embeddings().weight.detach().clone()
     tokenizer2 = clip_tokenizer_from_bpe(find_open_clip_bpe())
-    assert add_layout_tokens(tokenizer2, encoder, LocationGrid(8)) == dict(first_location_id=49408, num_added=66)
+    assert add_layout_tokens(tokenizer2, encoder, LocationGrid(8)) == dict(first_location_id=49408, num_added=68)
     assert torch.equal(encoder.get_input_embeddings().weight, trained)
     assert tokenizer2.convert_tokens_to_ids('<hard>') == tokenizer.convert_tokens_to_ids('<hard>')
     with pytest.raises(ValueError, match='layout tokens of a 4x4 grid'):
         add_layout_tokens(clip_tokenizer_from_bpe(find_open_clip_bpe()), encoder, LocationGrid(4))
+
+
+def test_slot_tokens_a_text_encoder_was_trained_without_start_from_their_words(fresh):
+    tokenizer, encoder = fresh
+    old = encoder.get_input_embeddings().weight.detach().clone()
+    encoder.resize_token_embeddings(49408 + 64 + 2)  # trained with the location tokens, <easy> and <hard> only
+    with torch.no_grad():
+        encoder.get_input_embeddings().weight[49408:] = 1.0
+    assert add_layout_tokens(tokenizer, encoder, LocationGrid(8)) == dict(first_location_id=49408, num_added=68)
+    table = encoder.get_input_embeddings().weight.detach()
+    assert table.shape[0] == 49408 + 68 and (table[49408:49408 + 66] == 1.0).all(), 'trained rows kept'
+    for word in ('faint', 'bright'):
+        word_ids = tokenizer(word, add_special_tokens=False).input_ids
+        assert torch.equal(table[tokenizer.convert_tokens_to_ids(f'<{word}>')], old[word_ids].mean(0))
+    short = clip_tokenizer_from_bpe(find_open_clip_bpe())
+    encoder.resize_token_embeddings(49408 + 10)  # fewer rows than the location tokens: not a layout-trained table
+    with pytest.raises(ValueError, match='locations first'):
+        add_layout_tokens(short, encoder, LocationGrid(8))
 
 
 def test_prompt_words_get_orthogonal_rows_of_the_norm(fresh):

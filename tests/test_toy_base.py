@@ -7,14 +7,16 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmdet_detdiffusion  # noqa: F401
 from helpers import REPO
-from mmdet_detdiffusion.datasets.shapes_stream import (BRIGHT_ABOVE, FAINT_BELOW, ShapesStreamDataset, contrast_word,
-                                                       described_classes)
+from mmdet_detdiffusion.datasets.shapes_stream import (BRIGHT_ABOVE, DESCRIBE_IN, FAINT_BELOW, ShapesStreamDataset,
+                                                       contrast_word, described_classes)
+from mmdet_detdiffusion.layout.attributes import ATTR_CODES
 
 BASE = os.path.join(REPO, 'assets', 'toy_shapes_base')
 PIPELINE = [dict(type='LoadAnnotations', with_bbox=True, with_mask=True), dict(type='LoadPerceptionAttributes'),
@@ -46,6 +48,23 @@ def test_stream_is_fresh_deterministic_and_covers_the_demo_data():
     assert contrast_word(0.5) == '' and described_classes()[:4] == ('circle', 'square', 'triangle', 'faint circle')
 
 
+def test_stream_can_write_the_contrast_word_in_the_attribute_slot():
+    init_default_scope('mmdet')
+    in_name, in_slot = (ShapesStreamDataset(PIPELINE, seed=1, describe_in=where) for where in DESCRIBE_IN)
+    for index in range(40):  # the same images and draws: only where the word goes differs
+        named, slotted = in_name.get_data_info(index), in_slot.get_data_info(index)
+        assert np.array_equal(named['img'], slotted['img'])
+        for a, b in zip(named['instances'], slotted['instances']):
+            name = in_name.classes[a['bbox_label']]
+            word, shape = name.split() if ' ' in name else ('', name)
+            assert in_slot.classes[b['bbox_label']] == shape
+            assert b['pa_attr'] == (word or a['pa_attr'])
+    attrs = in_slot[3]['data_samples'].gt_instances.pa_attrs.tolist()
+    assert attrs == [ATTR_CODES[inst['pa_attr']] for inst in in_slot.get_data_info(3)['instances']]
+    with pytest.raises(ValueError, match='describe_in'):
+        ShapesStreamDataset(PIPELINE, describe_in='prefix')
+
+
 STAGE1 = 'configs/generator/layout-pretrain_toy-coordunet_1xb32-3600iters_shapes-stream-64x64.py'
 STAGE2 = 'configs/generator/layout-pretrain_toy-coordunet_1xb32-2800iters_shapes-stream-64x64-continued.py'
 
@@ -69,8 +88,8 @@ def test_make_toy_base_trains_its_stages_from_scratch_and_records_the_recipe(tmp
     assert first['previous_stage'] is None
     stage1_base = work / 'layout-pretrain_toy-coordunet_1xb32-3600iters_shapes-stream-64x64' / 'base'
     assert json.loads((stage1_base / 'base.json').read_text()) == first
-    # 64x64 location tokens + 2 attribute tokens + BOS/EOS + "an image with" + the shape and contrast words
-    assert info['kept_token_rows'] == first['kept_token_rows'] == 4096 + 2 + 2 + 3 + 3 + 2
+    # 64x64 location tokens + 4 attribute-slot tokens + BOS/EOS + "an image with" + the shape and contrast words
+    assert info['kept_token_rows'] == first['kept_token_rows'] == 4096 + 4 + 2 + 3 + 3 + 2
 
     again = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -7,10 +7,13 @@ workers, and so are the two things each object gets beside its shape:
 
 - a random attribute, ``'hard'`` with probability ``hard_prob``: the base learns where the attribute token
   of each object sits in a prompt, not what it means (fine-tuning on a detector's labels teaches that);
-- with probability ``describe_prob``, a contrast word written before its class name, ``'faint'`` below
-  contrast ``FAINT_BELOW`` and ``'bright'`` above ``BRIGHT_ABOVE`` (none in between). Stable Diffusion
-  comes to DetDiffusion knowing words for appearance; these give the toy base such words, so that the
-  text side can steer how an object looks.
+- with probability ``describe_prob``, its contrast word, ``'faint'`` below contrast ``FAINT_BELOW`` and
+  ``'bright'`` above ``BRIGHT_ABOVE`` (none in between). Stable Diffusion comes to DetDiffusion knowing
+  words for appearance; these give the toy base such words, so that the text side can steer how an object
+  looks. ``describe_in='class_name'`` writes the word before the class name (``'faint circle'``);
+  ``'attribute_slot'`` writes it in place of the random attribute (``<faint>``), so that the base learns
+  to tell the slot's tokens apart (:mod:`~mmdet_detdiffusion.layout.attributes`); the other objects keep
+  their random easy/hard token.
 
 Samples come out of ``pipeline`` like a file dataset's after ``LoadImageFromFile``: start it with
 ``LoadAnnotations`` (boxes, polygon masks) and ``LoadPerceptionAttributes``.
@@ -22,9 +25,10 @@ from mmdet.registry import DATASETS
 from mmengine.dataset import Compose
 
 from mmdet_detdiffusion.datasets.shapes import SHAPES_CLASSES, render_shapes_image
-from mmdet_detdiffusion.layout.attributes import ATTR_KEY, EASY, HARD
+from mmdet_detdiffusion.layout.attributes import APPEARANCES, ATTR_KEY, EASY, HARD
 
-CONTRAST_WORDS = ('', 'faint', 'bright')
+CONTRAST_WORDS = ('', *APPEARANCES)
+DESCRIBE_IN = ('class_name', 'attribute_slot')
 FAINT_BELOW = 0.35
 BRIGHT_ABOVE = 0.65
 
@@ -49,7 +53,8 @@ class ShapesStreamDataset:
         size / max_objects / min_radius / max_radius / min_contrast / grey_range / noise_range: as
             :func:`~.shapes.render_shapes_image` (``max_radius`` default ``size / 5``).
         hard_prob: probability of the ``'hard'`` attribute per object.
-        describe_prob: probability that an object's class name carries its contrast word.
+        describe_prob: probability that an object is described by its contrast word.
+        describe_in: where the word goes, ``'class_name'`` or ``'attribute_slot'`` (module docstring).
         seed: the stream's seed.
     """
 
@@ -59,10 +64,12 @@ class ShapesStreamDataset:
                  max_objects: int = 4, min_radius: float = 5.0, max_radius: Optional[float] = None,
                  min_contrast: float = 0.05, grey_range: Tuple[int, int] = (10, 245),
                  noise_range: Tuple[float, float] = (4.0, 20.0), hard_prob: float = 0.5,
-                 describe_prob: float = 0.5, seed: int = 0):
+                 describe_prob: float = 0.5, describe_in: str = 'class_name', seed: int = 0):
         if not 0 <= hard_prob <= 1 or not 0 <= describe_prob <= 1:
             raise ValueError(f'ShapesStreamDataset: hard_prob={hard_prob} and describe_prob={describe_prob} '
                              'must be probabilities in [0, 1]')
+        if describe_in not in DESCRIBE_IN:
+            raise ValueError(f'ShapesStreamDataset: describe_in must be one of {DESCRIBE_IN}, got {describe_in!r}')
         self.pipeline = Compose(pipeline)
         self.num_samples = num_samples
         self.render_args = dict(size=size, max_objects=max_objects, min_radius=min_radius,
@@ -71,6 +78,7 @@ class ShapesStreamDataset:
                                 noise_range=tuple(noise_range))
         self.hard_prob = hard_prob
         self.describe_prob = describe_prob
+        self.describe_in = describe_in
         self.seed = seed
         self.classes = self.METAINFO['classes']
 
@@ -88,8 +96,10 @@ class ShapesStreamDataset:
         instances: List[Dict] = []
         for obj in objects:
             word = contrast_word(obj['contrast']) if rng.random() < self.describe_prob else ''
-            label = self.classes.index(f'{word} {obj["shape"]}'.strip())
             attr = HARD if rng.random() < self.hard_prob else EASY
+            if self.describe_in == 'attribute_slot':
+                word, attr = '', word or attr
+            label = self.classes.index(f'{word} {obj["shape"]}'.strip())
             instances.append({'bbox': obj['bbox_xyxy'], 'bbox_label': label, 'mask': [obj['polygon']], 'ignore_flag': 0,
                               ATTR_KEY: attr})
         size = self.render_args['size']

@@ -27,7 +27,7 @@ from mmdet_detdiffusion.generator.perception_head import PerceptionHead
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, uint8_images
 from mmdet_detdiffusion.generator.recorder import UNetRecorder
 from mmdet_detdiffusion.generator.text import add_layout_tokens, encode_text, init_word_embeddings, word_token_counter
-from mmdet_detdiffusion.layout.attributes import ATTR_NAMES, ATTRIBUTES, NO_ATTR_CODE
+from mmdet_detdiffusion.layout.attributes import ATTR_NAMES, NO_ATTR_CODE, SLOT_VALUES
 from mmdet_detdiffusion.layout.prompt import PROMPT_PREFIX, LayoutObject, LocationGrid, build_prompt, object_token_spans
 
 TRAINABLE_PARTS = ('unet', 'text_encoder', 'perception_head')
@@ -128,7 +128,7 @@ class DetDiffusionGenerator(BaseModel):
         self.max_objects = layout['max_objects']
         if word_embedding_norm is not None:  # before add_layout_tokens: attribute tokens start from their words
             init_word_embeddings(self.tokenizer, self.text_encoder,
-                                 [PROMPT_PREFIX, *self.classes, *ATTRIBUTES], word_embedding_norm, seed)
+                                 [PROMPT_PREFIX, *self.classes, *SLOT_VALUES], word_embedding_norm, seed)
         add_layout_tokens(self.tokenizer, self.text_encoder, self.grid)
         self.count_tokens = word_token_counter(self.tokenizer)
         self.use_attributes = use_attributes

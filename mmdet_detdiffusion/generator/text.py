@@ -1,12 +1,13 @@
 """CLIP tokenizer and text encoder extended with layout tokens.
 
-New tokens: ``bins * bins`` location tokens ``<l{i}>`` and the attribute tokens ``<easy>``/``<hard>``;
+New tokens: ``bins * bins`` location tokens ``<l{i}>`` and the attribute-slot tokens (``<easy>``, ``<hard>`` and
+the toy base's ``<faint>``, ``<bright>``: :mod:`~mmdet_detdiffusion.layout.attributes`);
 those a tokenizer already holds (a GeoDiffusion checkpoint's location tokens) keep their rows. New rows
 are initialised as follows (the rest of the table is untouched):
 
 - location token of grid point (x, y): the 2-D sin-cos encoding of the point (:mod:`.position_encoding`),
   rescaled to the mean norm of the pretrained token embeddings;
-- attribute token: the pretrained embedding of the word it stands for ("easy", "hard").
+- slot token: the pretrained embedding of the word it stands for ("easy", "hard", "faint", "bright").
 """
 import gzip
 import importlib.util
@@ -71,15 +72,16 @@ def _missing_tokens(tokenizer, tokens: Sequence[str]) -> List[str]:
 
 
 def add_layout_tokens(tokenizer, text_encoder: torch.nn.Module, grid: LocationGrid) -> Dict[str, int]:
-    """Add the location + attribute tokens the tokenizer lacks and grow ``text_encoder``'s embedding table.
+    """Add the location + attribute-slot tokens the tokenizer lacks and grow ``text_encoder``'s embedding table.
 
     Three starting points, told apart by the tokenizer and the table's size:
 
     - a plain CLIP (SD v1.5): every token is added and its row initialised (module docstring);
     - a GeoDiffusion checkpoint (its tokenizer holds ``<l0>``.. already): the location tokens keep their
-      trained rows, only ``<easy>``/``<hard>`` are added;
-    - a model trained with these tokens but paired with a fresh tokenizer (its table already has their
-      rows, e.g. the toy base): the tokens are added to the tokenizer and the trained rows kept.
+      trained rows, only the slot tokens (``<easy>``, ``<hard>``, ...) are added;
+    - a model trained with these tokens but paired with a fresh tokenizer (its table already has rows past
+      the tokenizer's, e.g. the toy base): the tokens are added to the tokenizer, the first ones keep those
+      trained rows and the rest, slot tokens the model was trained without, are initialised.
 
     Idempotent. Returns ``{'first_location_id': ..., 'num_added': ...}`` (``num_added`` counts tokenizer entries).
     """
@@ -91,12 +93,14 @@ def add_layout_tokens(tokenizer, text_encoder: torch.nn.Module, grid: LocationGr
                          f'or none (is location_bins={grid.bins} the checkpoint\'s grid?)')
     old_size = len(tokenizer)
     table_size = text_encoder.get_input_embeddings().num_embeddings
-    if table_size not in (old_size, old_size + len(missing)):
+    trained = table_size - old_size  # the first `trained` missing tokens have rows already
+    locations_trained = not missing_locations or trained >= len(grid.tokens)
+    if not (0 <= trained <= len(missing) and (trained == 0 or locations_trained)):
         raise ValueError(f'the text encoder embeds {table_size} tokens: expected the tokenizer\'s {old_size}'
-                         + (f', or {old_size + len(missing)} with the {len(missing)} layout tokens of a '
-                            f'{grid.bins}x{grid.bins} grid that it lacks' if missing else ''))
-    attribute_word_ids = {token: tokenizer(word, add_special_tokens=False).input_ids
-                          for word, token in ATTRIBUTE_TOKENS.items() if token in missing}
+                         + (f', or up to {old_size + len(missing)} with the {len(missing)} layout tokens of a '
+                            f'{grid.bins}x{grid.bins} grid that it lacks (locations first)' if missing else ''))
+    new_words = {token: tokenizer(word, add_special_tokens=False).input_ids
+                 for word, token in ATTRIBUTE_TOKENS.items() if token in missing[trained:]}
     tokenizer.add_tokens(missing)
     first_location_id = tokenizer.convert_tokens_to_ids(grid.tokens[0])
     if table_size == len(tokenizer):  # no new rows, or trained with these tokens: keep its rows
@@ -105,10 +109,10 @@ def add_layout_tokens(tokenizer, text_encoder: torch.nn.Module, grid: LocationGr
     table = text_encoder.get_input_embeddings().weight
     with torch.no_grad():
         mean_norm = table[:old_size].norm(dim=1).mean()
-        if missing_locations:
+        if missing_locations and trained == 0:
             loc = sincos_2d(grid.bins, table.shape[1]).to(table)
             table[old_size:old_size + len(grid.tokens)] = loc * (mean_norm / loc.norm(dim=1, keepdim=True))
-        for token, word_ids in attribute_word_ids.items():
+        for token, word_ids in new_words.items():  # a slot token starts from its word
             table[tokenizer.convert_tokens_to_ids(token)] = table[word_ids].mean(dim=0)
     return dict(first_location_id=first_location_id, num_added=len(missing))
 

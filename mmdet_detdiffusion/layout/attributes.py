@@ -7,8 +7,16 @@ or has no attribute. The attribute is written as
   without an attribute has no key (``None`` in python);
 - an integer code in arrays and tensors (``gt_pa_attrs``, ``gt_instances.pa_attrs``): :data:`ATTR_CODES`,
   :data:`NO_ATTR_CODE` for a box without one;
-- a token in layout prompts, after the box's location tokens: :data:`ATTRIBUTE_TOKENS`, parsed by
-  :data:`ATTRIBUTE_TOKEN_PATTERN`; a box without an attribute gets no token.
+- a token in layout prompts, after the box's location tokens (the attribute slot): :data:`ATTRIBUTE_TOKENS`,
+  parsed by :data:`ATTRIBUTE_TOKEN_PATTERN`; a box without an attribute gets no token.
+
+The slot has two more values, :data:`APPEARANCES` (``'faint'``, ``'bright'``: the object's contrast with its
+background), which only the toy base's pretraining writes (:class:`~mmdet_detdiffusion.datasets.shapes_stream.
+ShapesStreamDataset`). Stable Diffusion reads every prompt token through image-dependent queries; the toy U-Net's
+queries are position alone, and its pixels take the slot token's own state, which a base trained on random
+easy/hard tokens learns to make the same for both. A slot that carries appearance in pretraining is one whose
+token the base has learnt to tell apart, as SD tells its words apart, so that fine-tuning can give easy and hard
+their meaning. Detectors' labels, attribute files and generation modes know only easy and hard.
 
 A generation mode sets the attributes of a layout's boxes: ``'hard'`` / ``'easy'`` for every box,
 ``'original'`` as the layout gives them (:data:`GENERATION_MODES`, what a user picks), or ``'none'``, no
@@ -22,15 +30,19 @@ from typing import Dict, Optional
 
 EASY = 'easy'
 HARD = 'hard'
-ATTRIBUTES = (EASY, HARD)  # position = integer code
+ATTRIBUTES = (EASY, HARD)  # the perception-aware attributes
+FAINT = 'faint'
+BRIGHT = 'bright'
+APPEARANCES = (FAINT, BRIGHT)  # the toy base's pretraining only
+SLOT_VALUES = (*ATTRIBUTES, *APPEARANCES)  # position = integer code
 
 NO_ATTR_CODE = -1
-ATTR_CODES: Dict[Optional[str], int] = {None: NO_ATTR_CODE, **{name: code for code, name in enumerate(ATTRIBUTES)}}
+ATTR_CODES: Dict[Optional[str], int] = {None: NO_ATTR_CODE, **{name: code for code, name in enumerate(SLOT_VALUES)}}
 ATTR_NAMES: Dict[int, Optional[str]] = {code: name for name, code in ATTR_CODES.items()}
 
-ATTRIBUTE_TOKENS: Dict[str, str] = {name: f'<{name}>' for name in ATTRIBUTES}
-# One attribute token; group 1 is the attribute's name.
-ATTRIBUTE_TOKEN_PATTERN = re.compile('<(' + '|'.join(map(re.escape, ATTRIBUTES)) + ')>')
+ATTRIBUTE_TOKENS: Dict[str, str] = {name: f'<{name}>' for name in SLOT_VALUES}
+# One attribute-slot token; group 1 is its value's name.
+ATTRIBUTE_TOKEN_PATTERN = re.compile('<(' + '|'.join(map(re.escape, SLOT_VALUES)) + ')>')
 
 MODE_ORIGINAL = 'original'
 MODE_NONE = 'none'

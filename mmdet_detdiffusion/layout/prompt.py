@@ -31,7 +31,7 @@ class LayoutObject:
     """One object of a layout: class name (may be several words), normalised xyxy box, attribute."""
     name: str
     box: Box
-    attr: Optional[str] = None  # 'easy' | 'hard' | None (no attribute token)
+    attr: Optional[str] = None  # 'easy' | 'hard' | None (no attribute token); 'faint' | 'bright': toy base only
 
     @property
     def area(self) -> float:
