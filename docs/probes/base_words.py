@@ -3,9 +3,10 @@
 On the toy-loop work dir of ``attribute_oracle.py``, generate the validation layouts with a base (U-Net and text
 encoder folders) and print D's YOLO score on them (original attributes; the real images' score beside it), and
 D's paired recall and the objects' contrast when every class name carries ``faint`` and when it carries
-``bright``.
+``bright`` (``--in-slot``: when every attribute slot holds ``<faint>`` and when it holds ``<bright>``, the third
+base stage's vocabulary).
 
-    python docs/probes/base_words.py assets/toy_shapes_base NAME [--work-dir work_dirs/attr_exp]
+    python docs/probes/base_words.py assets/toy_shapes_base NAME [--in-slot] [--work-dir work_dirs/attr_exp]
 """
 import argparse
 import copy
@@ -26,6 +27,7 @@ from mmdet_detdiffusion.datasets.shapes_stream import described_classes  # noqa:
 from mmdet_detdiffusion.evaluation.paired_recall import paired_recall  # noqa: E402
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score  # noqa: E402
 from mmdet_detdiffusion.layout.attribute_file import load_coco  # noqa: E402
+from mmdet_detdiffusion.layout.attributes import APPEARANCES, ATTR_KEY, EASY, MODE_ORIGINAL  # noqa: E402
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER  # noqa: E402
 from mmdet_detdiffusion.toy_loop import coco_set, final_checkpoint, generate_set  # noqa: E402
 from mmdet_detdiffusion.utils.fileio import atomic_write_json  # noqa: E402
@@ -53,10 +55,20 @@ def described_layouts(coco: dict, word: str, out_file: str) -> str:
     return out_file
 
 
+def slot_layouts(coco: dict, word: str, out_file: str) -> str:
+    """``coco`` with ``word`` as every box's attribute-slot value."""
+    coco = copy.deepcopy(coco)
+    for ann in coco['annotations']:
+        ann[ATTR_KEY] = word
+    atomic_write_json(coco, out_file)
+    return out_file
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('base')
     parser.add_argument('name')
+    parser.add_argument('--in-slot', action='store_true', help='write the words in the attribute slot')
     parser.add_argument('--work-dir', default='work_dirs/attr_exp')
     args = parser.parse_args()
     detector, data_root, _, val_layouts = common_loop(args.work_dir)
@@ -69,10 +81,13 @@ def main() -> None:
                                                     os.path.join(out, 'yolo')),
                   yolo_real=evaluate_yolo_score(detector.cfg, checkpoint, val_layouts, data_root + 'images',
                                                 os.path.join(out, 'yolo_real')))
-    pipe = base_pipeline(args.base, described_classes())
-    folders = {word: generate_set(pipe, args.name, described_layouts(load_coco(val_layouts), word,
-                                                                     os.path.join(out, f'layouts_{word}.json')),
-                                  'easy', 0, os.path.join(out, word) + '/', 10, 4.0) for word in ('faint', 'bright')}
+    if args.in_slot:
+        pipe, layouts, mode = base_pipeline(args.base, SHAPES_CLASSES), slot_layouts, MODE_ORIGINAL
+    else:
+        pipe, layouts, mode = base_pipeline(args.base, described_classes()), described_layouts, EASY
+    folders = {word: generate_set(pipe, args.name, layouts(load_coco(val_layouts), word,
+                                                           os.path.join(out, f'layouts_{word}.json')),
+                                  mode, 0, os.path.join(out, word) + '/', 10, 4.0) for word in APPEARANCES}
     labeler = detector_labeler(detector)
     sets = {word: load_coco(folder + ANNOTATION_FILE) for word, folder in folders.items()}
     found = {word: labeler.label(sets[word], folders[word] + IMAGES_FOLDER, progress=False).attributes for word in sets}
