@@ -96,6 +96,14 @@ def test_missing_export_names_the_step_that_writes_it(tmp_path):
         read_export_config(str(tmp_path))
 
 
+def test_export_of_an_earlier_version_is_refused_by_name(tmp_path):
+    # an earlier version kept the settings in detdiffusion.json; loaded as it is, it had no classes
+    (tmp_path / 'model_index.json').write_text('{"_class_name": "DetDiffusionPipeline", "unet": ["diffusers", '
+                                               '"UNet2DConditionModel"]}')
+    with pytest.raises(ValueError, match=f'{tmp_path}/model_index.json has no classes: an export of an earlier'):
+        DetDiffusionPipeline.from_pretrained(str(tmp_path))
+
+
 def test_same_seed_same_image_and_independent_of_the_batch(pipe):
     other = dict(boxes=[[0, 0, 0.3, 0.3]], labels=['square'])
     alone = pipe([LAYOUT], num_inference_steps=4, generator=seeded(5), output_type='np').images

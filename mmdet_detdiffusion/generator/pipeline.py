@@ -177,7 +177,12 @@ class DetDiffusionPipeline(DiffusionPipeline):
                 raise FileNotFoundError(problem)
         # without accelerate, diffusers would warn that it cannot load with low memory use, then load anyway
         kwargs.setdefault('low_cpu_mem_usage', is_accelerate_available())
-        saved_class = cls.load_config(folder).get('_class_name')
+        saved = cls.load_config(folder)
+        saved_class = saved.get('_class_name')
+        if saved_class == cls.__name__ and 'classes' not in saved and not kwargs.get('classes'):
+            raise ValueError(f'{folder}/model_index.json has no classes: an export of an earlier version, which kept '
+                             f'its settings in detdiffusion.json. Resume its training with this version to export it '
+                             f'again ({EXPORT_HINT})')
         if saved_class != cls.__name__:
             geodiffusion = read_generation_config(folder)
             if geodiffusion is None:
