@@ -1,11 +1,13 @@
 """CLIP tokenizer from the real BPE vocabulary, extended with layout tokens; text encoder resized; distinct word
 rows for a text encoder trained from scratch."""
+from copy import deepcopy
+
 import pytest
 import torch
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from mmdet_detdiffusion.generator.text import (add_layout_tokens, clip_tokenizer_from_bpe, find_open_clip_bpe,
-                                               init_word_embeddings)
+from mmdet_detdiffusion.generator.text import (SlotTokenEmbeddings, add_layout_tokens, clip_tokenizer_from_bpe,
+                                               find_open_clip_bpe, init_word_embeddings)
 from mmdet_detdiffusion.layout.prompt import LocationGrid
 
 
@@ -112,3 +114,30 @@ def test_same_seed_same_rows_and_too_many_words_refused(fresh):
              'apple bread cheese lemon mango onion pepper rice salt sugar tea water wine milk honey corn').split()
     with pytest.raises(ValueError, match='embedding width'):  # 36 tokens, 32 channels
         init_word_embeddings(tokenizer, encoder, words, norm=1.0)
+
+
+def test_slot_embeddings_train_as_their_own_parameter_and_write_back(fresh):
+    tokenizer, encoder = fresh
+    add_layout_tokens(tokenizer, encoder, LocationGrid(8))
+    encoder.eval()
+    slot, plain = (tokenizer([f'An image with cat <l3> <l60> {t}'], return_tensors='pt').input_ids
+                   for t in ('<hard>', 'dog'))
+    before = encoder(slot).last_hidden_state.detach()
+    holder = torch.nn.Module()
+    holder.encoder, holder.slots = encoder, SlotTokenEmbeddings(tokenizer, encoder)
+    torch.testing.assert_close(encoder(slot).last_hidden_state, before)  # the same rows to start with
+    encoder(slot).last_hidden_state.sum().backward()
+    table = encoder.get_input_embeddings().weight
+    hard = tokenizer.convert_tokens_to_ids('<hard>')
+    assert holder.slots.weight.grad[1].abs().sum() > 0 and holder.slots.weight.grad[0].abs().sum() == 0
+    assert table.grad[hard].abs().sum() == 0, 'the table\'s own <hard> row is not used'
+    with torch.no_grad():
+        holder.slots.weight[1] += 1.0
+    assert not torch.allclose(encoder(slot).last_hidden_state, before)
+    copy = deepcopy(holder)  # as mmengine's EMA copies the model
+    with torch.no_grad():
+        copy.slots.weight[1] += 1.0
+    assert not torch.allclose(copy.encoder(slot).last_hidden_state, encoder(slot).last_hidden_state)
+    assert torch.equal(copy.encoder(plain).last_hidden_state, encoder(plain).last_hidden_state)
+    holder.slots.write_back()
+    assert torch.equal(table[hard], holder.slots.weight[1])

@@ -26,7 +26,8 @@ from mmdet_detdiffusion.generator.losses import foreground_weight_map, instance_
 from mmdet_detdiffusion.generator.perception_head import PerceptionHead
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, uint8_images
 from mmdet_detdiffusion.generator.recorder import UNetRecorder
-from mmdet_detdiffusion.generator.text import add_layout_tokens, encode_text, init_word_embeddings, word_token_counter
+from mmdet_detdiffusion.generator.text import (SlotTokenEmbeddings, add_layout_tokens, encode_text,
+                                               init_word_embeddings, word_token_counter)
 from mmdet_detdiffusion.layout.attributes import ATTR_NAMES, NO_ATTR_CODE, SLOT_VALUES
 from mmdet_detdiffusion.layout.prompt import PROMPT_PREFIX, LayoutObject, LocationGrid, build_prompt, object_token_spans
 
@@ -94,6 +95,9 @@ class DetDiffusionGenerator(BaseModel):
         noise_offset: std of a per-sample, per-channel constant added to the training noise (the offset
             noise of diffusers' training examples): lets samplers move an image's mean level, e.g. a
             background from near-black to near-white; 0 is plain noise.
+        separate_slot_embeddings: train the attribute-slot tokens' rows as a parameter of their own,
+            ``slot_embeddings.weight`` (:class:`~.text.SlotTokenEmbeddings`), so that ``paramwise_cfg`` can give
+            them their own learning rate; they train with the text encoder.
         trainable: which of ``('unet', 'text_encoder', 'perception_head')`` receive gradients.
         seed: base seed of the per-step randomness.
     """
@@ -109,7 +113,7 @@ class DetDiffusionGenerator(BaseModel):
                  pa_weight_power: float = 0.5,
                  foreground_weight: Optional[dict] = None, attention_loss_weight: float = 0.0,
                  word_embedding_norm: Optional[float] = None, noise_offset: float = 0.0,
-                 trainable: Sequence[str] = TRAINABLE_PARTS,
+                 separate_slot_embeddings: bool = False, trainable: Sequence[str] = TRAINABLE_PARTS,
                  seed: int = 0, data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor or DEFAULT_DATA_PREPROCESSOR, init_cfg=init_cfg)
         if not classes:
@@ -130,6 +134,8 @@ class DetDiffusionGenerator(BaseModel):
             init_word_embeddings(self.tokenizer, self.text_encoder,
                                  [PROMPT_PREFIX, *self.classes, *SLOT_VALUES], word_embedding_norm, seed)
         add_layout_tokens(self.tokenizer, self.text_encoder, self.grid)
+        self.slot_embeddings = SlotTokenEmbeddings(self.tokenizer, self.text_encoder) if separate_slot_embeddings \
+            else None
         self.count_tokens = word_token_counter(self.tokenizer)
         self.use_attributes = use_attributes
         self.object_order = object_order
@@ -162,6 +168,8 @@ class DetDiffusionGenerator(BaseModel):
             module = getattr(self, part)
             if module is not None:
                 module.requires_grad_(True)
+        if self.slot_embeddings is not None:
+            self.slot_embeddings.requires_grad_('text_encoder' in trainable)
         self.trainable = tuple(trainable)
 
     def train(self, mode: bool = True) -> 'DetDiffusionGenerator':
@@ -307,6 +315,8 @@ class DetDiffusionGenerator(BaseModel):
     def as_pipeline(self, data_filters: Optional[dict] = None) -> DetDiffusionPipeline:
         """A :class:`DetDiffusionPipeline` sharing this model's components (no copies); ``data_filters`` of
         the training data are recorded in it (see :func:`~.export.export_generator`)."""
+        if self.slot_embeddings is not None:
+            self.slot_embeddings.write_back()  # the pipeline is saved, or used, with the table's rows
         return DetDiffusionPipeline(
             unet=self.unet, vae=self.vae, text_encoder=self.text_encoder, tokenizer=self.tokenizer,
             scheduler=self.scheduler, perception_head=self.perception_head, classes=list(self.classes),

@@ -155,3 +155,36 @@ def encode_text(tokenizer, text_encoder: torch.nn.Module, prompts: Sequence[str]
                        return_tensors='pt')
     states = text_encoder(tokens.input_ids.to(text_encoder.device))[0]
     return states, tokens.attention_mask.bool().to(states.device) if mask_padding else None
+
+
+class SlotTokenEmbeddings(torch.nn.Module):
+    """The attribute-slot tokens' embedding rows as a parameter of their own, ``weight``: ``(S, D)``, one row per
+    value of ``ATTRIBUTE_TOKENS``, so that an optimiser can give the new tokens their own learning rate
+    (``paramwise_cfg=dict(custom_keys={'slot_embeddings': dict(lr_mult=...)})``), as textual inversion trains new
+    tokens, while the rest of the table keeps the model's.
+
+    A forward hook on ``text_encoder``'s input embedding puts these rows in place of the table's; the table keeps
+    its own rows, and :meth:`write_back` copies the trained ones into it (before a pipeline is saved or used
+    without this module).
+    """
+
+    def __init__(self, tokenizer, text_encoder: torch.nn.Module):
+        super().__init__()
+        ids = tokenizer.convert_tokens_to_ids(list(ATTRIBUTE_TOKENS.values()))
+        table = text_encoder.get_input_embeddings()
+        self.register_buffer('token_ids', torch.tensor(ids, dtype=torch.long), persistent=False)
+        self.weight = torch.nn.Parameter(table.weight.detach()[ids].clone())
+        self._tables = [table]  # a list: the table stays the text encoder's submodule, not this one's
+        table.register_forward_hook(self.substitute)
+
+    def substitute(self, table: torch.nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+        """Forward hook: ``output`` ``(B, L, D)`` with the rows of slot tokens taken from ``weight``."""
+        match = args[0][..., None] == self.token_ids.to(args[0].device)  # (B, L, S)
+        rows = match.to(output.dtype) @ self.weight
+        return torch.where(match.any(dim=-1, keepdim=True), rows, output)
+
+    @torch.no_grad()
+    def write_back(self) -> None:
+        """Copy ``weight`` into the text encoder's table."""
+        table = self._tables[0].weight
+        table[self.token_ids.to(table.device)] = self.weight.to(table)
