@@ -4,7 +4,7 @@
 # make demo:    install, then the end-to-end demo on the toy shapes set
 # make study:   install, then the rare-class study of the synthetic-data levers (about 25 minutes on 2 cores)
 # make bench:   install, then the benchmarks
-# make toy-base: install, then train the toy base model from scratch (two stages) into assets/toy_shapes_base (resumable)
+# make toy-base: install, then train the toy base model from scratch (three stages) into assets/toy_shapes_base (resumable)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python

@@ -36,7 +36,7 @@ def toy_loop_parser(description: str, work_dir: str) -> argparse.ArgumentParser:
     parser.add_argument('--num-train', type=int, default=200, help='real training images')
     parser.add_argument('--num-val', type=int, default=300, help='real validation images (D\'s mAP)')
     parser.add_argument('--detector-epochs', type=int, default=8, help='epochs of D, the detector that labels')
-    parser.add_argument('--generator-epochs', type=int, default=40, help='fine-tuning epochs of the toy base')
+    parser.add_argument('--generator-epochs', type=int, default=10, help='fine-tuning epochs of the toy base')
     parser.add_argument('--steps', type=int, default=10, help='denoising steps (DPM-Solver++) for generation')
     parser.add_argument('--guidance-scale', type=float, default=4.0)
     parser.add_argument('--trainability-epochs', type=int, default=8,

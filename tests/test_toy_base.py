@@ -67,6 +67,8 @@ def test_stream_can_write_the_contrast_word_in_the_attribute_slot():
 
 STAGE1 = 'configs/generator/layout-pretrain_toy-coordunet_1xb32-3600iters_shapes-stream-64x64.py'
 STAGE2 = 'configs/generator/layout-pretrain_toy-coordunet_1xb32-2800iters_shapes-stream-64x64-continued.py'
+STAGE3 = 'configs/generator/layout-pretrain_toy-coordunet_1xb32-1600iters_shapes-stream-64x64-slot.py'
+RECIPE = ((STAGE3, 3), (STAGE2, 2), (STAGE1, 1))  # (config, seed), last stage first
 
 
 def test_make_toy_base_trains_its_stages_from_scratch_and_records_the_recipe(tmp_path):
@@ -79,17 +81,19 @@ def test_make_toy_base_trains_its_stages_from_scratch_and_records_the_recipe(tmp
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not os.path.exists(str(out) + '.tmp')
     info = json.loads((out / 'base.json').read_text())
-    assert info['config'] == STAGE2 and info['seed'] == 2
-    assert info['commit'] == 'abc123'
-    assert info['iterations'] == info['max_iters'] == 2 and info['batch_size'] == 2
-    assert info['classes'] == list(described_classes()) and info['location_bins'] == 64
-    first = info['previous_stage']
-    assert first['config'] == STAGE1 and first['seed'] == 1 and first['iterations'] == 2
-    assert first['previous_stage'] is None
-    stage1_base = work / 'layout-pretrain_toy-coordunet_1xb32-3600iters_shapes-stream-64x64' / 'base'
-    assert json.loads((stage1_base / 'base.json').read_text()) == first
-    # 64x64 location tokens + 4 attribute-slot tokens + BOS/EOS + "an image with" + the shape and contrast words
-    assert info['kept_token_rows'] == first['kept_token_rows'] == 4096 + 4 + 2 + 3 + 3 + 2
+    stages, stage, stage_dir = [], info, work
+    for config, seed in RECIPE:
+        assert stage['config'] == config and stage['seed'] == seed and stage['commit'] == 'abc123'
+        assert stage['iterations'] == stage['max_iters'] == 2 and stage['batch_size'] == 2
+        assert stage['classes'] == list(described_classes()) and stage['location_bins'] == 64
+        # 64x64 location tokens + 4 attribute-slot tokens + BOS/EOS + "an image with" + the shape and contrast words
+        assert stage['kept_token_rows'] == 4096 + 4 + 2 + 3 + 3 + 2
+        if stages:  # an earlier stage: in its own folder under the next one's
+            stage_dir = stage_dir / os.path.splitext(os.path.basename(config))[0]
+            assert json.loads((stage_dir / 'base' / 'base.json').read_text()) == stage
+        stages.append(stage)
+        stage = stage['previous_stage']
+    assert stage is None, 'the first stage starts from scratch'
 
     again = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -108,8 +112,10 @@ def test_make_toy_base_trains_its_stages_from_scratch_and_records_the_recipe(tmp
 
 def test_bundled_toy_base_matches_its_recipe_and_loads_into_the_demo_fine_tuning():
     info = json.loads(open(os.path.join(BASE, 'base.json')).read())
-    assert info['config'] == STAGE2 and info['previous_stage']['config'] == STAGE1
-    for stage in (info, info['previous_stage']):
+    stages = [info, info['previous_stage'], info['previous_stage']['previous_stage']]
+    assert [stage['config'] for stage in stages] == [config for config, _ in RECIPE]
+    assert stages[-1]['previous_stage'] is None
+    for stage in stages:
         recipe = Config.fromfile(os.path.join(REPO, stage['config']))
         assert stage['seed'] == recipe.seed and stage['max_iters'] == recipe.train_cfg.max_iters
         assert stage['iterations'] == stage['max_iters'], 'the bundled base finished every stage of its recipe'

@@ -37,7 +37,7 @@ from mmdet_detdiffusion.generator.text import layout_tokens  # noqa: E402
 from mmdet_detdiffusion.layout.prompt import PROMPT_PREFIX  # noqa: E402
 from mmdet_detdiffusion.utils.config import check_generator_classes  # noqa: E402
 
-DEFAULT_CONFIG = 'configs/generator/layout-pretrain_toy-coordunet_1xb32-2800iters_shapes-stream-64x64-continued.py'
+DEFAULT_CONFIG = 'configs/generator/layout-pretrain_toy-coordunet_1xb32-1600iters_shapes-stream-64x64-slot.py'
 BASE_RECORD = 'base.json'
 
 
