@@ -25,7 +25,7 @@ from mmdet_detdiffusion.utils.quiet import QuietRunner
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DETECTOR_CONFIG = os.path.join(REPO, 'configs', 'detector', 'retinanet_r18-w16_fpn_1xb8-12e_shapes.py')
-GENERATOR_CONFIG = os.path.join(REPO, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-80e_shapes-64x64.py')
+GENERATOR_CONFIG = os.path.join(REPO, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-10e_shapes-64x64.py')
 
 
 def toy_loop_parser(description: str, work_dir: str) -> argparse.ArgumentParser:

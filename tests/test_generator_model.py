@@ -258,3 +258,30 @@ def test_components_and_the_perception_head_come_from_registries(gen_cfg):
     model = build_model(gen_cfg, perception_head=dict(type='PerceptionHead', channels=8, num_convs=1),
                         feature_blocks=(2,))
     assert model.perception_head.config.in_channels == [16] and model.feature_blocks == (2,)
+
+
+def test_separate_slot_embeddings_get_their_own_rate_export_and_load_from_a_table(gen_cfg, batch, tmp_path):
+    from mmengine.optim import build_optim_wrapper
+    model = build_model(gen_cfg, separate_slot_embeddings=True)
+    slots = model.slot_embeddings.weight
+    wrapper = build_optim_wrapper(model, dict(
+        type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-2),
+        paramwise_cfg=dict(custom_keys={'slot_embeddings': dict(lr_mult=30.0, decay_mult=0.0)})))
+    group = next(g for g in wrapper.optimizer.param_groups if any(p is slots for p in g['params']))
+    assert group['lr'] == pytest.approx(0.03) and group['weight_decay'] == 0 and len(group['params']) == 1
+    before = slots.detach().clone()
+    model.train_step(batch, wrapper)
+    assert not torch.equal(slots[:2], before[:2]), 'the prompts\' easy/hard tokens train them'
+
+    with torch.no_grad():
+        slots[1] = 3.0  # <hard>
+    table = model.text_encoder.get_input_embeddings().weight
+    hard = model.tokenizer.convert_tokens_to_ids('<hard>')
+    folder = export_generator(model, str(tmp_path / 'export'))
+    assert torch.equal(table[hard], slots[1]), 'written back into the table before the pipeline is saved'
+    assert torch.equal(load_exported_generator(folder).text_encoder.get_input_embeddings().weight[hard], slots[1])
+
+    state = {key: value for key, value in model.state_dict().items() if key != 'slot_embeddings.weight'}
+    again = build_model(gen_cfg, separate_slot_embeddings=True)
+    again.load_state_dict(state)  # a checkpoint saved without them: the table's rows
+    assert torch.equal(again.slot_embeddings.weight[1], slots[1])

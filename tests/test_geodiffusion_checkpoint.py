@@ -1,6 +1,6 @@
 """Starting from a GeoDiffusion checkpoint: a tiny folder in its exact layout (a StableDiffusionPipeline
 whose tokenizer holds the location tokens, plus generation_config.json) loads with its location
-embeddings unchanged, adds only <easy>/<hard>, trains a step and generates, with and without attributes."""
+embeddings unchanged, adds only the attribute-slot tokens, trains a step and generates, with and without attributes."""
 import json
 import os
 

@@ -90,6 +90,11 @@ def test_slot_tokens_a_text_encoder_was_trained_without_start_from_their_words(f
     encoder.resize_token_embeddings(49408 + 10)  # fewer rows than the location tokens: not a layout-trained table
     with pytest.raises(ValueError, match='locations first'):
         add_layout_tokens(short, encoder, LocationGrid(8))
+    geodiffusion = clip_tokenizer_from_bpe(find_open_clip_bpe())
+    geodiffusion.add_tokens(LocationGrid(8).tokens)  # holds the location tokens; its table two rows more (padding)
+    encoder.resize_token_embeddings(len(geodiffusion) + 2)
+    with pytest.raises(ValueError, match='the text encoder embeds'):
+        add_layout_tokens(geodiffusion, encoder, LocationGrid(8))
 
 
 def test_prompt_words_get_orthogonal_rows_of_the_norm(fresh):

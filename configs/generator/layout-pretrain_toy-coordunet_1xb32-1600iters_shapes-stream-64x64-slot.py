@@ -2,7 +2,7 @@
 # iterations on fresh stream images whose contrast words are written in the attribute slot (<faint>, <bright>; the
 # other objects keep a random <easy>/<hard>) instead of before the class name. The toy U-Net's pixels read the slot
 # token's own state (docs/probes/slot_attention.py), and after random tokens alone the base had made that state the
-# same for <easy> and <hard> (3% apart): fine-tuning on a detector's labels could not teach them anything
+# same for <easy> and <hard> (1.6% apart): fine-tuning on a detector's labels could not teach them anything
 # (docs/demo_status.md, stop 14). Here the slot carries appearance, as SD's words do, before fine-tuning gives easy
 # and hard their meaning.
 #   python tools/make_toy_base.py   # trains the earlier stages first, then this one; run it again to resume

@@ -1,4 +1,4 @@
-# The toy base's second stage (the bundled assets/toy_shapes_base): the base of the first stage, trained 2,800 more
+# The toy base's second stage (the third: ...-1600iters_shapes-stream-64x64-slot.py): the first stage's base, 2,800 more
 # iterations on fresh stream images (another stream seed) with a new warm-up and cosine cycle and GeoDiffusion's
 # foreground re-weighting of the diffusion loss (the smaller a box, the more its pixels weigh). After the first
 # stage alone, the base drew about half of its objects in the wrong class colour (docs/demo_status.md).

@@ -7,7 +7,7 @@
 # - contrast words ('faint', 'bright') before half of the class names: the appearance vocabulary SD brings;
 # - prompt words that start distinct (word_embedding_norm), as CLIP's arrive;
 # - the layout attention loss, standing in for the pretraining that ties SD's cross-attention to image regions.
-# tools/make_toy_base.py trains it first (88 minutes on 2 CPU cores, resumable), then the second stage.
+# tools/make_toy_base.py trains it first (88 minutes on 2 CPU cores, resumable), then the second and third stages.
 _base_ = './detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py'
 
 seed = 1

@@ -2,9 +2,11 @@
 
 On a toy-loop work dir (shapes data, D and its labels, as ``tools/demo.py`` makes them), fine-tune the bundled
 base with D's labels or with oracle labels (hard = the faintest boxes, as many as D calls hard), generate the
-validation layouts as hard and as easy, and print D's paired recall and the objects' contrast in both sets.
+validation layouts as hard, as easy and with their own attributes, and print D's paired recall and the
+objects' contrast in the hard and easy sets, and D's YOLO score on the original set.
 
-    python docs/probes/attribute_oracle.py NAME --labels oracle [--config CONFIG] [--work-dir work_dirs/attr_exp]
+    python docs/probes/attribute_oracle.py NAME --labels oracle [--config CONFIG] [--epochs 10] \
+        [--work-dir work_dirs/attr_exp]
 """
 import argparse
 import json
@@ -19,12 +21,13 @@ sys.path.insert(0, os.path.join(REPO, 'tools'))
 import demo  # noqa: E402
 
 from mmdet_detdiffusion.evaluation.paired_recall import paired_recall  # noqa: E402
+from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score  # noqa: E402
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity  # noqa: E402
 from mmdet_detdiffusion.layout.attribute_file import load_coco  # noqa: E402
-from mmdet_detdiffusion.layout.attributes import ATTR_KEY, EASY, HARD  # noqa: E402
+from mmdet_detdiffusion.layout.attributes import ATTR_KEY, EASY, HARD, MODE_ORIGINAL  # noqa: E402
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER  # noqa: E402
-from mmdet_detdiffusion.toy_loop import (finetune_generator, first_images, generate_set, label_boxes,  # noqa: E402
-                                         loop_paths, make_shapes_data, train_detector)
+from mmdet_detdiffusion.toy_loop import (coco_set, final_checkpoint, finetune_generator, first_images,  # noqa: E402
+                                         generate_set, label_boxes, loop_paths, make_shapes_data, train_detector)
 from mmdet_detdiffusion.utils.fileio import atomic_write_json  # noqa: E402
 
 
@@ -63,7 +66,7 @@ def main() -> None:
     parser.add_argument('name')
     parser.add_argument('--labels', default='detector', choices=['detector', 'oracle'])
     parser.add_argument('--config', default=demo.GENERATOR_CONFIG)
-    parser.add_argument('--epochs', type=int, default=40)
+    parser.add_argument('--epochs', type=int, default=10)
     parser.add_argument('--work-dir', default='work_dirs/attr_exp')
     args = parser.parse_args()
     detector, data_root, attr_file, val_layouts = common_loop(args.work_dir)
@@ -75,7 +78,10 @@ def main() -> None:
     export = finetune_generator(data_root, labels, os.path.join(out, 'generator'), args.epochs, 0, args.config)
     pipe = DetDiffusionPipeline.from_pretrained(export)
     folders = {mode: generate_set(pipe, generator_identity(export), val_layouts, mode, 0,
-                                  os.path.join(out, f'val_{mode}_s0') + '/', 10, 4.0) for mode in (HARD, EASY)}
+                                  os.path.join(out, f'val_{mode}_s0') + '/', 10, 4.0)
+               for mode in (HARD, EASY, MODE_ORIGINAL)}
+    yolo = evaluate_yolo_score(detector.cfg, final_checkpoint(detector), *coco_set(folders.pop(MODE_ORIGINAL)),
+                               os.path.join(out, 'yolo_original'))
     labeler = detector_labeler(detector)
     sets = {mode: load_coco(folder + ANNOTATION_FILE) for mode, folder in folders.items()}
     found = {mode: labeler.label(sets[mode], folders[mode] + IMAGES_FOLDER, progress=False).attributes for mode in sets}
@@ -84,7 +90,7 @@ def main() -> None:
                 for mode, folder in folders.items()}
     result = dict(name=args.name, labels=args.labels, config=args.config, recall_hard=recall.recall_a,
                   recall_easy=recall.recall_b, only_hard=recall.only_a, only_easy=recall.only_b, p=recall.p_value,
-                  pairs=recall.pairs, contrast_hard=contrast[HARD], contrast_easy=contrast[EASY])
+                  pairs=recall.pairs, contrast_hard=contrast[HARD], contrast_easy=contrast[EASY], yolo_original=yolo)
     print(json.dumps(result))
     atomic_write_json(result, os.path.join(out, 'result.json'))
 

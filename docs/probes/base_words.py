@@ -85,9 +85,10 @@ def main() -> None:
         pipe, layouts, mode = base_pipeline(args.base, SHAPES_CLASSES), slot_layouts, MODE_ORIGINAL
     else:
         pipe, layouts, mode = base_pipeline(args.base, described_classes()), described_layouts, EASY
+    folder = {word: os.path.join(out, f'{word}_in_slot' if args.in_slot else word) + '/' for word in APPEARANCES}
     folders = {word: generate_set(pipe, args.name, layouts(load_coco(val_layouts), word,
                                                            os.path.join(out, f'layouts_{word}.json')),
-                                  mode, 0, os.path.join(out, word) + '/', 10, 4.0) for word in APPEARANCES}
+                                  mode, 0, folder[word], 10, 4.0) for word in APPEARANCES}
     labeler = detector_labeler(detector)
     sets = {word: load_coco(folder + ANNOTATION_FILE) for word, folder in folders.items()}
     found = {word: labeler.label(sets[word], folders[word] + IMAGES_FOLDER, progress=False).attributes for word in sets}

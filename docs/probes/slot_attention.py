@@ -16,6 +16,7 @@ import sys
 from typing import Dict, List
 
 import torch
+from diffusers.models.attention_processor import Attention
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -28,7 +29,7 @@ LAYOUT = [LayoutObject('circle', (0.1, 0.1, 0.45, 0.45), 'hard'),
           LayoutObject('square', (0.55, 0.5, 0.9, 0.85), 'easy')]
 
 
-def attention_of(attention, hidden: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+def attention_of(attention: Attention, hidden: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
     """``(h * w, tokens)`` attention probabilities of a cross-attention layer, averaged over heads."""
     query = attention.head_to_batch_dim(attention.to_q(hidden))
     key = attention.head_to_batch_dim(attention.to_k(states))
@@ -51,8 +52,8 @@ def main() -> None:
              'other object': list(range(*spans[1])), 'prefix, EOS, padding': None}
     records: List[Dict] = []
 
-    def record(attention, args, kwargs):
-        hidden = args[0] if args else kwargs['hidden_states']  # already the position queries (hooked before)
+    def record(attention: Attention, inputs: tuple, kwargs: dict) -> None:
+        hidden = inputs[0] if inputs else kwargs['hidden_states']  # already the position queries (hooked before)
         records.append(dict(grid=attention.query_grid, probs=attention_of(attention, hidden[:1], states)))
 
     layers = [m for m in pipe.unet.modules() if hasattr(m, 'query_position')]

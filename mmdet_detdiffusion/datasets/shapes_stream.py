@@ -25,7 +25,7 @@ from mmdet.registry import DATASETS
 from mmengine.dataset import Compose
 
 from mmdet_detdiffusion.datasets.shapes import SHAPES_CLASSES, render_shapes_image
-from mmdet_detdiffusion.layout.attributes import APPEARANCES, ATTR_KEY, EASY, HARD
+from mmdet_detdiffusion.layout.attributes import APPEARANCES, ATTR_KEY, BRIGHT, EASY, FAINT, HARD
 
 CONTRAST_WORDS = ('', *APPEARANCES)
 DESCRIBE_IN = ('class_name', 'attribute_slot')
@@ -40,7 +40,7 @@ def described_classes(shapes: Sequence[str] = SHAPES_CLASSES) -> Tuple[str, ...]
 
 def contrast_word(contrast: float) -> str:
     """The word for an object of ``contrast`` (0..1): ``'faint'``, ``'bright'`` or ``''``."""
-    return 'faint' if contrast < FAINT_BELOW else 'bright' if contrast > BRIGHT_ABOVE else ''
+    return FAINT if contrast < FAINT_BELOW else BRIGHT if contrast > BRIGHT_ABOVE else ''
 
 
 @DATASETS.register_module()

@@ -136,6 +136,8 @@ class DetDiffusionGenerator(BaseModel):
         add_layout_tokens(self.tokenizer, self.text_encoder, self.grid)
         self.slot_embeddings = SlotTokenEmbeddings(self.tokenizer, self.text_encoder) if separate_slot_embeddings \
             else None
+        if separate_slot_embeddings:  # a checkpoint saved without them (resume, load_from): its table's rows
+            self.register_load_state_dict_pre_hook(self._slot_rows_from_table)
         self.count_tokens = word_token_counter(self.tokenizer)
         self.use_attributes = use_attributes
         self.object_order = object_order
@@ -171,6 +173,14 @@ class DetDiffusionGenerator(BaseModel):
         if self.slot_embeddings is not None:
             self.slot_embeddings.requires_grad_('text_encoder' in trainable)
         self.trainable = tuple(trainable)
+
+    def _slot_rows_from_table(self, module: torch.nn.Module, state_dict: dict, prefix: str, *args) -> None:
+        """Load-state-dict pre-hook: a state without ``slot_embeddings.weight`` gets its table's slot rows."""
+        table = self.text_encoder.get_input_embeddings().weight
+        table_key = prefix + 'text_encoder.' + next(name for name, p in self.text_encoder.named_parameters()
+                                                    if p is table)
+        if prefix + 'slot_embeddings.weight' not in state_dict and table_key in state_dict:
+            state_dict[prefix + 'slot_embeddings.weight'] = self.slot_embeddings.state_from_table(state_dict[table_key])
 
     def train(self, mode: bool = True) -> 'DetDiffusionGenerator':
         super().train(mode)

@@ -94,8 +94,8 @@ def add_layout_tokens(tokenizer, text_encoder: torch.nn.Module, grid: LocationGr
     old_size = len(tokenizer)
     table_size = text_encoder.get_input_embeddings().num_embeddings
     trained = table_size - old_size  # the first `trained` missing tokens have rows already
-    locations_trained = not missing_locations or trained >= len(grid.tokens)
-    if not (0 <= trained <= len(missing) and (trained == 0 or locations_trained)):
+    # rows past the tokenizer's are trained layout rows only when they hold every location token (a fresh tokenizer)
+    if not (0 <= trained <= len(missing) and (trained == 0 or missing_locations and trained >= len(grid.tokens))):
         raise ValueError(f'the text encoder embeds {table_size} tokens: expected the tokenizer\'s {old_size}'
                          + (f', or up to {old_size + len(missing)} with the {len(missing)} layout tokens of a '
                             f'{grid.bins}x{grid.bins} grid that it lacks (locations first)' if missing else ''))
@@ -171,6 +171,9 @@ class SlotTokenEmbeddings(torch.nn.Module):
     def __init__(self, tokenizer, text_encoder: torch.nn.Module):
         super().__init__()
         ids = tokenizer.convert_tokens_to_ids(list(ATTRIBUTE_TOKENS.values()))
+        if tokenizer.unk_token_id in ids:
+            raise ValueError('SlotTokenEmbeddings: the tokenizer lacks some of the slot tokens '
+                             f'{list(ATTRIBUTE_TOKENS.values())} (add_layout_tokens adds them)')
         table = text_encoder.get_input_embeddings()
         self.register_buffer('token_ids', torch.tensor(ids, dtype=torch.long), persistent=False)
         self.weight = torch.nn.Parameter(table.weight.detach()[ids].clone())
@@ -178,10 +181,15 @@ class SlotTokenEmbeddings(torch.nn.Module):
         table.register_forward_hook(self.substitute)
 
     def substitute(self, table: torch.nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
-        """Forward hook: ``output`` ``(B, L, D)`` with the rows of slot tokens taken from ``weight``."""
+        """Forward hook: ``output`` ``(B, L, D)`` with the rows of slot tokens taken from ``weight`` (on
+        ``output``'s device and dtype, wherever the pipeline moved the table)."""
         match = args[0][..., None] == self.token_ids.to(args[0].device)  # (B, L, S)
-        rows = match.to(output.dtype) @ self.weight
+        rows = self.weight.to(output)[match.int().argmax(dim=-1)]  # (B, L, D); slot 0's row where none matches
         return torch.where(match.any(dim=-1, keepdim=True), rows, output)
+
+    def state_from_table(self, table_weight: torch.Tensor) -> torch.Tensor:
+        """``weight`` as read from a table ``(V, D)``: its slot tokens' rows."""
+        return table_weight[self.token_ids.to(table_weight.device)]
 
     @torch.no_grad()
     def write_back(self) -> None:

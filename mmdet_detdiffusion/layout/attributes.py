@@ -16,7 +16,8 @@ ShapesStreamDataset`). Stable Diffusion reads every prompt token through image-d
 queries are position alone, and its pixels take the slot token's own state, which a base trained on random
 easy/hard tokens learns to make the same for both. A slot that carries appearance in pretraining is one whose
 token the base has learnt to tell apart, as SD tells its words apart, so that fine-tuning can give easy and hard
-their meaning. Detectors' labels, attribute files and generation modes know only easy and hard.
+their meaning. Detectors' labels, attribute files and generation modes know only easy and hard; the
+attribute-loading transform and user layouts take every slot value.
 
 A generation mode sets the attributes of a layout's boxes: ``'hard'`` / ``'easy'`` for every box,
 ``'original'`` as the layout gives them (:data:`GENERATION_MODES`, what a user picks), or ``'none'``, no

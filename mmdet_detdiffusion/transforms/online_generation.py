@@ -100,7 +100,8 @@ class DetDiffusionGenerate(BaseTransform):
 
     def _layout(self, results: dict) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The image's non-ignored boxes ``(N, 4)`` float32 xyxy pixels, labels ``(N,)`` int64 and
-        attribute codes ``(N,)`` int64 (-1 none, 0 easy, 1 hard; from ``gt_pa_attrs`` in ``'original'`` mode)."""
+        attribute codes ``(N,)`` int64 (``ATTR_CODES``: -1 none, 0 easy, 1 hard; from ``gt_pa_attrs`` in ``'original'``
+        mode)."""
         boxes = results['gt_bboxes']
         boxes = boxes.tensor.numpy() if hasattr(boxes, 'tensor') else np.asarray(boxes, dtype=np.float32)
         boxes = boxes.reshape(-1, 4)

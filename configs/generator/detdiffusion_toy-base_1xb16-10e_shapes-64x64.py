@@ -8,13 +8,14 @@ base_model = '{{ fileDirname }}/../../assets/toy_shapes_base'
 model = dict(
     unet=dict(_delete_=True, type='CoordUNet2DConditionModel', from_pretrained=base_model + '/unet'),
     text_encoder=dict(_delete_=True, type='CLIPTextModel', from_pretrained=base_model + '/text_encoder'),
-    separate_slot_embeddings=True)  # the easy/hard rows learn at their own rate (paramwise_cfg below)
+    separate_slot_embeddings=True)  # the attribute-slot rows learn at their own rate (paramwise_cfg below)
 
-max_epochs = 80
+# 200 images: 10 epochs (120 iterations) keep the base's fidelity; 40 overfit (YOLO score 0.65x -> 0.59x of the real
+# images', docs/demo_status.md, stop 15)
+max_epochs = 10
 train_cfg = dict(max_epochs=max_epochs)
-# 200 images: 10 epochs (120 iterations, the demo's) keep the base's fidelity, 40 lost a fifth of it more
-# (docs/demo_status.md, stop 15). In 120 iterations at the model's rate the easy/hard rows move 0.01 (their norm is
-# 0.7); at 30x they move 0.2-0.3, as textual inversion trains new tokens faster than the rest.
+# in 120 iterations at the model's rate the easy/hard rows move 0.01 (their norm is 0.7); at 30x, 0.2-0.3: the
+# attribute-slot rows learn at their own rate, as textual inversion trains new tokens
 optim_wrapper = dict(optimizer=dict(lr=3e-4),
                      paramwise_cfg=dict(custom_keys={'slot_embeddings': dict(lr_mult=30.0, decay_mult=0.0)}))
 param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
