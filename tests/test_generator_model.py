@@ -184,7 +184,8 @@ def test_export_reloads_with_equal_outputs(gen_cfg, batch, tmp_path):
     # plain transformers loads the text parts (the CoordUNet2DConditionModel is this package's class)
     from transformers import CLIPTokenizer
     tokenizer = CLIPTokenizer.from_pretrained(folder + '/tokenizer')
-    assert tokenizer.convert_tokens_to_ids('<hard>') == len(model.tokenizer) - 1
+    last = len(model.tokenizer) - 1
+    assert tokenizer.convert_tokens_to_ids(['<hard>', '<bright>']) == [last - 2, last]
 
 
 def test_box_maps_and_foreground_weights():
