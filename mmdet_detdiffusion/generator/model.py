@@ -134,9 +134,10 @@ class DetDiffusionGenerator(BaseModel):
             init_word_embeddings(self.tokenizer, self.text_encoder,
                                  [PROMPT_PREFIX, *self.classes, *SLOT_VALUES], word_embedding_norm, seed)
         add_layout_tokens(self.tokenizer, self.text_encoder, self.grid)
-        self.slot_embeddings = SlotTokenEmbeddings(self.tokenizer, self.text_encoder) if separate_slot_embeddings \
-            else None
-        if separate_slot_embeddings:  # a checkpoint saved without them (resume, load_from): its table's rows
+        self.slot_embeddings = None
+        if separate_slot_embeddings:
+            self.slot_embeddings = SlotTokenEmbeddings(self.tokenizer, self.text_encoder)
+            # a checkpoint saved without them (resume, load_from) gives them its table's rows
             self.register_load_state_dict_pre_hook(self._slot_rows_from_table)
         self.count_tokens = word_token_counter(self.tokenizer)
         self.use_attributes = use_attributes
