@@ -25,7 +25,8 @@ from mmdet_detdiffusion.utils.quiet import QuietRunner
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DETECTOR_CONFIG = os.path.join(REPO, 'configs', 'detector', 'retinanet_r18-w16_fpn_1xb8-12e_shapes.py')
-GENERATOR_CONFIG = os.path.join(REPO, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-10e_shapes-64x64.py')
+MAP_KEY = 'coco/bbox_mAP'  # the val metric the toy loop reports
+GENERATOR_CONFIG = os.path.join(REPO, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-30e_shapes-64x64.py')
 
 
 def toy_loop_parser(description: str, work_dir: str) -> argparse.ArgumentParser:
@@ -36,11 +37,13 @@ def toy_loop_parser(description: str, work_dir: str) -> argparse.ArgumentParser:
     parser.add_argument('--num-train', type=int, default=200, help='real training images')
     parser.add_argument('--num-val', type=int, default=300, help='real validation images (D\'s mAP)')
     parser.add_argument('--detector-epochs', type=int, default=8, help='epochs of D, the detector that labels')
-    parser.add_argument('--generator-epochs', type=int, default=10, help='fine-tuning epochs of the toy base')
+    parser.add_argument('--generator-epochs', type=int, default=30, help='fine-tuning epochs of the toy base')
     parser.add_argument('--steps', type=int, default=10, help='denoising steps (DPM-Solver++) for generation')
     parser.add_argument('--guidance-scale', type=float, default=4.0)
-    parser.add_argument('--trainability-epochs', type=int, default=8,
+    parser.add_argument('--trainability-epochs', type=int, default=16,
                         help='epochs of real + the largest synthetic set; every trainability arm gets its iterations')
+    parser.add_argument('--trainability-workers', type=int, default=2,
+                        help='trainability runs at once, sharing the CPU threads (evaluation/trainability.run_arms)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2],
                         help='detector seeds of every trainability arm (the demo: also its recall test\'s '
                              'generation seeds)')
@@ -104,7 +107,7 @@ def final_checkpoint(runner: Runner) -> str:
 
 def val_metrics(runner: Runner) -> Dict[str, float]:
     """The runner's val metrics (``coco/bbox_mAP`` 0 when its model detects nothing)."""
-    return {'coco/bbox_mAP': 0.0, **runner.val_loop.run()}
+    return {MAP_KEY: 0.0, **runner.val_loop.run()}
 
 
 def label_boxes(runner: Runner, ann_file: str, img_prefix: str, attr_file: str, score_thr: float = DEFAULT_SCORE_THR,

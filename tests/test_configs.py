@@ -21,7 +21,7 @@ DETECTOR_CONFIGS = sorted(glob.glob(os.path.join(CONFIGS, 'detector', '*.py')))
 ONLINE = os.path.join(CONFIGS, 'detector', 'retinanet_r18-w16_fpn_1xb8-12e_shapes-detdiffusion-online.py')
 # models that build from the repository alone (the others load Stable Diffusion or GeoDiffusion weights)
 SELF_CONTAINED = ('detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py',
-                  'detdiffusion_toy-base_1xb16-10e_shapes-64x64.py',
+                  'detdiffusion_toy-base_1xb16-30e_shapes-64x64.py',
                   'layout-pretrain_toy-coordunet_1xb32-3600iters_shapes-stream-64x64.py')
 
 

@@ -286,3 +286,20 @@ def test_separate_slot_embeddings_get_their_own_rate_export_and_load_from_a_tabl
     again = build_model(gen_cfg, separate_slot_embeddings=True)
     again.load_state_dict(state)  # a checkpoint saved without them: the table's rows
     assert torch.equal(again.slot_embeddings.weight[1], slots[1])
+
+
+def test_slot_embeddings_train_alone_as_in_textual_inversion(gen_cfg, batch):
+    from mmengine.optim import build_optim_wrapper
+    model = build_model(gen_cfg, separate_slot_embeddings=True, trainable=('slot_embeddings', 'perception_head'),
+                        slot_token_init=dict(hard='faint', easy='bright'))
+    slots = model.slot_embeddings.weight
+    assert torch.equal(slots[0], slots[3]) and torch.equal(slots[1], slots[2]), 'easy <- bright, hard <- faint'
+    frozen = {name: p.detach().clone() for name, p in model.named_parameters() if name.startswith(('unet', 'text'))}
+    assert not any(p.requires_grad for name, p in model.named_parameters() if name in frozen)
+    before = slots.detach().clone()
+    wrapper = build_optim_wrapper(model, dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3)))
+    model.train_step(batch, wrapper)
+    assert not torch.equal(slots[:2], before[:2])
+    assert all(torch.equal(p, frozen[name]) for name, p in model.named_parameters() if name in frozen)
+    with pytest.raises(ValueError, match='separate_slot_embeddings'):
+        build_model(gen_cfg, trainable=('slot_embeddings',))

@@ -14,7 +14,7 @@ from helpers import REPO
 
 # README's sizes -> the tiny ones the run test uses (every one must still be in README)
 TINY = {'--num-train 200': '--num-train 8', '--num-val 300': '--num-val 4', '--max-epochs 8': '--max-epochs 1',
-        '--max-epochs 10': '--max-epochs 1', 'epoch_8.pth': 'epoch_1.pth', '--steps 10': '--steps 1'}
+        '--max-epochs 30': '--max-epochs 1', 'epoch_8.pth': 'epoch_1.pth', '--steps 10': '--steps 1'}
 
 
 def walkthrough_block() -> str:

@@ -7,7 +7,7 @@ import torch
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from mmdet_detdiffusion.generator.text import (SlotTokenEmbeddings, add_layout_tokens, clip_tokenizer_from_bpe,
-                                               find_open_clip_bpe, init_word_embeddings)
+                                               copy_slot_rows, find_open_clip_bpe, init_word_embeddings)
 from mmdet_detdiffusion.layout.prompt import LocationGrid
 
 
@@ -146,3 +146,17 @@ def test_slot_embeddings_train_as_their_own_parameter_and_write_back(fresh):
     assert torch.equal(copy.encoder(plain).last_hidden_state, encoder(plain).last_hidden_state)
     holder.slots.write_back()
     assert torch.equal(table[hard], holder.slots.weight[1])
+
+
+def test_slot_tokens_start_from_other_slot_tokens_rows(fresh):
+    tokenizer, encoder = fresh
+    add_layout_tokens(tokenizer, encoder, LocationGrid(8))
+    table = encoder.get_input_embeddings().weight
+    row = {name: table[tokenizer.convert_tokens_to_ids(f'<{name}>')].detach().clone()
+           for name in ('easy', 'hard', 'faint', 'bright')}
+    copy_slot_rows(tokenizer, encoder, dict(hard='faint', easy='hard'))  # every source read before any write
+    new = {name: table[tokenizer.convert_tokens_to_ids(f'<{name}>')] for name in row}
+    assert torch.equal(new['hard'], row['faint']) and torch.equal(new['easy'], row['hard'])
+    assert torch.equal(new['faint'], row['faint']) and torch.equal(new['bright'], row['bright'])
+    with pytest.raises(ValueError, match='medium'):
+        copy_slot_rows(tokenizer, encoder, dict(hard='medium'))

@@ -99,7 +99,7 @@ def test_make_toy_base_trains_its_stages_from_scratch_and_records_the_recipe(tmp
     assert again.returncode == 0, again.stderr[-3000:]
     assert 'previous stage already written' in again.stdout, 'a rerun resumes: the first stage is not trained again'
 
-    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-10e_shapes-64x64.py'))
+    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-30e_shapes-64x64.py'))
     cfg.model.unet.from_pretrained = str(out / 'unet')
     cfg.model.text_encoder.from_pretrained = str(out / 'text_encoder')
     model = build(cfg.model)  # fresh BPE tokenizer + layout-trained text encoder
@@ -124,7 +124,7 @@ def test_bundled_toy_base_matches_its_recipe_and_loads_into_the_demo_fine_tuning
         assert re.fullmatch(r'[0-9a-f]{40}', stage['commit']), 'made from a commit, not a dirty tree'
         assert stage['classes'] == list(described_classes())
 
-    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-10e_shapes-64x64.py'))
+    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-30e_shapes-64x64.py'))
     model = build(cfg.model).eval()
     assert type(model.unet).__name__ == 'CoordUNet2DConditionModel' and model.grid.bins == info['location_bins']
     from safetensors.torch import load_file

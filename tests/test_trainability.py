@@ -97,6 +97,27 @@ def test_runs_with_several_metrics_are_reported_per_metric():
     assert select(results, 'rare_AP')[REAL_ONLY] == pytest.approx([0.1, 0.12, 0.14])
 
 
+def stand_in_training(cfg) -> dict:
+    """A picklable stand-in for training (module level): metrics from the arm and the seed, and the threads."""
+    import torch
+    return dict(mAP=0.4 + 0.01 * cfg.randomness.seed + 0.05 * ('hard' in cfg.work_dir),
+                threads=torch.get_num_threads())
+
+
+def test_runs_in_worker_processes_give_the_same_results_in_seed_order(monkeypatch):
+    arms = plan_arms(200, SYNTHETIC, dict(hard=100, easy=90), 8, 8)
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(type='CocoDataset')), default_hooks=dict(),
+                      param_scheduler=[]))
+    ended = []
+    monkeypatch.setattr('os.cpu_count', lambda: 4)
+    parallel = run_arms(cfg, arms, [0, 1, 2], 'work', stand_in_training, lambda *run: ended.append(run), workers=2)
+    serial = run_arms(cfg, arms, [0, 1, 2], 'work', stand_in_training)
+    assert select(parallel, 'mAP') == select(serial, 'mAP')
+    assert select(parallel, 'mAP')['real + hard'] == pytest.approx([0.45, 0.46, 0.47])
+    assert all(metrics['threads'] == 2 for runs in parallel.values() for metrics in runs), 'an equal share of 4'
+    assert sorted((arm.name, seed) for arm, seed, _ in ended) == sorted((a.name, s) for a in arms for s in (0, 1, 2))
+
+
 def test_report_rows_word_each_arm():
     arms = plan_arms(200, SYNTHETIC, dict(hard=100, easy=90), 8, 8)
     results = {REAL_ONLY: [0.50, 0.40, 0.50], 'real + hard': [0.52, 0.44, 0.53], 'real + easy': [0.4, 0.3, 0.4],

@@ -40,17 +40,18 @@ from mmdet_detdiffusion.datasets.shapes import COLOUR_SCHEMES, MIN_CONTRAST
 from mmdet_detdiffusion.evaluation.contrast import object_contrast
 from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall, lower_recall_verdict, paired_recall
 from mmdet_detdiffusion.evaluation.report import FIDELITY_COLUMNS, fidelity_rows, markdown_table
-from mmdet_detdiffusion.evaluation.trainability import Arm, plan_arms, protocol_report, report_rows, run_arms
+from mmdet_detdiffusion.evaluation.trainability import Arm, plan_arms, protocol_report, report_rows, run_arms, select
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
+from mmdet_detdiffusion.generator.model import TRAINABLE_PARTS
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity
 from mmdet_detdiffusion.layout.attribute_file import (annotations_by_image, format_attribute_table, load_coco,
                                                       xywh_to_xyxy)
 from mmdet_detdiffusion.layout.attributes import ATTR_KEY, ATTRIBUTES, EASY, GENERATION_MODES, HARD, MODE_ORIGINAL
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
-from mmdet_detdiffusion.toy_loop import (GENERATOR_CONFIG, REPO, Steps, coco_set, detector_config, final_checkpoint,
-                                         finetune_generator, first_images, generate_set, label_boxes, loop_paths,
-                                         make_shapes_data, synthetic_dataset, toy_loop_parser, train_arm,
+from mmdet_detdiffusion.toy_loop import (GENERATOR_CONFIG, MAP_KEY, REPO, Steps, coco_set, detector_config,
+                                         final_checkpoint, finetune_generator, first_images, generate_set, label_boxes,
+                                         loop_paths, make_shapes_data, synthetic_dataset, toy_loop_parser, train_arm,
                                          train_detector)
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
 from mmdet_detdiffusion.visualization import draw_annotated, save_bar_chart, save_image, tile_grid
@@ -184,14 +185,12 @@ def trainability(args: argparse.Namespace, data_root: str, folders: Dict[str, st
     num_real = len(load_coco(data_root + 'annotations/train.json')['images'])
     arms = plan_arms(num_real, synthetic, sizes, args.trainability_epochs, cfg.train_dataloader.batch_size)
 
-    def train(arm_cfg: Config) -> float:
-        return train_arm(arm_cfg)['coco/bbox_mAP']
+    def progress(arm: Arm, seed: int, metrics: Dict[str, float]) -> None:
+        print(f'trainability: {arm.name}, seed {seed}, {arm.max_iters} iterations: val mAP {metrics[MAP_KEY]:.3f}',
+              flush=True)
 
-    def progress(arm: Arm, seed: int, metric: float) -> None:
-        print(f'trainability: {arm.name}, seed {seed}, {arm.max_iters} iterations: val mAP {metric:.3f}', flush=True)
-
-    results = run_arms(cfg, arms, args.seeds, work_dir, train, progress)
-    return protocol_report(results, arms)
+    results = run_arms(cfg, arms, args.seeds, work_dir, train_arm, progress, args.trainability_workers)
+    return protocol_report(select(results, MAP_KEY), arms)
 
 
 def comparison_grid(rows: Sequence[tuple], out_path: str, count: int = 6) -> None:
@@ -299,7 +298,8 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         f'Attributes: gamma (score) > {args.score_thr}, beta (IoU) > {args.iou_thr}, '
         f'{"class-aware" if args.match_class else "class-agnostic (the paper)"}.',
         f'- Generator: {os.path.relpath(args.generator_config, REPO)}, {args.generator_epochs} epochs from the toy '
-        f'base; generation with DPM-Solver++ {args.steps} steps, guidance {args.guidance_scale}.',
+        f'base, training {", ".join(Config.fromfile(args.generator_config).model.get("trainable", TRAINABLE_PARTS))}; '
+        f'generation with DPM-Solver++ {args.steps} steps, guidance {args.guidance_scale}.',
         f'- Trainability: {num_synthetic} synthetic images per mode, one for each of the first {num_synthetic} '
         f'training layouts, beside the {args.num_train} real images; seeds '
         f'{", ".join(map(str, args.seeds))}.', '',

@@ -39,13 +39,12 @@ from mmdet_detdiffusion.layout.attributes import HARD
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.synthetic.filter import FILTERED_FILE, filter_summary, filter_synthetic_set
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE
-from mmdet_detdiffusion.toy_loop import (Steps, detector_config, finetune_generator, generate_set, label_boxes,
+from mmdet_detdiffusion.toy_loop import (MAP_KEY, Steps, detector_config, finetune_generator, generate_set, label_boxes,
                                          loop_paths, make_shapes_data, synthetic_dataset, toy_loop_parser, train_arm,
                                          train_detector)
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
 from mmdet_detdiffusion.visualization import save_bar_chart
 
-MAP_KEY = 'coco/bbox_mAP'
 COPIES = 'real + hard copies'  # the lever-free synthetic arm each lever is also compared with
 
 
@@ -110,15 +109,13 @@ def trainability(args: argparse.Namespace, data_root: str, folders: Dict[str, st
     arms = plan_arms(num_real, arms_sets, sizes, args.trainability_epochs, cfg.train_dataloader.batch_size)
     rare_key = f'coco/{args.rare_class}_precision'
 
-    def train(arm_cfg) -> Dict[str, float]:
-        metrics = train_arm(arm_cfg)
-        return {MAP_KEY: metrics[MAP_KEY], rare_key: metrics.get(rare_key, 0.0)}  # none when nothing is detected
-
     def progress(arm: Arm, seed: int, metrics: Dict[str, float]) -> None:
         print(f'study: {arm.name}, seed {seed}, {arm.max_iters} iterations: val mAP {metrics[MAP_KEY]:.3f}, '
-              f'{args.rare_class} AP {metrics[rare_key]:.3f}', flush=True)
+              f'{args.rare_class} AP {metrics.get(rare_key, 0.0):.3f}', flush=True)
 
-    results = run_arms(cfg, arms, args.seeds, work_dir, train, progress)
+    runs = run_arms(cfg, arms, args.seeds, work_dir, train_arm, progress, args.trainability_workers)
+    results = {arm: [{MAP_KEY: metrics[MAP_KEY], rare_key: metrics.get(rare_key, 0.0)}  # none when nothing is found
+                     for metrics in per_seed] for arm, per_seed in runs.items()}
     metrics = (('mAP', MAP_KEY), (f'{args.rare_class} AP', rare_key))
     reports = {metric: protocol_report(select(results, key), arms) for metric, key in metrics}
     over_copies = {metric: protocol_report(select(results, key), arms, baseline=COPIES) for metric, key in metrics}

@@ -2,10 +2,10 @@
 # "hard" generations from their own boxes (cached on disk, so later epochs cost an image read).
 _base_ = './retinanet_r18-w16_fpn_1xb8-12e_shapes.py'
 
-# The export of the fine-tuned toy generator (configs/generator/detdiffusion_toy-base_1xb16-10e_shapes-64x64.py, in
+# The export of the fine-tuned toy generator (configs/generator/detdiffusion_toy-base_1xb16-30e_shapes-64x64.py, in
 # its default work dir). Set it here or with `--cfg-options generator=PATH`: tools/train.py writes this one key
 # into every DetDiffusionGenerate of the config.
-generator = 'work_dirs/detdiffusion_toy-base_1xb16-10e_shapes-64x64/export'
+generator = 'work_dirs/detdiffusion_toy-base_1xb16-30e_shapes-64x64/export'
 train_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='DetDiffusionGenerate', generator=generator, cache_dir='data/detdiffusion_cache', prob=0.5,

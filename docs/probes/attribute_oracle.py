@@ -6,7 +6,7 @@ validation layouts as hard, as easy and with their own attributes, and print D's
 objects' contrast in the hard and easy sets, and D's YOLO score on the original set.
 
     python docs/probes/attribute_oracle.py NAME --labels oracle [--config CONFIG] [--epochs 10] \
-        [--work-dir work_dirs/attr_exp]
+        [--detector-epochs 24] [--work-dir work_dirs/attr_exp]
 """
 import argparse
 import json
@@ -27,15 +27,19 @@ from mmdet_detdiffusion.layout.attribute_file import load_coco  # noqa: E402
 from mmdet_detdiffusion.layout.attributes import ATTR_KEY, EASY, HARD, MODE_ORIGINAL  # noqa: E402
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER  # noqa: E402
 from mmdet_detdiffusion.toy_loop import (coco_set, final_checkpoint, finetune_generator, first_images,  # noqa: E402
-                                         generate_set, label_boxes, loop_paths, make_shapes_data, train_detector)
+                                         generate_set, label_boxes, loop_paths, make_shapes_data, toy_loop_parser,
+                                         train_detector)
 from mmdet_detdiffusion.utils.fileio import atomic_write_json  # noqa: E402
 
 
-def common_loop(root: str):
+DETECTOR_EPOCHS = toy_loop_parser('', '').get_default('detector_epochs')  # the demo's
+
+
+def common_loop(root: str, detector_epochs: int = DETECTOR_EPOCHS):
     """The shared toy data, D, its training labels and the labelled validation layouts (demo defaults)."""
-    work_dir, data_root, attr_file = loop_paths(os.path.join(root, 'common'))
+    work_dir, data_root, attr_file = loop_paths(os.path.join(root, f'common_d{detector_epochs}'))
     make_shapes_data(data_root, 200, 300, 0, 'by_class')
-    detector = train_detector(data_root, os.path.join(work_dir, 'detector'), 8, 0)
+    detector = train_detector(data_root, os.path.join(work_dir, 'detector'), detector_epochs, 0)
     label_boxes(detector, data_root + 'annotations/train.json', data_root + 'images', attr_file)
     val = first_images(data_root + 'annotations/val.json', 110,
                        os.path.join(work_dir, 'attributes', 'val_layouts.json'))
@@ -67,10 +71,11 @@ def main() -> None:
     parser.add_argument('--labels', default='detector', choices=['detector', 'oracle'])
     parser.add_argument('--config', default=demo.GENERATOR_CONFIG)
     parser.add_argument('--epochs', type=int, default=10)
+    parser.add_argument('--detector-epochs', type=int, default=DETECTOR_EPOCHS)
     parser.add_argument('--work-dir', default='work_dirs/attr_exp')
     args = parser.parse_args()
-    detector, data_root, attr_file, val_layouts = common_loop(args.work_dir)
-    out = os.path.join(args.work_dir, args.name)
+    detector, data_root, attr_file, val_layouts = common_loop(args.work_dir, args.detector_epochs)
+    out = os.path.abspath(os.path.join(args.work_dir, args.name))  # the labels file is read from the data root
     os.makedirs(out, exist_ok=True)
     labels = attr_file
     if args.labels == 'oracle':

@@ -26,12 +26,14 @@ from mmdet_detdiffusion.generator.losses import foreground_weight_map, instance_
 from mmdet_detdiffusion.generator.perception_head import PerceptionHead
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, uint8_images
 from mmdet_detdiffusion.generator.recorder import UNetRecorder
-from mmdet_detdiffusion.generator.text import (SlotTokenEmbeddings, add_layout_tokens, encode_text,
+from mmdet_detdiffusion.generator.text import (SlotTokenEmbeddings, add_layout_tokens, copy_slot_rows, encode_text,
                                                init_word_embeddings, word_token_counter)
 from mmdet_detdiffusion.layout.attributes import ATTR_NAMES, NO_ATTR_CODE, SLOT_VALUES
 from mmdet_detdiffusion.layout.prompt import PROMPT_PREFIX, LayoutObject, LocationGrid, build_prompt, object_token_spans
 
 TRAINABLE_PARTS = ('unet', 'text_encoder', 'perception_head')
+# the attribute-slot rows alone (``separate_slot_embeddings``); they also train with the text encoder
+SLOT_PART = 'slot_embeddings'
 DEFAULT_LOCATION_BINS = 256  # GeoDiffusion's
 # uint8 BGR images (3, H, W) -> a float RGB batch (B, 3, H, W) in [-1, 1]
 DEFAULT_DATA_PREPROCESSOR = dict(type='ImgDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3, bgr_to_rgb=True)
@@ -95,10 +97,15 @@ class DetDiffusionGenerator(BaseModel):
         noise_offset: std of a per-sample, per-channel constant added to the training noise (the offset
             noise of diffusers' training examples): lets samplers move an image's mean level, e.g. a
             background from near-black to near-white; 0 is plain noise.
+        slot_token_init: ``{value: source value}``: these attribute-slot tokens start from the rows of other slot
+            tokens of the base (:func:`~.text.copy_slot_rows`); ``None`` keeps the rows ``add_layout_tokens`` gives.
+            A checkpoint loaded afterwards (resume, ``load_from``) overrides them.
         separate_slot_embeddings: train the attribute-slot tokens' rows as a parameter of their own,
             ``slot_embeddings.weight`` (:class:`~.text.SlotTokenEmbeddings`), so that ``paramwise_cfg`` can give
             them their own learning rate; they train with the text encoder.
-        trainable: which of ``('unet', 'text_encoder', 'perception_head')`` receive gradients.
+        trainable: which of ``('unet', 'text_encoder', 'perception_head')`` receive gradients, and
+            ``'slot_embeddings'`` for the attribute-slot rows without the rest of the text encoder (with
+            ``separate_slot_embeddings``: textual inversion's setting when the U-Net and encoder are left out).
         seed: base seed of the per-step randomness.
     """
 
@@ -113,14 +120,17 @@ class DetDiffusionGenerator(BaseModel):
                  pa_weight_power: float = 0.5,
                  foreground_weight: Optional[dict] = None, attention_loss_weight: float = 0.0,
                  word_embedding_norm: Optional[float] = None, noise_offset: float = 0.0,
+                 slot_token_init: Optional[Dict[str, str]] = None,
                  separate_slot_embeddings: bool = False, trainable: Sequence[str] = TRAINABLE_PARTS,
                  seed: int = 0, data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor or DEFAULT_DATA_PREPROCESSOR, init_cfg=init_cfg)
         if not classes:
             raise ValueError('DetDiffusionGenerator: classes (the dataset class names) are required')
-        unknown = set(trainable) - set(TRAINABLE_PARTS)
+        unknown = set(trainable) - {*TRAINABLE_PARTS, SLOT_PART}
         if unknown:
-            raise ValueError(f'trainable parts {sorted(unknown)} are not among {TRAINABLE_PARTS}')
+            raise ValueError(f'trainable parts {sorted(unknown)} are not among {(*TRAINABLE_PARTS, SLOT_PART)}')
+        if SLOT_PART in trainable and not separate_slot_embeddings:
+            raise ValueError(f'trainable part {SLOT_PART!r} needs separate_slot_embeddings=True')
         self.unet = build_component(unet)
         self.vae = build_component(vae)
         self.text_encoder = build_component(text_encoder)
@@ -134,6 +144,8 @@ class DetDiffusionGenerator(BaseModel):
             init_word_embeddings(self.tokenizer, self.text_encoder,
                                  [PROMPT_PREFIX, *self.classes, *SLOT_VALUES], word_embedding_norm, seed)
         add_layout_tokens(self.tokenizer, self.text_encoder, self.grid)
+        if slot_token_init:
+            copy_slot_rows(self.tokenizer, self.text_encoder, slot_token_init)
         self.slot_embeddings = None
         if separate_slot_embeddings:
             self.slot_embeddings = SlotTokenEmbeddings(self.tokenizer, self.text_encoder)
@@ -172,7 +184,7 @@ class DetDiffusionGenerator(BaseModel):
             if module is not None:
                 module.requires_grad_(True)
         if self.slot_embeddings is not None:
-            self.slot_embeddings.requires_grad_('text_encoder' in trainable)
+            self.slot_embeddings.requires_grad_('text_encoder' in trainable or SLOT_PART in trainable)
         self.trainable = tuple(trainable)
 
     def _slot_rows_from_table(self, module: torch.nn.Module, state_dict: dict, prefix: str, *args) -> None:

@@ -117,6 +117,21 @@ def add_layout_tokens(tokenizer, text_encoder: torch.nn.Module, grid: LocationGr
     return dict(first_location_id=first_location_id, num_added=len(missing))
 
 
+def copy_slot_rows(tokenizer, text_encoder: torch.nn.Module, sources: Dict[str, str]) -> None:
+    """Start slot tokens from other slot tokens' embedding rows, ``sources`` = ``{value: source value}`` (names of
+    :data:`ATTRIBUTE_TOKENS`), as textual inversion starts a new token from an initializer token: e.g.
+    ``dict(hard='faint', easy='bright')`` on the toy base, whose pretraining bound ``<faint>``/``<bright>``."""
+    unknown = sorted((set(sources) | set(sources.values())) - set(ATTRIBUTE_TOKENS))
+    if unknown:
+        raise ValueError(f'slot_token_init: {unknown} are not attribute-slot values {sorted(ATTRIBUTE_TOKENS)}')
+    table = text_encoder.get_input_embeddings().weight
+    ids = {name: tokenizer.convert_tokens_to_ids(ATTRIBUTE_TOKENS[name]) for name in {*sources, *sources.values()}}
+    with torch.no_grad():
+        rows = {name: table[ids[source]].clone() for name, source in sources.items()}  # all read before any write
+        for name, row in rows.items():
+            table[ids[name]] = row
+
+
 def init_word_embeddings(tokenizer, text_encoder: torch.nn.Module, words: Sequence[str], norm: float,
                          seed: int = 0) -> List[int]:
     """Give the tokens of ``words`` orthogonal embedding rows of length ``norm`` (a text encoder trained from
