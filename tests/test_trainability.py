@@ -5,8 +5,8 @@ import math
 import pytest
 from mmengine.config import Config
 
-from mmdet_detdiffusion.evaluation.trainability import (REAL_ONLY, REAL_ONLY_SAME_EPOCHS, arm_config, paired_gain,
-                                                        plan_arms, protocol_report, report_rows, run_arms,
+from mmdet_detdiffusion.evaluation.trainability import (REAL_ONLY, REAL_ONLY_SAME_EPOCHS, arm_config, half_width,
+                                                        paired_gain, plan_arms, protocol_report, report_rows, run_arms,
                                                         schedule_in_iterations, select, summarize, verdict)
 
 SYNTHETIC = dict(hard=dict(type='CocoDataset', data_root='hard/'), easy=dict(type='CocoDataset', data_root='easy/'))
@@ -60,6 +60,7 @@ def test_summary_and_paired_interval_on_hand_made_numbers():
     assert gain['mean'] == pytest.approx(0.03)
     assert gain['low'] == pytest.approx(0.03 - half, abs=1e-6) and gain['high'] == pytest.approx(0.03 + half, abs=1e-6)
     assert gain['beyond_noise'] and verdict(gain).endswith('a gain beyond seed noise')
+    assert half_width(gain) == pytest.approx(half, abs=1e-6)
     # the same mean with seed-to-seed scatter: the interval crosses 0
     noisy = paired_gain([0.60, 0.40, 0.53], [0.50, 0.40, 0.54])
     assert noisy['mean'] == pytest.approx(0.03) and noisy['low'] < 0 < noisy['high'] and not noisy['beyond_noise']

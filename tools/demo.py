@@ -40,7 +40,8 @@ from mmdet_detdiffusion.datasets.shapes import COLOUR_SCHEMES, MIN_CONTRAST
 from mmdet_detdiffusion.evaluation.contrast import object_contrast
 from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall, lower_recall_verdict, paired_recall
 from mmdet_detdiffusion.evaluation.report import FIDELITY_COLUMNS, fidelity_rows, markdown_table
-from mmdet_detdiffusion.evaluation.trainability import Arm, plan_arms, protocol_report, report_rows, run_arms, select
+from mmdet_detdiffusion.evaluation.trainability import (Arm, half_width, plan_arms, protocol_report, report_rows,
+                                                        run_arms, select)
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
 from mmdet_detdiffusion.generator.model import TRAINABLE_PARTS
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity
@@ -337,7 +338,9 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         f'Every arm but the last trains {real_only["iters"]} iterations with the same schedule (the epochs of '
         'real + synthetic, in iterations); "real only, same epochs" trains as many epochs on the real images alone. '
         'Gain: mean of the per-seed differences to "real only" with its 95% t interval; beyond seed noise only '
-        f'when the interval excludes 0. Seed std of real only: {real_only["std"]:.3f}.', '',
+        f'when the interval excludes 0. Seed std of real only: {real_only["std"]:.3f}; the half-width of the '
+        f'real + hard interval, {half_width(train_report[f"real + {HARD}"]["gain"]):.3f}, is the smallest gain these '
+        'seeds can tell from noise.', '',
         markdown_table(('arm', 'iterations', 'val mAP mean ± std', 'per seed', 'gain over real only'),
                        report_rows(train_report)),
         '', '![trainability](trainability.png)', '',

@@ -138,6 +138,11 @@ def protocol_report(results: Dict[str, Sequence[float]], arms: Sequence[Arm], co
     return report
 
 
+def half_width(gain: dict) -> float:
+    """Half the width of a :func:`paired_gain` interval: the smallest gain its seeds can tell from noise."""
+    return (gain['high'] - gain['low']) / 2
+
+
 def verdict(gain: dict) -> str:
     """How a report words a gain: beyond seed noise only when its interval excludes 0."""
     interval = f'{gain["mean"]:+.3f} [{gain["low"]:+.3f}, {gain["high"]:+.3f}]'
