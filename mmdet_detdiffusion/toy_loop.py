@@ -9,6 +9,7 @@ import os
 import time
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
+import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -135,6 +136,23 @@ def finetune_generator(data_root: str, attr_file: str, work_dir: str, epochs: in
     cfg.resume = True
     Runner.from_cfg(cfg).train()
     return os.path.join(work_dir, 'export')
+
+
+def base_pipeline(config: str = GENERATOR_CONFIG, seed: int = 0, base_dir: Optional[str] = None,
+                  classes: Optional[Sequence[str]] = None) -> DetDiffusionPipeline:
+    """The toy base a fine-tuning ``config`` starts from, as a pipeline: the config's model before any step,
+    without its attribute tokens' initializer (``slot_token_init``), so the base draws its own slot rows.
+    ``base_dir`` replaces the config's base folder (``unet/``, ``text_encoder/``), ``classes`` its classes."""
+    from mmdet.registry import MODELS
+    cfg = Config.fromfile(config)
+    cfg.model.pop('slot_token_init', None)
+    if base_dir is not None:
+        cfg.model.unet.from_pretrained = os.path.join(base_dir, 'unet')
+        cfg.model.text_encoder.from_pretrained = os.path.join(base_dir, 'text_encoder')
+    if classes is not None:
+        cfg.model.classes = list(classes)
+    torch.manual_seed(seed)
+    return MODELS.build(cfg.model).eval().as_pipeline()
 
 
 def first_images(coco_file: str, count: int, out_file: str) -> str:

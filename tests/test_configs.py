@@ -73,6 +73,13 @@ def test_generator_configs_share_one_train_pipeline():
         assert 'auto_scale_lr' not in cfg, 'nothing reads it'
 
 
+def test_toy_loop_fine_tunes_as_long_as_its_generator_config_says():
+    from mmdet_detdiffusion.toy_loop import GENERATOR_CONFIG, toy_loop_parser
+    epochs = Config.fromfile(GENERATOR_CONFIG).train_cfg.max_epochs
+    assert toy_loop_parser('', '').get_default('generator_epochs') == epochs
+    assert f'-{epochs}e_' in os.path.basename(GENERATOR_CONFIG)
+
+
 def test_detector_configs_are_seeded():
     for path in DETECTOR_CONFIGS:
         assert Config.fromfile(path).randomness.seed == 0, path

@@ -160,3 +160,9 @@ def test_slot_tokens_start_from_other_slot_tokens_rows(fresh):
     assert torch.equal(new['faint'], row['faint']) and torch.equal(new['bright'], row['bright'])
     with pytest.raises(ValueError, match='medium'):
         copy_slot_rows(tokenizer, encoder, dict(hard='medium'))
+
+
+def test_slot_rows_are_not_copied_before_the_tokens_exist(fresh):
+    tokenizer, encoder = fresh
+    with pytest.raises(ValueError, match='add_layout_tokens'):
+        copy_slot_rows(tokenizer, encoder, dict(hard='faint'))

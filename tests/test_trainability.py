@@ -1,11 +1,12 @@
 """The trainability protocol on hand-made numbers: iteration matching, schedules in iterations, per-seed
 statistics and the paired interval."""
 import math
+import os
 
 import pytest
 from mmengine.config import Config
 
-from mmdet_detdiffusion.evaluation.trainability import (REAL_ONLY, REAL_ONLY_SAME_EPOCHS, arm_config, half_width,
+from mmdet_detdiffusion.evaluation.trainability import (REAL_ONLY, REAL_ONLY_SAME_EPOCHS, arm_config, available_cpus,
                                                         paired_gain, plan_arms, protocol_report, report_rows, run_arms,
                                                         schedule_in_iterations, select, summarize, verdict)
 
@@ -60,7 +61,7 @@ def test_summary_and_paired_interval_on_hand_made_numbers():
     assert gain['mean'] == pytest.approx(0.03)
     assert gain['low'] == pytest.approx(0.03 - half, abs=1e-6) and gain['high'] == pytest.approx(0.03 + half, abs=1e-6)
     assert gain['beyond_noise'] and verdict(gain).endswith('a gain beyond seed noise')
-    assert half_width(gain) == pytest.approx(half, abs=1e-6)
+    assert gain['half_width'] == pytest.approx(half, abs=1e-6)
     # the same mean with seed-to-seed scatter: the interval crosses 0
     noisy = paired_gain([0.60, 0.40, 0.53], [0.50, 0.40, 0.54])
     assert noisy['mean'] == pytest.approx(0.03) and noisy['low'] < 0 < noisy['high'] and not noisy['beyond_noise']
@@ -110,7 +111,8 @@ def test_runs_in_worker_processes_give_the_same_results_in_seed_order(monkeypatc
     cfg = Config(dict(train_dataloader=dict(dataset=dict(type='CocoDataset')), default_hooks=dict(),
                       param_scheduler=[]))
     ended = []
-    monkeypatch.setattr('os.cpu_count', lambda: 4)
+    assert 1 <= available_cpus() <= os.cpu_count()
+    monkeypatch.setattr('mmdet_detdiffusion.evaluation.trainability.available_cpus', lambda: 4)
     parallel = run_arms(cfg, arms, [0, 1, 2], 'work', stand_in_training, lambda *run: ended.append(run), workers=2)
     serial = run_arms(cfg, arms, [0, 1, 2], 'work', stand_in_training)
     assert select(parallel, 'mAP') == select(serial, 'mAP')

@@ -30,7 +30,6 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 import torch
-from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -40,7 +39,7 @@ from mmdet_detdiffusion.datasets.shapes import COLOUR_SCHEMES, MIN_CONTRAST
 from mmdet_detdiffusion.evaluation.contrast import object_contrast
 from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall, lower_recall_verdict, paired_recall
 from mmdet_detdiffusion.evaluation.report import FIDELITY_COLUMNS, fidelity_rows, markdown_table
-from mmdet_detdiffusion.evaluation.trainability import (Arm, half_width, plan_arms, protocol_report, report_rows,
+from mmdet_detdiffusion.evaluation.trainability import (Arm, available_cpus, plan_arms, protocol_report, report_rows,
                                                         run_arms, select)
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
 from mmdet_detdiffusion.generator.model import TRAINABLE_PARTS
@@ -50,10 +49,10 @@ from mmdet_detdiffusion.layout.attribute_file import (annotations_by_image, form
 from mmdet_detdiffusion.layout.attributes import ATTR_KEY, ATTRIBUTES, EASY, GENERATION_MODES, HARD, MODE_ORIGINAL
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
-from mmdet_detdiffusion.toy_loop import (GENERATOR_CONFIG, MAP_KEY, REPO, Steps, coco_set, detector_config,
-                                         final_checkpoint, finetune_generator, first_images, generate_set, label_boxes,
-                                         loop_paths, make_shapes_data, synthetic_dataset, toy_loop_parser, train_arm,
-                                         train_detector)
+from mmdet_detdiffusion.toy_loop import (GENERATOR_CONFIG, MAP_KEY, REPO, Steps, base_pipeline, coco_set,
+                                         detector_config, final_checkpoint, finetune_generator, first_images,
+                                         generate_set, label_boxes, loop_paths, make_shapes_data, synthetic_dataset,
+                                         toy_loop_parser, train_arm, train_detector)
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
 from mmdet_detdiffusion.visualization import draw_annotated, save_bar_chart, save_image, tile_grid
 
@@ -81,14 +80,6 @@ def attribute_labeler(args: argparse.Namespace, runner: Runner) -> AttributeLabe
                             args.match_class, batch_size=8)
 
 
-def base_pipeline(args: argparse.Namespace) -> DetDiffusionPipeline:
-    """The toy base the generator was fine-tuned from, as a pipeline (the fine-tuning config's model before
-    any training step)."""
-    cfg = Config.fromfile(args.generator_config)
-    torch.manual_seed(args.seed)
-    return MODELS.build(cfg.model).eval().as_pipeline()
-
-
 def generate_sets(args: argparse.Namespace, export_dir: str, val_layouts: str, train_layouts: str, out_root: str
                   ) -> Dict[str, str]:
     """Every synthetic set of the demo, ``{name: folder}``: ``val_{mode}_s{seed}`` from the validation layouts
@@ -107,9 +98,10 @@ def generate_sets(args: argparse.Namespace, export_dir: str, val_layouts: str, t
         name = f'train_{mode}'
         folders[name] = generate_set(pipe, identity, train_layouts, mode, first, os.path.join(out_root, name) + '/',
                                      args.steps, args.guidance_scale)
-    folders['base_original'] = generate_set(base_pipeline(args), 'toy base (assets/toy_shapes_base)', val_layouts,
-                                            MODE_ORIGINAL, first, os.path.join(out_root, 'base_original') + '/',
-                                            args.steps, args.guidance_scale)
+    base = base_pipeline(args.generator_config, args.seed)
+    folders['base_original'] = generate_set(base, 'toy base (assets/toy_shapes_base)', val_layouts, MODE_ORIGINAL,
+                                            first, os.path.join(out_root, 'base_original') + '/', args.steps,
+                                            args.guidance_scale)
     return folders
 
 
@@ -303,7 +295,8 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         f'generation with DPM-Solver++ {args.steps} steps, guidance {args.guidance_scale}.',
         f'- Trainability: {num_synthetic} synthetic images per mode, one for each of the first {num_synthetic} '
         f'training layouts, beside the {args.num_train} real images; seeds '
-        f'{", ".join(map(str, args.seeds))}.', '',
+        f'{", ".join(map(str, args.seeds))}; {args.trainability_workers} runs at once, '
+        f'{max(1, available_cpus() // args.trainability_workers)} CPU threads each.', '',
         '## Easy / hard boxes of the training set (step: labeling)', '', '```', format_attribute_table(labelled),
         '```', '',
         *([f'Mean contrast of the objects (1 = the class colour itself, {MIN_CONTRAST} = faintest): easy '
@@ -339,7 +332,7 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         'real + synthetic, in iterations); "real only, same epochs" trains as many epochs on the real images alone. '
         'Gain: mean of the per-seed differences to "real only" with its 95% t interval; beyond seed noise only '
         f'when the interval excludes 0. Seed std of real only: {real_only["std"]:.3f}; the half-width of the '
-        f'real + hard interval, {half_width(train_report[f"real + {HARD}"]["gain"]):.3f}, is the smallest gain these '
+        f'real + hard interval, {train_report[f"real + {HARD}"]["gain"]["half_width"]:.3f}, is the smallest gain these '
         'seeds can tell from noise.', '',
         markdown_table(('arm', 'iterations', 'val mAP mean ± std', 'per seed', 'gain over real only'),
                        report_rows(train_report)),

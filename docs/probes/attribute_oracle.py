@@ -5,7 +5,7 @@ base with D's labels or with oracle labels (hard = the faintest boxes, as many a
 validation layouts as hard, as easy and with their own attributes, and print D's paired recall and the
 objects' contrast in the hard and easy sets, and D's YOLO score on the original set.
 
-    python docs/probes/attribute_oracle.py NAME --labels oracle [--config CONFIG] [--epochs 10] \
+    python docs/probes/attribute_oracle.py NAME --labels oracle [--config CONFIG] [--epochs 30] \
         [--detector-epochs 24] [--work-dir work_dirs/attr_exp]
 """
 import argparse
@@ -31,8 +31,8 @@ from mmdet_detdiffusion.toy_loop import (coco_set, final_checkpoint, finetune_ge
                                          train_detector)
 from mmdet_detdiffusion.utils.fileio import atomic_write_json  # noqa: E402
 
-
-DETECTOR_EPOCHS = toy_loop_parser('', '').get_default('detector_epochs')  # the demo's
+DETECTOR_EPOCHS, GENERATOR_EPOCHS = (toy_loop_parser('', '').get_default(key)  # the demo's
+                                     for key in ('detector_epochs', 'generator_epochs'))
 
 
 def common_loop(root: str, detector_epochs: int = DETECTOR_EPOCHS):
@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument('name')
     parser.add_argument('--labels', default='detector', choices=['detector', 'oracle'])
     parser.add_argument('--config', default=demo.GENERATOR_CONFIG)
-    parser.add_argument('--epochs', type=int, default=10)
+    parser.add_argument('--epochs', type=int, default=GENERATOR_EPOCHS)
     parser.add_argument('--detector-epochs', type=int, default=DETECTOR_EPOCHS)
     parser.add_argument('--work-dir', default='work_dirs/attr_exp')
     args = parser.parse_args()

@@ -14,9 +14,6 @@ import os
 import sys
 
 import numpy as np
-import torch
-from mmdet.registry import MODELS
-from mmengine.config import Config
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,18 +26,8 @@ from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score  # noqa
 from mmdet_detdiffusion.layout.attribute_file import load_coco  # noqa: E402
 from mmdet_detdiffusion.layout.attributes import APPEARANCES, ATTR_KEY, EASY, MODE_ORIGINAL  # noqa: E402
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER  # noqa: E402
-from mmdet_detdiffusion.toy_loop import coco_set, final_checkpoint, generate_set  # noqa: E402
+from mmdet_detdiffusion.toy_loop import base_pipeline, coco_set, final_checkpoint, generate_set  # noqa: E402
 from mmdet_detdiffusion.utils.fileio import atomic_write_json  # noqa: E402
-
-
-def base_pipeline(base: str, classes):
-    """The demo's fine-tuning model on ``base``, before any step, as a pipeline over ``classes``."""
-    cfg = Config.fromfile(demo.GENERATOR_CONFIG)
-    cfg.model.unet.from_pretrained = os.path.join(base, 'unet')
-    cfg.model.text_encoder.from_pretrained = os.path.join(base, 'text_encoder')
-    cfg.model.classes = classes
-    torch.manual_seed(0)
-    return MODELS.build(cfg.model).eval().as_pipeline()
 
 
 def described_layouts(coco: dict, word: str, out_file: str) -> str:
@@ -75,16 +62,16 @@ def main() -> None:
     out = os.path.join(args.work_dir, f'base_{args.name}')
     os.makedirs(out, exist_ok=True)
     checkpoint = final_checkpoint(detector)
-    original = generate_set(base_pipeline(args.base, SHAPES_CLASSES), args.name, val_layouts, 'original', 0,
-                            os.path.join(out, 'original') + '/', 10, 4.0)
+    base = base_pipeline(base_dir=args.base, classes=SHAPES_CLASSES)
+    original = generate_set(base, args.name, val_layouts, 'original', 0, os.path.join(out, 'original') + '/', 10, 4.0)
     result = dict(yolo_original=evaluate_yolo_score(detector.cfg, checkpoint, *coco_set(original),
                                                     os.path.join(out, 'yolo')),
                   yolo_real=evaluate_yolo_score(detector.cfg, checkpoint, val_layouts, data_root + 'images',
                                                 os.path.join(out, 'yolo_real')))
     if args.in_slot:
-        pipe, layouts, mode = base_pipeline(args.base, SHAPES_CLASSES), slot_layouts, MODE_ORIGINAL
+        pipe, layouts, mode = base_pipeline(base_dir=args.base, classes=SHAPES_CLASSES), slot_layouts, MODE_ORIGINAL
     else:
-        pipe, layouts, mode = base_pipeline(args.base, described_classes()), described_layouts, EASY
+        pipe, layouts, mode = base_pipeline(base_dir=args.base, classes=described_classes()), described_layouts, EASY
     folder = {word: os.path.join(out, f'{word}_in_slot' if args.in_slot else word) + '/' for word in APPEARANCES}
     folders = {word: generate_set(pipe, args.name, layouts(load_coco(val_layouts), word,
                                                            os.path.join(out, f'layouts_{word}.json')),

@@ -11,19 +11,14 @@ the box's pixels attend to the attribute token itself.
     python docs/probes/slot_attention.py [BASE]   # BASE: a base or an export folder (default assets/toy_shapes_base)
 """
 import argparse
-import os
-import sys
 from typing import Dict, List
 
 import torch
 from diffusers.models.attention_processor import Attention
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from base_words import base_pipeline  # noqa: E402
-
-from mmdet_detdiffusion.datasets.shapes import SHAPES_CLASSES  # noqa: E402
-from mmdet_detdiffusion.layout.prompt import LayoutObject, object_token_spans  # noqa: E402
+from mmdet_detdiffusion.datasets.shapes import SHAPES_CLASSES
+from mmdet_detdiffusion.layout.prompt import LayoutObject, object_token_spans
+from mmdet_detdiffusion.toy_loop import base_pipeline
 
 LAYOUT = [LayoutObject('circle', (0.1, 0.1, 0.45, 0.45), 'hard'),
           LayoutObject('square', (0.55, 0.5, 0.9, 0.85), 'easy')]
@@ -42,7 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('base', nargs='?', default='assets/toy_shapes_base')
     args = parser.parse_args()
-    pipe = base_pipeline(args.base, SHAPES_CLASSES)
+    pipe = base_pipeline(base_dir=args.base, classes=SHAPES_CLASSES)
     prompts, objects, _ = pipe.layout_prompts([LAYOUT])
     print('prompt:', prompts[0])
     states, _ = pipe.encode_prompt(prompts)

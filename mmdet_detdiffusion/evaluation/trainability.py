@@ -16,7 +16,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, TypeVar
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 from mmengine.config import Config
@@ -112,8 +112,9 @@ def t_quantile(probability: float, dof: int) -> float:
 
 def paired_gain(arm: Sequence[float], baseline: Sequence[float], confidence: float = 0.95) -> dict:
     """Gain of ``arm`` over ``baseline``, both per seed in the same seed order: the mean of the paired
-    differences, its ``confidence`` Student-t interval ``[low, high]`` (n - 1 degrees of freedom), and
-    ``beyond_noise``: whether the interval excludes 0. Needs at least 2 seeds."""
+    differences, its ``confidence`` Student-t interval ``[low, high]`` (n - 1 degrees of freedom) and
+    ``half_width`` (the smallest gain these seeds can tell from noise), and ``beyond_noise``: whether the
+    interval excludes 0. Needs at least 2 seeds."""
     if len(arm) != len(baseline):
         raise ValueError(f'paired_gain: {len(arm)} arm values vs {len(baseline)} baseline values')
     if len(arm) < 2:
@@ -122,7 +123,8 @@ def paired_gain(arm: Sequence[float], baseline: Sequence[float], confidence: flo
     mean, sem = float(diffs.mean()), float(diffs.std(ddof=1) / math.sqrt(len(diffs)))
     half = t_quantile(0.5 + confidence / 2, len(diffs) - 1) * sem
     low, high = mean - half, mean + half
-    return dict(mean=mean, low=low, high=high, confidence=confidence, beyond_noise=bool(low > 0 or high < 0))
+    return dict(mean=mean, low=low, high=high, half_width=half, confidence=confidence,
+                beyond_noise=bool(low > 0 or high < 0))
 
 
 def protocol_report(results: Dict[str, Sequence[float]], arms: Sequence[Arm], confidence: float = 0.95,
@@ -138,11 +140,6 @@ def protocol_report(results: Dict[str, Sequence[float]], arms: Sequence[Arm], co
     return report
 
 
-def half_width(gain: dict) -> float:
-    """Half the width of a :func:`paired_gain` interval: the smallest gain its seeds can tell from noise."""
-    return (gain['high'] - gain['low']) / 2
-
-
 def verdict(gain: dict) -> str:
     """How a report words a gain: beyond seed noise only when its interval excludes 0."""
     interval = f'{gain["mean"]:+.3f} [{gain["low"]:+.3f}, {gain["high"]:+.3f}]'
@@ -151,9 +148,14 @@ def verdict(gain: dict) -> str:
     return f'{interval}: {"a gain" if gain["mean"] > 0 else "a loss"} beyond seed noise'
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity: a container's or ``taskset``'s share, not the host's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+
+
 def _use_threads(threads: int) -> None:
     """Process-pool initializer: the worker's share of the CPU threads."""
-    import torch
+    import torch  # here, so that the protocol's arithmetic imports without torch
     torch.set_num_threads(threads)
 
 
@@ -165,17 +167,18 @@ def run_arms(cfg: Config, arms: Sequence[Arm], seeds: Sequence[int], work_root: 
     :func:`select` picks one); returns ``{arm: [metric per seed]}``. ``progress(arm, seed, metric)`` is called
     after each run, in the order the runs end.
 
-    ``workers > 1`` runs that many trainings at once in spawned processes that share the CPU threads equally
-    (``train`` must then be picklable, i.e. a module-level function). Small detectors use 2 threads poorly: on
-    2 cores, two one-thread runs side by side end in about 55% of the time of two two-thread runs in a row.
-    A run's result depends on its thread count (float summation order), not on the other runs.
+    ``workers > 1`` runs that many trainings at once in spawned processes that share the available CPUs
+    equally (``train`` must then be picklable, i.e. a module-level function); the first failure cancels the
+    runs not yet started. Small detectors use 2 threads poorly: on 2 cores, two one-thread runs side by side
+    took 34 s and 37 s, one two-thread run 33 s (the pool's start-up, about 8 s, once). A run's result depends
+    on its thread count (float summation order), not on the other runs.
     """
     jobs = {(arm.name, seed): arm_config(cfg, arm, seed, f'{work_root}/{arm_slug(arm)}/seed{seed}')
             for arm in arms for seed in seeds}
     by_name = {arm.name: arm for arm in arms}
-    metrics: Dict[tuple, Metric] = {}
+    metrics: Dict[Tuple[str, int], Metric] = {}
 
-    def done(key: tuple, metric: Metric) -> None:
+    def done(key: Tuple[str, int], metric: Metric) -> None:
         metrics[key] = metric
         if progress is not None:
             progress(by_name[key[0]], key[1], metric)
@@ -184,12 +187,16 @@ def run_arms(cfg: Config, arms: Sequence[Arm], seeds: Sequence[int], work_root: 
         for key, arm_cfg in jobs.items():
             done(key, train(arm_cfg))
     else:
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = max(1, available_cpus() // workers)
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn'),
                                  initializer=_use_threads, initargs=(threads,)) as pool:
             futures = {pool.submit(train, arm_cfg): key for key, arm_cfg in jobs.items()}
-            for future in as_completed(futures):
-                done(futures[future], future.result())
+            try:
+                for future in as_completed(futures):
+                    done(futures[future], future.result())
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     return {arm.name: [metrics[arm.name, seed] for seed in seeds] for arm in arms}
 
 

@@ -183,8 +183,8 @@ class DetDiffusionGenerator(BaseModel):
             module = getattr(self, part)
             if module is not None:
                 module.requires_grad_(True)
-        if self.slot_embeddings is not None:
-            self.slot_embeddings.requires_grad_('text_encoder' in trainable or SLOT_PART in trainable)
+        if self.slot_embeddings is not None and 'text_encoder' in trainable:  # the encoder's rows, held apart
+            self.slot_embeddings.requires_grad_(True)
         self.trainable = tuple(trainable)
 
     def _slot_rows_from_table(self, module: torch.nn.Module, state_dict: dict, prefix: str, *args) -> None:

@@ -123,9 +123,12 @@ def copy_slot_rows(tokenizer, text_encoder: torch.nn.Module, sources: Dict[str, 
     ``dict(hard='faint', easy='bright')`` on the toy base, whose pretraining bound ``<faint>``/``<bright>``."""
     unknown = sorted((set(sources) | set(sources.values())) - set(ATTRIBUTE_TOKENS))
     if unknown:
-        raise ValueError(f'slot_token_init: {unknown} are not attribute-slot values {sorted(ATTRIBUTE_TOKENS)}')
-    table = text_encoder.get_input_embeddings().weight
+        raise ValueError(f'copy_slot_rows: {unknown} are not attribute-slot values {sorted(ATTRIBUTE_TOKENS)}')
     ids = {name: tokenizer.convert_tokens_to_ids(ATTRIBUTE_TOKENS[name]) for name in {*sources, *sources.values()}}
+    if tokenizer.unk_token_id in ids.values():
+        raise ValueError(f'copy_slot_rows: the tokenizer lacks some of {sorted(ATTRIBUTE_TOKENS[n] for n in ids)} '
+                         '(add_layout_tokens adds them)')
+    table = text_encoder.get_input_embeddings().weight
     with torch.no_grad():
         rows = {name: table[ids[source]].clone() for name, source in sources.items()}  # all read before any write
         for name, row in rows.items():
