@@ -295,8 +295,8 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         f'generation with DPM-Solver++ {args.steps} steps, guidance {args.guidance_scale}.',
         f'- Trainability: {num_synthetic} synthetic images per mode, one for each of the first {num_synthetic} '
         f'training layouts, beside the {args.num_train} real images; seeds '
-        f'{", ".join(map(str, args.seeds))}; {args.trainability_workers} runs at once, '
-        f'{max(1, available_cpus() // args.trainability_workers)} CPU threads each.', '',
+        f'{", ".join(map(str, args.seeds))}; {args.trainability_workers} runs at once, each with '
+        f'{max(1, available_cpus() // args.trainability_workers)} of the {available_cpus()} CPU threads.', '',
         '## Easy / hard boxes of the training set (step: labeling)', '', '```', format_attribute_table(labelled),
         '```', '',
         *([f'Mean contrast of the objects (1 = the class colour itself, {MIN_CONTRAST} = faintest): easy '
