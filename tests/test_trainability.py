@@ -8,7 +8,8 @@ from mmengine.config import Config
 
 from mmdet_detdiffusion.evaluation.trainability import (REAL_ONLY, REAL_ONLY_SAME_EPOCHS, arm_config, available_cpus,
                                                         paired_gain, plan_arms, protocol_report, report_rows, run_arms,
-                                                        schedule_in_iterations, select, summarize, verdict)
+                                                        schedule_in_iterations, select, summarize, threads_per_worker,
+                                                        verdict)
 
 SYNTHETIC = dict(hard=dict(type='CocoDataset', data_root='hard/'), easy=dict(type='CocoDataset', data_root='easy/'))
 
@@ -118,6 +119,7 @@ def test_runs_in_worker_processes_give_the_same_results_in_seed_order(monkeypatc
     assert select(parallel, 'mAP') == select(serial, 'mAP')
     assert select(parallel, 'mAP')['real + hard'] == pytest.approx([0.45, 0.46, 0.47])
     assert all(metrics['threads'] == 2 for runs in parallel.values() for metrics in runs), 'an equal share of 4'
+    assert threads_per_worker(3) == 1 and threads_per_worker(8) == 1, 'at least one thread each'
     assert sorted((arm.name, seed) for arm, seed, _ in ended) == sorted((a.name, s) for a in arms for s in (0, 1, 2))
 
 

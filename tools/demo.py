@@ -40,7 +40,7 @@ from mmdet_detdiffusion.evaluation.contrast import object_contrast
 from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall, lower_recall_verdict, paired_recall
 from mmdet_detdiffusion.evaluation.report import FIDELITY_COLUMNS, fidelity_rows, markdown_table
 from mmdet_detdiffusion.evaluation.trainability import (Arm, available_cpus, plan_arms, protocol_report, report_rows,
-                                                        run_arms, select)
+                                                        run_arms, select, threads_per_worker)
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
 from mmdet_detdiffusion.generator.model import TRAINABLE_PARTS
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity
@@ -296,7 +296,7 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         f'- Trainability: {num_synthetic} synthetic images per mode, one for each of the first {num_synthetic} '
         f'training layouts, beside the {args.num_train} real images; seeds '
         f'{", ".join(map(str, args.seeds))}; {args.trainability_workers} runs at once, each with '
-        f'{max(1, available_cpus() // args.trainability_workers)} of the {available_cpus()} CPU threads.', '',
+        f'{threads_per_worker(args.trainability_workers)} of the {available_cpus()} CPU threads.', '',
         '## Easy / hard boxes of the training set (step: labeling)', '', '```', format_attribute_table(labelled),
         '```', '',
         *([f'Mean contrast of the objects (1 = the class colour itself, {MIN_CONTRAST} = faintest): easy '

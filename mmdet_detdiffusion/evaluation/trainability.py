@@ -153,6 +153,11 @@ def available_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
 
+def threads_per_worker(workers: int) -> int:
+    """Each of ``workers`` parallel runs' equal share of :func:`available_cpus` (at least one thread)."""
+    return max(1, available_cpus() // workers)
+
+
 def _use_threads(threads: int) -> None:
     """Process-pool initializer: the worker's share of the CPU threads."""
     import torch  # here, so that the protocol's arithmetic imports without torch
@@ -187,9 +192,8 @@ def run_arms(cfg: Config, arms: Sequence[Arm], seeds: Sequence[int], work_root: 
         for key, arm_cfg in jobs.items():
             done(key, train(arm_cfg))
     else:
-        threads = max(1, available_cpus() // workers)
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn'),
-                                 initializer=_use_threads, initargs=(threads,)) as pool:
+                                 initializer=_use_threads, initargs=(threads_per_worker(workers),)) as pool:
             futures = {pool.submit(train, arm_cfg): key for key, arm_cfg in jobs.items()}
             try:
                 for future in as_completed(futures):
