@@ -166,3 +166,5 @@ def test_slot_rows_are_not_copied_before_the_tokens_exist(fresh):
     tokenizer, encoder = fresh
     with pytest.raises(ValueError, match='add_layout_tokens'):
         copy_slot_rows(tokenizer, encoder, dict(hard='faint'))
+    with pytest.raises(ValueError, match='add_layout_tokens'):
+        SlotTokenEmbeddings(tokenizer, encoder)

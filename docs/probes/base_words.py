@@ -69,7 +69,7 @@ def main() -> None:
                   yolo_real=evaluate_yolo_score(detector.cfg, checkpoint, val_layouts, data_root + 'images',
                                                 os.path.join(out, 'yolo_real')))
     if args.in_slot:
-        pipe, layouts, mode = base_pipeline(base_dir=args.base, classes=SHAPES_CLASSES), slot_layouts, MODE_ORIGINAL
+        pipe, layouts, mode = base, slot_layouts, MODE_ORIGINAL
     else:
         pipe, layouts, mode = base_pipeline(base_dir=args.base, classes=described_classes()), described_layouts, EASY
     folder = {word: os.path.join(out, f'{word}_in_slot' if args.in_slot else word) + '/' for word in APPEARANCES}

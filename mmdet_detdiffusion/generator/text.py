@@ -117,6 +117,16 @@ def add_layout_tokens(tokenizer, text_encoder: torch.nn.Module, grid: LocationGr
     return dict(first_location_id=first_location_id, num_added=len(missing))
 
 
+def slot_token_ids(tokenizer, values: Sequence[str]) -> List[int]:
+    """Token ids of the attribute-slot ``values`` (names of :data:`ATTRIBUTE_TOKENS`), in their order; a clear
+    error when the tokenizer lacks one (it would map it to its unknown token)."""
+    tokens = [ATTRIBUTE_TOKENS[value] for value in values]
+    ids = tokenizer.convert_tokens_to_ids(tokens)
+    if tokenizer.unk_token_id in ids:
+        raise ValueError(f'the tokenizer lacks some of the slot tokens {tokens} (add_layout_tokens adds them)')
+    return ids
+
+
 def copy_slot_rows(tokenizer, text_encoder: torch.nn.Module, sources: Dict[str, str]) -> None:
     """Start slot tokens from other slot tokens' embedding rows, ``sources`` = ``{value: source value}`` (names of
     :data:`ATTRIBUTE_TOKENS`), as textual inversion starts a new token from an initializer token: e.g.
@@ -124,10 +134,8 @@ def copy_slot_rows(tokenizer, text_encoder: torch.nn.Module, sources: Dict[str, 
     unknown = sorted((set(sources) | set(sources.values())) - set(ATTRIBUTE_TOKENS))
     if unknown:
         raise ValueError(f'copy_slot_rows: {unknown} are not attribute-slot values {sorted(ATTRIBUTE_TOKENS)}')
-    ids = {name: tokenizer.convert_tokens_to_ids(ATTRIBUTE_TOKENS[name]) for name in {*sources, *sources.values()}}
-    if tokenizer.unk_token_id in ids.values():
-        raise ValueError(f'copy_slot_rows: the tokenizer lacks some of {sorted(ATTRIBUTE_TOKENS[n] for n in ids)} '
-                         '(add_layout_tokens adds them)')
+    names = sorted({*sources, *sources.values()})
+    ids = dict(zip(names, slot_token_ids(tokenizer, names)))
     table = text_encoder.get_input_embeddings().weight
     with torch.no_grad():
         rows = {name: table[ids[source]].clone() for name, source in sources.items()}  # all read before any write
@@ -188,10 +196,7 @@ class SlotTokenEmbeddings(torch.nn.Module):
 
     def __init__(self, tokenizer, text_encoder: torch.nn.Module):
         super().__init__()
-        ids = tokenizer.convert_tokens_to_ids(list(ATTRIBUTE_TOKENS.values()))
-        if tokenizer.unk_token_id in ids:
-            raise ValueError('SlotTokenEmbeddings: the tokenizer lacks some of the slot tokens '
-                             f'{list(ATTRIBUTE_TOKENS.values())} (add_layout_tokens adds them)')
+        ids = slot_token_ids(tokenizer, list(ATTRIBUTE_TOKENS))
         table = text_encoder.get_input_embeddings()
         self.register_buffer('token_ids', torch.tensor(ids, dtype=torch.long), persistent=False)
         self.weight = torch.nn.Parameter(table.weight.detach()[ids].clone())
