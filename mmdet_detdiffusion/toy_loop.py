@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, write_labeling
-from mmdet_detdiffusion.datasets.shapes import write_shapes_dataset
+from mmdet_detdiffusion.datasets.shapes import DEMO_SHAPES, write_shapes_dataset
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
 from mmdet_detdiffusion.layout.attribute_file import load_coco
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
@@ -40,7 +40,8 @@ def toy_loop_parser(description: str, work_dir: str) -> argparse.ArgumentParser:
     parser.add_argument('--detector-epochs', type=int, default=8, help='epochs of D, the detector that labels')
     parser.add_argument('--generator-epochs', type=int, default=30, help='fine-tuning epochs of the toy base')
     parser.add_argument('--steps', type=int, default=10, help='denoising steps (DPM-Solver++) for generation')
-    parser.add_argument('--guidance-scale', type=float, default=4.0)
+    parser.add_argument('--guidance-scale', type=float, default=7.5,
+                        help="classifier-free guidance scale (diffusers' default)")
     parser.add_argument('--trainability-epochs', type=int, default=16,
                         help='epochs of real + the largest synthetic set; every trainability arm gets its iterations')
     parser.add_argument('--trainability-workers', type=int, default=2,
@@ -76,12 +77,12 @@ class Steps:
 
 def make_shapes_data(data_root: str, num_train: int, num_val: int, seed: int, colours: str,
                      train_class_weights: Optional[Sequence[float]] = None) -> None:
-    """The shapes dataset in ``data_root`` (kept when it is already there)."""
+    """The demo's shapes dataset (``DEMO_SHAPES`` in ``colours``) in ``data_root`` (kept when it is already there)."""
     if os.path.isfile(os.path.join(data_root, 'annotations', 'val.json')):
         print(f'shapes dataset already in {data_root}')
         return
-    write_shapes_dataset(data_root, num_train, num_val, seed=seed, colours=colours,
-                         train_class_weights=train_class_weights)
+    write_shapes_dataset(data_root, num_train, num_val, seed=seed, train_class_weights=train_class_weights,
+                         **dict(DEMO_SHAPES, colours=colours))
 
 
 def detector_config(data_root: str, epochs: int, config: str = DETECTOR_CONFIG) -> Config:

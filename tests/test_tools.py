@@ -9,6 +9,7 @@ import cv2
 import pytest
 
 from helpers import REPO
+from mmdet_detdiffusion.datasets.shapes import DEMO_SHAPES
 from mmdet_detdiffusion.layout.attributes import ATTR_KEY, ATTRIBUTES
 
 
@@ -33,6 +34,8 @@ def test_make_shapes_dataset_cli(tmp_path):
     assert f'train: {tmp_path}/annotations/train.json' in proc.stdout
     val = json.load(open(tmp_path / 'annotations' / 'val.json'))
     assert len(val['images']) == 2 and val['info']['colours'] == 'by_class'  # the toy base's colours by default
+    assert val['info']['min_contrast'] == DEMO_SHAPES['min_contrast']  # the demo's data by default
+    assert min(min(ann['bbox'][2:]) for ann in val['annotations']) >= 2 * DEMO_SHAPES['min_radius'] - 1e-6
 
 
 def test_train_tool_with_data_root(shapes_root, tmp_path):

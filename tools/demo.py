@@ -35,7 +35,7 @@ from mmengine.runner import Runner
 
 import mmdet_detdiffusion  # noqa: F401  (registers components and the checkpoint allow-list)
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler
-from mmdet_detdiffusion.datasets.shapes import COLOUR_SCHEMES, MIN_CONTRAST
+from mmdet_detdiffusion.datasets.shapes import COLOUR_SCHEMES, DEMO_SHAPES
 from mmdet_detdiffusion.evaluation.contrast import object_contrast
 from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall, lower_recall_verdict, paired_recall
 from mmdet_detdiffusion.evaluation.report import FIDELITY_COLUMNS, fidelity_rows, markdown_table
@@ -299,8 +299,8 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         f'{threads_per_worker(args.trainability_workers)} of the {available_cpus()} CPU threads.', '',
         '## Easy / hard boxes of the training set (step: labeling)', '', '```', format_attribute_table(labelled),
         '```', '',
-        *([f'Mean contrast of the objects (1 = the class colour itself, {MIN_CONTRAST} = faintest): easy '
-           f'{labelled_contrast[EASY]:.2f}, hard {labelled_contrast[HARD]:.2f}; mean area: easy '
+        *([f'Mean contrast of the objects (1 = the class colour itself, {DEMO_SHAPES["min_contrast"]} = '
+           f'faintest): easy {labelled_contrast[EASY]:.2f}, hard {labelled_contrast[HARD]:.2f}; mean area: easy '
            f'{area[EASY]:.0f} px2, hard {area[HARD]:.0f} px2.', ''] if len(labelled_contrast) == 2 else []),
         '![training images, easy boxes green, hard boxes red](attributes_grid.png)', '',
         '## Generated images (step: generation)', '',

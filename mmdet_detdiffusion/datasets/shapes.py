@@ -33,6 +33,10 @@ SHAPES_PALETTE = {  # RGB
 CLASS_COLOURS = {'circle': 'red', 'square': 'green', 'triangle': 'blue'}
 COLOUR_SCHEMES = ('random', 'by_class')
 MIN_CONTRAST = 0.15  # 'by_class': the faintest object's colour is 15% of the way from background to palette
+# The demo's data (tools/make_shapes_dataset.py's defaults): objects of at least 8 px half-size in 128 px images
+# and contrasts down to 5%, so that what makes a box hard for a detector is more its appearance, which an
+# attribute token can draw, than its size, which the layout fixes (docs/demo_status.md, stop 17).
+DEMO_SHAPES = dict(size=128, min_radius=8.0, min_contrast=0.05, colours='by_class')
 GREY_RANGE = (10, 245)  # 'by_class' backgrounds, near-black to near-white
 NOISE_RANGE = (12.0, 12.0)  # per-pixel noise std in grey levels
 
