@@ -31,8 +31,8 @@ from mmdet_detdiffusion.toy_loop import (coco_set, final_checkpoint, finetune_ge
                                          train_detector)
 from mmdet_detdiffusion.utils.fileio import atomic_write_json  # noqa: E402
 
-DETECTOR_EPOCHS, GENERATOR_EPOCHS = (toy_loop_parser('', '').get_default(key)  # the demo's
-                                     for key in ('detector_epochs', 'generator_epochs'))
+DEMO_DEFAULTS = ('detector_epochs', 'generator_epochs', 'steps', 'guidance_scale')
+DETECTOR_EPOCHS, GENERATOR_EPOCHS, STEPS, GUIDANCE = (toy_loop_parser('', '').get_default(key) for key in DEMO_DEFAULTS)
 
 
 def common_loop(root: str, detector_epochs: int = DETECTOR_EPOCHS):
@@ -83,7 +83,7 @@ def main() -> None:
     export = finetune_generator(data_root, labels, os.path.join(out, 'generator'), args.epochs, 0, args.config)
     pipe = DetDiffusionPipeline.from_pretrained(export)
     folders = {mode: generate_set(pipe, generator_identity(export), val_layouts, mode, 0,
-                                  os.path.join(out, f'val_{mode}_s0') + '/', 10, 4.0)
+                                  os.path.join(out, f'val_{mode}_s0') + '/', STEPS, GUIDANCE)
                for mode in (HARD, EASY, MODE_ORIGINAL)}
     yolo = evaluate_yolo_score(detector.cfg, final_checkpoint(detector), *coco_set(folders.pop(MODE_ORIGINAL)),
                                os.path.join(out, 'yolo_original'))

@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from attribute_oracle import common_loop, demo, detector_labeler  # noqa: E402
+from attribute_oracle import GUIDANCE, STEPS, common_loop, demo, detector_labeler  # noqa: E402
 
 from mmdet_detdiffusion.datasets.shapes import SHAPES_CLASSES  # noqa: E402
 from mmdet_detdiffusion.datasets.shapes_stream import described_classes  # noqa: E402
@@ -63,7 +63,8 @@ def main() -> None:
     os.makedirs(out, exist_ok=True)
     checkpoint = final_checkpoint(detector)
     base = base_pipeline(base_dir=args.base, classes=SHAPES_CLASSES)
-    original = generate_set(base, args.name, val_layouts, 'original', 0, os.path.join(out, 'original') + '/', 10, 4.0)
+    original = generate_set(base, args.name, val_layouts, 'original', 0, os.path.join(out, 'original') + '/', STEPS,
+                            GUIDANCE)
     result = dict(yolo_original=evaluate_yolo_score(detector.cfg, checkpoint, *coco_set(original),
                                                     os.path.join(out, 'yolo')),
                   yolo_real=evaluate_yolo_score(detector.cfg, checkpoint, val_layouts, data_root + 'images',
@@ -75,7 +76,7 @@ def main() -> None:
     folder = {word: os.path.join(out, f'{word}_in_slot' if args.in_slot else word) + '/' for word in APPEARANCES}
     folders = {word: generate_set(pipe, args.name, layouts(load_coco(val_layouts), word,
                                                            os.path.join(out, f'layouts_{word}.json')),
-                                  mode, 0, folder[word], 10, 4.0) for word in APPEARANCES}
+                                  mode, 0, folder[word], STEPS, GUIDANCE) for word in APPEARANCES}
     labeler = detector_labeler(detector)
     sets = {word: load_coco(folder + ANNOTATION_FILE) for word, folder in folders.items()}
     found = {word: labeler.label(sets[word], folders[word] + IMAGES_FOLDER, progress=False).attributes for word in sets}
