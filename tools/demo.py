@@ -284,9 +284,10 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         '# DetDiffusion demo (toy shapes)', '',
         f'Made by `{command}`; every figure below comes from this run (the step that makes it is named).', '',
         '## Setup', '',
-        f'- Data: shapes ({args.colours} colours), {args.num_train} real training images, {args.num_val} real '
-        f'validation images; fidelity and recall on the layouts of the first {args.fidelity_layouts} validation '
-        'images, which the generator never saw.',
+        f'- Data: shapes ({args.colours} colours; {DEMO_SHAPES["size"]} px images, objects of '
+        f'{DEMO_SHAPES["min_radius"]:g} px half-size and up, contrast {DEMO_SHAPES["min_contrast"]}..1), '
+        f'{args.num_train} real training images, {args.num_val} real validation images; fidelity and recall on '
+        f'the layouts of the first {args.fidelity_layouts} validation images, which the generator never saw.',
         f'- D: the toy RetinaNet, {args.detector_epochs} epochs on the real training images (seed {args.seed}). '
         f'Attributes: gamma (score) > {args.score_thr}, beta (IoU) > {args.iou_thr}, '
         f'{"class-aware" if args.match_class else "class-agnostic (the paper)"}.',

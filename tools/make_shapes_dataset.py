@@ -16,7 +16,7 @@ def main() -> None:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('out_dir', help='dataset folder to write (images/ and annotations/)')
     parser.add_argument('--num-train', type=int, default=200)
-    parser.add_argument('--num-val', type=int, default=50)
+    parser.add_argument('--num-val', type=int, default=300)
     parser.add_argument('--size', type=int, default=DEMO_SHAPES['size'], help='image side in pixels')
     parser.add_argument('--max-objects', type=int, default=4)
     parser.add_argument('--seed', type=int, default=0)
