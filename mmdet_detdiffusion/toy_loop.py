@@ -7,7 +7,7 @@ installed wheel, carries them).
 import argparse
 import os
 import time
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -17,6 +17,7 @@ from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, write_labeli
 from mmdet_detdiffusion.datasets.shapes import DEMO_SHAPES, write_shapes_dataset
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
 from mmdet_detdiffusion.layout.attribute_file import load_coco
+from mmdet_detdiffusion.layout.attributes import RECORD_KEY
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
 from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
@@ -75,14 +76,27 @@ class Steps:
         return result
 
 
+def check_reusable(recorded: Mapping, expected: Mapping, what: str) -> None:
+    """Refuse to reuse ``what`` (a file or folder of an earlier run) when the settings it ``recorded`` differ
+    from this run's ``expected`` ones: a report would otherwise describe data it was not made from."""
+    differ = {key: (recorded.get(key), value) for key, value in expected.items() if recorded.get(key) != value}
+    if differ:
+        settings = ', '.join(f'{key} {old!r} (now {new!r})' for key, (old, new) in differ.items())
+        raise ValueError(f'{what} was made by an earlier run with other settings: {settings}; '
+                         'use a new --work-dir, or delete it')
+
+
 def make_shapes_data(data_root: str, num_train: int, num_val: int, seed: int, colours: str,
                      train_class_weights: Optional[Sequence[float]] = None) -> None:
-    """The demo's shapes dataset (``DEMO_SHAPES`` in ``colours``) in ``data_root`` (kept when it is already there)."""
-    if os.path.isfile(os.path.join(data_root, 'annotations', 'val.json')):
+    """The toy loop's shapes data in ``data_root``: ``DEMO_SHAPES`` in ``colours``, with optional train class
+    weights (kept when it is already there with the same recipe)."""
+    recipe = dict(DEMO_SHAPES, colours=colours)
+    val_file = os.path.join(data_root, 'annotations', 'val.json')
+    if os.path.isfile(val_file):
+        check_reusable(load_coco(val_file)['info'], dict(recipe, seed=seed), val_file)
         print(f'shapes dataset already in {data_root}')
         return
-    write_shapes_dataset(data_root, num_train, num_val, seed=seed, train_class_weights=train_class_weights,
-                         **dict(DEMO_SHAPES, colours=colours))
+    write_shapes_dataset(data_root, num_train, num_val, seed=seed, train_class_weights=train_class_weights, **recipe)
 
 
 def detector_config(data_root: str, epochs: int, config: str = DETECTOR_CONFIG) -> Config:
@@ -171,7 +185,10 @@ def generate_set(pipe: DetDiffusionPipeline, identity: str, layouts_file: str, m
     """A synthetic set of ``layouts_file`` in attribute ``mode`` with generation ``seed`` in ``folder``
     (reused when done); ``layout_options``: new layouts (:func:`~mmdet_detdiffusion.synthetic.plan.plan_items`);
     no layout filters: every box is generated."""
-    if os.path.isfile(os.path.join(folder, ANNOTATION_FILE)):
+    ann_file = os.path.join(folder, ANNOTATION_FILE)
+    if os.path.isfile(ann_file):
+        check_reusable(load_coco(ann_file)[RECORD_KEY], dict(attr_mode=mode, seed=seed, num_inference_steps=steps,
+                                                             guidance_scale=guidance_scale), ann_file)
         print(f'{os.path.basename(folder.rstrip("/"))} set already in {folder}')
     else:
         writer = SyntheticDatasetWriter(pipe, folder, mode, batch_size=32, num_inference_steps=steps,

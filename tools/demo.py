@@ -59,7 +59,7 @@ from mmdet_detdiffusion.visualization import draw_annotated, save_bar_chart, sav
 
 def parse_args() -> argparse.Namespace:
     parser = toy_loop_parser(__doc__.split('\n\n')[0], 'work_dirs/demo')
-    parser.add_argument('--colours', choices=COLOUR_SCHEMES, default='by_class',
+    parser.add_argument('--colours', choices=COLOUR_SCHEMES, default=DEMO_SHAPES['colours'],
                         help='shapes colours (by_class: as the toy base model was trained)')
     parser.add_argument('--generator-config', default=GENERATOR_CONFIG)
     parser.add_argument('--fidelity-layouts', type=int, default=110,
@@ -285,7 +285,8 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         f'Made by `{command}`; every figure below comes from this run (the step that makes it is named).', '',
         '## Setup', '',
         f'- Data: shapes ({args.colours} colours; {DEMO_SHAPES["size"]} px images, objects of '
-        f'{DEMO_SHAPES["min_radius"]:g} px half-size and up, contrast {DEMO_SHAPES["min_contrast"]}..1), '
+        f'{DEMO_SHAPES["min_radius"]:g} px half-size and up'
+        f'{", contrast " + str(DEMO_SHAPES["min_contrast"]) + "..1" if args.colours == "by_class" else ""}), '
         f'{args.num_train} real training images, {args.num_val} real validation images; fidelity and recall on '
         f'the layouts of the first {args.fidelity_layouts} validation images, which the generator never saw.',
         f'- D: the toy RetinaNet, {args.detector_epochs} epochs on the real training images (seed {args.seed}). '

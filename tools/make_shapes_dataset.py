@@ -21,7 +21,8 @@ def main() -> None:
     parser.add_argument('--max-objects', type=int, default=4)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--min-radius', type=float, default=DEMO_SHAPES['min_radius'],
-                        help='smallest half-size of an object in pixels (the largest is size / 5)')
+                        help='smallest half-size of an object in pixels (the largest is size / 5: --size must be '
+                             'at least 5x this)')
     parser.add_argument('--colours', choices=COLOUR_SCHEMES, default=DEMO_SHAPES['colours'],
                         help="'by_class' (what the toy base and the demo use): red circles, green squares, blue "
                              "triangles on grey; 'random': any colour on any background")

@@ -29,7 +29,7 @@ from typing import Dict, List
 import torch
 
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler
-from mmdet_detdiffusion.datasets.shapes import SHAPES_CLASSES
+from mmdet_detdiffusion.datasets.shapes import DEMO_SHAPES, SHAPES_CLASSES
 from mmdet_detdiffusion.evaluation.report import markdown_table
 from mmdet_detdiffusion.evaluation.trainability import (Arm, plan_arms, protocol_report, report_rows, run_arms, select,
                                                         verdict)
@@ -191,7 +191,7 @@ def main() -> None:
     weights = [args.rare_weight if name == args.rare_class else 1.0 for name in SHAPES_CLASSES]
     steps = Steps(total=8)
     steps.run('dataset', f'toy shapes dataset ({args.rare_class} rare in train)', make_shapes_data, data_root,
-              args.num_train, args.num_val, args.seed, 'by_class', weights)
+              args.num_train, args.num_val, args.seed, DEMO_SHAPES['colours'], weights)
     detector = steps.run('detector', 'train the tiny detector D on real data', train_detector, data_root,
                          os.path.join(work_dir, 'detector'), args.detector_epochs, args.seed)
     steps.run('labeling', 'label easy/hard attributes of the training boxes with D', label_boxes, detector,

@@ -6,7 +6,7 @@ validation layouts as hard, as easy and with their own attributes, and print D's
 objects' contrast in the hard and easy sets, and D's YOLO score on the original set.
 
     python docs/probes/attribute_oracle.py NAME --labels oracle [--config CONFIG] [--epochs 30] \
-        [--detector-epochs 24] [--work-dir work_dirs/attr_exp]
+        [--detector-epochs 24] [--guidance-scale 7.5] [--work-dir work_dirs/attr_exp]
 """
 import argparse
 import json
@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.join(REPO, 'tools'))
 
 import demo  # noqa: E402
 
+from mmdet_detdiffusion.datasets.shapes import DEMO_SHAPES  # noqa: E402
 from mmdet_detdiffusion.evaluation.paired_recall import paired_recall  # noqa: E402
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score  # noqa: E402
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity  # noqa: E402
@@ -31,14 +32,15 @@ from mmdet_detdiffusion.toy_loop import (coco_set, final_checkpoint, finetune_ge
                                          train_detector)
 from mmdet_detdiffusion.utils.fileio import atomic_write_json  # noqa: E402
 
-DEMO_DEFAULTS = ('detector_epochs', 'generator_epochs', 'steps', 'guidance_scale')
-DETECTOR_EPOCHS, GENERATOR_EPOCHS, STEPS, GUIDANCE = (toy_loop_parser('', '').get_default(key) for key in DEMO_DEFAULTS)
+DEMO_DEFAULT_KEYS = ('detector_epochs', 'generator_epochs', 'steps', 'guidance_scale')
+DEMO_PARSER = toy_loop_parser('', '')
+DETECTOR_EPOCHS, GENERATOR_EPOCHS, STEPS, GUIDANCE = (DEMO_PARSER.get_default(key) for key in DEMO_DEFAULT_KEYS)
 
 
 def common_loop(root: str, detector_epochs: int = DETECTOR_EPOCHS):
     """The shared toy data, D, its training labels and the labelled validation layouts (demo defaults)."""
     work_dir, data_root, attr_file = loop_paths(os.path.join(root, f'common_d{detector_epochs}'))
-    make_shapes_data(data_root, 200, 300, 0, 'by_class')
+    make_shapes_data(data_root, 200, 300, 0, DEMO_SHAPES['colours'])
     detector = train_detector(data_root, os.path.join(work_dir, 'detector'), detector_epochs, 0)
     label_boxes(detector, data_root + 'annotations/train.json', data_root + 'images', attr_file)
     val = first_images(data_root + 'annotations/val.json', 110,
@@ -72,6 +74,7 @@ def main() -> None:
     parser.add_argument('--config', default=demo.GENERATOR_CONFIG)
     parser.add_argument('--epochs', type=int, default=GENERATOR_EPOCHS)
     parser.add_argument('--detector-epochs', type=int, default=DETECTOR_EPOCHS)
+    parser.add_argument('--guidance-scale', type=float, default=GUIDANCE)
     parser.add_argument('--work-dir', default='work_dirs/attr_exp')
     args = parser.parse_args()
     detector, data_root, attr_file, val_layouts = common_loop(args.work_dir, args.detector_epochs)
@@ -83,7 +86,8 @@ def main() -> None:
     export = finetune_generator(data_root, labels, os.path.join(out, 'generator'), args.epochs, 0, args.config)
     pipe = DetDiffusionPipeline.from_pretrained(export)
     folders = {mode: generate_set(pipe, generator_identity(export), val_layouts, mode, 0,
-                                  os.path.join(out, f'val_{mode}_s0') + '/', STEPS, GUIDANCE)
+                                  os.path.join(out, f'val_{mode}_s0') + '/', STEPS,
+                                  args.guidance_scale)
                for mode in (HARD, EASY, MODE_ORIGINAL)}
     yolo = evaluate_yolo_score(detector.cfg, final_checkpoint(detector), *coco_set(folders.pop(MODE_ORIGINAL)),
                                os.path.join(out, 'yolo_original'))

@@ -1,4 +1,4 @@
-"""Toy "shapes" detection dataset in COCO format: the embedded default for the demo and the tests.
+"""Toy "shapes" detection dataset in COCO format: the data of the demo and the tests.
 
 Each image is a noisy background with 1..``max_objects`` non-overlapping circles, squares and triangles
 of several sizes. Small, low-contrast objects are naturally harder to detect, so a detector trained on the
@@ -7,10 +7,11 @@ set yields both easy and hard boxes. Colours (``colours``):
 - ``'random'``: any palette colour on a random coloured background;
 - ``'by_class'``: circles red, squares green, triangles blue, on a random grey (near-black to near-white),
   each object blended into the background by its own ``contrast`` (uniform in ``min_contrast..1``,
-  default ``MIN_CONTRAST``). What
-  an image looks like is then mostly written in its layout, so a small generator learns to follow layouts
-  on a CPU, and how detectable an object is depends on something its box does not say (its contrast):
-  exactly what the easy/hard attribute is meant to capture.
+  default ``MIN_CONTRAST``). What an image looks like is then mostly written in its layout, so a small
+  generator learns to follow layouts on a CPU, and how detectable an object is depends on something its box
+  does not say (its contrast): exactly what the easy/hard attribute is meant to capture.
+
+``DEMO_SHAPES`` is the demo's recipe (larger objects, fainter contrasts than the function's defaults).
 
 Layout written under ``out_dir``::
 
@@ -18,7 +19,8 @@ Layout written under ``out_dir``::
     annotations/train.json        annotations/val.json      (COCO: boxes xywh in pixels, polygon masks)
 """
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from types import MappingProxyType
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -36,7 +38,7 @@ MIN_CONTRAST = 0.15  # 'by_class': the faintest object's colour is 15% of the wa
 # The demo's data (tools/make_shapes_dataset.py's defaults): objects of at least 8 px half-size in 128 px images
 # and contrasts down to 5%, so that what makes a box hard for a detector is more its appearance, which an
 # attribute token can draw, than its size, which the layout fixes (docs/demo_status.md, stop 17).
-DEMO_SHAPES = dict(size=128, min_radius=8.0, min_contrast=0.05, colours='by_class')
+DEMO_SHAPES: Mapping[str, Any] = MappingProxyType(dict(size=128, min_radius=8.0, min_contrast=0.05, colours='by_class'))
 GREY_RANGE = (10, 245)  # 'by_class' backgrounds, near-black to near-white
 NOISE_RANGE = (12.0, 12.0)  # per-pixel noise std in grey levels
 
@@ -166,7 +168,9 @@ def write_shapes_dataset(out_dir: str, num_train: int = 200, num_val: int = 50, 
                     segmentation=[obj['polygon']], iscrowd=0, colour=obj['colour'], contrast=obj['contrast']))
         paths[split] = os.path.join(out_dir, 'annotations', f'{split}.json')
         atomic_write_json(dict(images=images, annotations=annotations, categories=categories,
-                               info=dict(description='DetDiffusion toy shapes', seed=seed, colours=colours,
-                                         min_contrast=min_contrast, class_weights=class_weights)),
+                               info=dict(description='DetDiffusion toy shapes', seed=seed, size=size,
+                                         max_objects=max_objects, min_radius=min_radius, max_radius=max_radius,
+                                         colours=colours, min_contrast=min_contrast,
+                                         class_weights=class_weights)),
                           paths[split])
     return paths
