@@ -257,6 +257,7 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
                  seconds: Dict[str, float]) -> None:
     first = args.seeds[0]
     command = 'python tools/demo.py ' + ' '.join(sys.argv[1:])
+    contrast_range = f', contrast {DEMO_SHAPES["min_contrast"]}..1' if args.colours == 'by_class' else ''
     comparison_grid([(labelled, data_root + 'images')], os.path.join(work_dir, 'attributes_grid.png'), count=12)
     comparison_grid([(load_coco(val_layouts), data_root + 'images'), loaded_set(folders['base_original'])]
                     + [loaded_set(folders[f'val_{mode}_s{first}']) for mode in GENERATION_MODES],
@@ -285,8 +286,7 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         f'Made by `{command}`; every figure below comes from this run (the step that makes it is named).', '',
         '## Setup', '',
         f'- Data: shapes ({args.colours} colours; {DEMO_SHAPES["size"]} px images, objects of '
-        f'{DEMO_SHAPES["min_radius"]:g} px half-size and up'
-        f'{", contrast " + str(DEMO_SHAPES["min_contrast"]) + "..1" if args.colours == "by_class" else ""}), '
+        f'{DEMO_SHAPES["min_radius"]:g} px half-size and up{contrast_range}), '
         f'{args.num_train} real training images, {args.num_val} real validation images; fidelity and recall on '
         f'the layouts of the first {args.fidelity_layouts} validation images, which the generator never saw.',
         f'- D: the toy RetinaNet, {args.detector_epochs} epochs on the real training images (seed {args.seed}). '

@@ -109,13 +109,16 @@ def trainability(args: argparse.Namespace, data_root: str, folders: Dict[str, st
     arms = plan_arms(num_real, arms_sets, sizes, args.trainability_epochs, cfg.train_dataloader.batch_size)
     rare_key = f'coco/{args.rare_class}_precision'
 
+    def both(metrics: Dict[str, float]) -> Dict[str, float]:
+        """The run's val mAP and rare-class AP (the evaluator gives none when nothing is found: 0)."""
+        return {MAP_KEY: metrics[MAP_KEY], rare_key: metrics.get(rare_key, 0.0)}
+
     def progress(arm: Arm, seed: int, metrics: Dict[str, float]) -> None:
         print(f'study: {arm.name}, seed {seed}, {arm.max_iters} iterations: val mAP {metrics[MAP_KEY]:.3f}, '
-              f'{args.rare_class} AP {metrics.get(rare_key, 0.0):.3f}', flush=True)
+              f'{args.rare_class} AP {both(metrics)[rare_key]:.3f}', flush=True)
 
     runs = run_arms(cfg, arms, args.seeds, work_dir, train_arm, progress, args.trainability_workers)
-    results = {arm: [{MAP_KEY: metrics[MAP_KEY], rare_key: metrics.get(rare_key, 0.0)}  # none when nothing is found
-                     for metrics in per_seed] for arm, per_seed in runs.items()}
+    results = {arm: [both(metrics) for metrics in per_seed] for arm, per_seed in runs.items()}
     metrics = (('mAP', MAP_KEY), (f'{args.rare_class} AP', rare_key))
     reports = {metric: protocol_report(select(results, key), arms) for metric, key in metrics}
     over_copies = {metric: protocol_report(select(results, key), arms, baseline=COPIES) for metric, key in metrics}
