@@ -131,7 +131,10 @@ def test_slot_embeddings_train_as_their_own_parameter_and_write_back(fresh):
     holder = torch.nn.Module()
     holder.encoder, holder.slots = encoder, SlotTokenEmbeddings(tokenizer, encoder)
     torch.testing.assert_close(encoder(slot).last_hidden_state, before)  # the same rows to start with
-    encoder(slot).last_hidden_state.sum().backward()
+    # A weighted sum: a plain sum of the final LayerNorm's output is zero whatever the input, so its
+    # gradients would be rounding noise.
+    weights = torch.randn(before.shape, generator=torch.Generator().manual_seed(0))
+    (encoder(slot).last_hidden_state * weights).sum().backward()
     table = encoder.get_input_embeddings().weight
     hard = tokenizer.convert_tokens_to_ids('<hard>')
     assert holder.slots.weight.grad[1].abs().sum() > 0 and holder.slots.weight.grad[0].abs().sum() == 0
