@@ -13,7 +13,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, write_labeling
+from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, labeling_record, write_labeling
 from mmdet_detdiffusion.datasets.shapes import DEMO_SHAPES, write_shapes_dataset
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
 from mmdet_detdiffusion.layout.attribute_file import load_coco
@@ -135,9 +135,8 @@ def label_boxes(runner: Runner, ann_file: str, img_prefix: str, attr_file: str, 
     coco = load_coco(ann_file)
     labeler = AttributeLabeler(runner.model, runner.cfg.test_dataloader.dataset.pipeline, score_thr, iou_thr,
                                match_class, batch_size=8)
-    return write_labeling(coco, labeler.label(coco, img_prefix, ann_file), attr_file, record=dict(
-        detector_config=runner.cfg.filename, checkpoint_sha256=None,
-        weights=f'toy detector after {runner.epoch} epochs', **labeler.rule, ann_file=ann_file))
+    return write_labeling(coco, labeler.label(coco, img_prefix, ann_file), attr_file, record=labeling_record(
+        labeler, runner.cfg.filename, ann_file, weights=f'toy detector after {runner.epoch} epochs'))
 
 
 def finetune_generator(data_root: str, attr_file: str, work_dir: str, epochs: int, seed: int,

@@ -1,9 +1,11 @@
-"""COCO validation (bad input names file and field) and the attribute-file writer."""
+"""COCO validation (bad input names file and field), the attribute-file writer and its provenance record."""
 import json
 import os
 
 import pytest
+import torch
 
+from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, LabelingResult, labeling_record, write_labeling
 from mmdet_detdiffusion.layout.attribute_file import (CocoFormatError, apply_attributes, clip_box,
                                                       format_attribute_table, load_coco, write_attribute_file)
 from mmdet_detdiffusion.layout.attributes import ATTR_KEY, RECORD_KEY
@@ -81,6 +83,27 @@ def test_write_attribute_file_is_atomic_and_complete(tmp_path):
     assert [a[ATTR_KEY] for a in written['annotations']] == ['easy', 'hard']
     assert written['annotations'][1]['iscrowd'] == 1  # crowd kept
     assert os.listdir(out.parent) == ['attrs.json']  # no temp file left
+
+
+def test_labeling_record_has_the_same_fields_for_a_model_in_memory_and_a_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative paths are recorded absolute
+    here = os.getcwd()
+    labeler = AttributeLabeler(torch.nn.Identity(), [], score_thr=0.2, iou_thr=0.6, match_class=True)
+    in_memory = labeling_record(labeler, 'det.py', 'train.json', weights='model in training after 1 epochs')
+    assert in_memory == dict(detector_config=os.path.join(here, 'det.py'), checkpoint=None, checkpoint_sha256=None,
+                             weights='model in training after 1 epochs', score_thr=0.2, iou_thr=0.6,
+                             match_class=True, ann_file=os.path.join(here, 'train.json'))
+    from_file = labeling_record(labeler, None, 'train.json', checkpoint='epoch_1.pth', checkpoint_sha256='ab12')
+    assert from_file.keys() == in_memory.keys()
+    assert (from_file['detector_config'], from_file['weights']) == (None, None)  # a config built in memory
+    assert (from_file['checkpoint'], from_file['checkpoint_sha256']) == (os.path.join(here, 'epoch_1.pth'), 'ab12')
+    # write_labeling keeps the record and adds the bookkeeping of the run
+    result = LabelingResult(attributes={10: 'easy', 11: 'hard'}, skipped={11: 'unreadable image'},
+                            unreadable_images=['a.png: file not found'])
+    write_labeling(make_coco(), result, 'attrs.json', in_memory)
+    record = json.loads((tmp_path / 'attrs.json').read_text())[RECORD_KEY]
+    assert record == {**in_memory, 'date': record['date'], 'unreadable_images': ['a.png: file not found'],
+                      'skipped_boxes': 1, 'counts': dict(easy=1, hard=1)}
 
 
 def test_failed_write_leaves_nothing(tmp_path):

@@ -218,12 +218,27 @@ def online_detector_cfg(shapes_root, generator, cache_dir, work_dir, num_workers
     return cfg
 
 
+def generated_count(shapes_root, export):
+    """Training images of ``shapes_root`` whose layouts pass the export's data filters (and are generated)."""
+    from mmdet_detdiffusion.generator.pipeline import read_export_config
+    from mmdet_detdiffusion.layout.attribute_file import annotations_by_image, xywh_to_xyxy
+    from mmdet_detdiffusion.layout.inputs import keep_objects
+    coco = json.load(open(shapes_root + 'annotations/train.json'))
+    by_image, filters = annotations_by_image(coco), read_export_config(export)['data_filters']
+    count = sum(keep_objects([xywh_to_xyxy(a['bbox']) for a in by_image[image['id']]], image['width'],
+                             image['height'], **filters) is not None for image in coco['images'])
+    assert 0 < count < len(coco['images']), 'the shapes set has images whose objects cover under 2%'
+    return count
+
+
 @pytest.mark.parametrize('num_workers', [0, 2])
 def test_detector_trains_with_online_generation(tiny_generator_export, shapes_root, tmp_path, num_workers):
     from mmengine.runner import Runner
     cache_dir = str(tmp_path / 'cache')
     cfg = online_detector_cfg(shapes_root, tiny_generator_export, cache_dir, str(tmp_path / 'train'), num_workers)
     Runner.from_cfg(cfg).train()
-    cached = [f for _, _, files in os.walk(cache_dir) for f in files]
-    assert len(cached) == 32  # every training image generated once (prob=1), by whichever process
+    cached = Counter(os.path.splitext(f)[1] for _, _, files in os.walk(cache_dir) for f in files)
+    # every training image decided once (prob=1), by whichever process; those that the export's data filters
+    # drop stay real (a record, no image)
+    assert cached == {'.json': 32, '.png': generated_count(shapes_root, tiny_generator_export)}
     assert os.path.isfile(tmp_path / 'train' / 'epoch_1.pth')

@@ -35,6 +35,8 @@ def test_hook_labels_during_and_after_training(shapes_root, tmp_path, monkeypatc
     assert len(final['annotations']) == len(train['annotations'])
     assert final[RECORD_KEY]['weights'] == 'model in training after 2 epochs, 8 iterations'
     assert final[RECORD_KEY]['match_class'] is False  # the paper's class-agnostic rule by default
+    assert final[RECORD_KEY]['detector_config'] == os.path.abspath(cfg.filename)
+    assert final[RECORD_KEY]['checkpoint'] is None  # the model in memory has no weights file
     # the file is what the labeling core gives for the final model
     runner.model.eval()
     expected = AttributeLabeler(runner.model, cfg.test_dataloader.dataset.pipeline, score_thr=0.05).label(

@@ -6,12 +6,15 @@ import sys
 
 import numpy as np
 import pytest
+from mmengine.config import Config
+from mmengine.runner import Runner
 
 from helpers import REPO, toy_detector_cfg, train_detector
-from mmdet_detdiffusion.attributes.labeler import file_sha256
+from mmdet_detdiffusion.hooks import PerceptionAttributeHook
 from mmdet_detdiffusion.layout.attribute_file import xywh_to_xyxy
 from mmdet_detdiffusion.layout.attributes import ATTR_KEY, RECORD_KEY
 from mmdet_detdiffusion.layout.matching import label_attributes
+from mmdet_detdiffusion.utils.fileio import file_sha256
 
 TOOL = os.path.join(REPO, 'tools', 'label_attributes.py')
 
@@ -62,6 +65,27 @@ def test_tool_labels_every_box_as_mmdet_inference_would(trained_retinanet, shape
     assert written['images'] == coco['images'] and written['categories'] == coco['categories']
     for before, after in zip(coco['annotations'], written['annotations']):
         assert {k: v for k, v in after.items() if k != ATTR_KEY} == before
+
+
+def test_tool_and_hook_write_the_same_record(trained_retinanet, shapes_root, tmp_path):
+    """One builder (labeling_record): the tool's and the hook's records have the same fields, and with the
+    same weights the two give the same labels."""
+    config, checkpoint = trained_retinanet
+    ann_file, img_prefix = shapes_root + 'annotations/val.json', shapes_root + 'images'
+    proc = run_tool(config, checkpoint, ann_file, img_prefix, str(tmp_path / 'tool.json'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cfg = Config.fromfile(config)
+    cfg.work_dir = str(tmp_path)
+    runner = Runner.from_cfg(cfg)
+    runner.load_checkpoint(checkpoint)
+    PerceptionAttributeHook(ann_file=ann_file, img_prefix=img_prefix).label(runner, 'hook.json', 12)
+    tool, hook = (json.load(open(tmp_path / name)) for name in ('tool.json', 'hook.json'))
+    assert tool[RECORD_KEY].keys() == hook[RECORD_KEY].keys()
+    shared = ('detector_config', 'score_thr', 'iou_thr', 'match_class', 'ann_file', 'counts')
+    assert {key: tool[RECORD_KEY][key] for key in shared} == {key: hook[RECORD_KEY][key] for key in shared}
+    assert tool[RECORD_KEY]['checkpoint'] == checkpoint and hook[RECORD_KEY]['checkpoint'] is None
+    assert tool[RECORD_KEY]['weights'] is None and hook[RECORD_KEY]['weights'].startswith('model in training')
+    assert tool['annotations'] == hook['annotations']
 
 
 def test_stricter_thresholds_never_make_more_boxes_easy(trained_retinanet, shapes_root, tmp_path):

@@ -1,14 +1,18 @@
-"""DetDiffusionPipeline on a tiny export: loading, output shapes and boxes, seeds, samplers, diffusers'
-call arguments (latents, callbacks, output types, return_dict, progress bar), errors."""
+"""DetDiffusionPipeline on a tiny export: loading, output shapes and boxes, seeds, samplers and the scheduler,
+diffusers' call arguments (latents, callbacks, output types, return_dict, progress bar, images per prompt),
+exports of earlier versions and GeoDiffusion checkpoints, errors."""
 import json
 import os
+import shutil
 import warnings
 
 import numpy as np
 import pytest
 import torch
+from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 from diffusers.utils.torch_utils import randn_tensor
 
+from mmdet_detdiffusion.generator.geodiffusion import GENERATION_CONFIG
 from mmdet_detdiffusion.generator.pipeline import SAMPLERS, DetDiffusionPipeline, read_export_config
 from mmdet_detdiffusion.layout.inputs import MissingAttributesWarning
 
@@ -25,6 +29,25 @@ def pipe(tiny_generator_export):
 
 def seeded(*seeds):
     return [torch.Generator().manual_seed(s) for s in seeds]
+
+
+def public(config) -> dict:
+    """A scheduler config without diffusers' bookkeeping (``_class_name``, ``_use_default_values``, ...)."""
+    return {k: v for k, v in config.items() if not k.startswith('_')}
+
+
+def rewritten_export(export: str, folder, scheduler=None, **index) -> str:
+    """A copy of ``export`` in ``folder`` with ``scheduler`` saved in place of its own and ``index`` written
+    into its ``model_index.json``."""
+    shutil.copytree(export, folder)
+    model_index = json.load(open(os.path.join(folder, 'model_index.json')))
+    if scheduler is not None:
+        shutil.rmtree(os.path.join(folder, 'scheduler'))
+        scheduler.save_pretrained(os.path.join(folder, 'scheduler'))
+        model_index['scheduler'] = ['diffusers', type(scheduler).__name__]
+    with open(os.path.join(folder, 'model_index.json'), 'w') as f:
+        json.dump({**model_index, **index}, f)
+    return str(folder)
 
 
 def test_export_is_the_pipelines_save_pretrained_folder(pipe, tiny_generator_export):
@@ -146,6 +169,87 @@ def test_progress_bar_counts_the_steps(pipe, capfd):
     assert '3/3' in capfd.readouterr().err
 
 
+def test_export_saves_the_default_sampler_and_a_saved_scheduler_reloads_as_it_is(pipe, tmp_path):
+    scheduler = pipe.scheduler
+    assert type(scheduler) is DPMSolverMultistepScheduler and scheduler.config.algorithm_type == 'dpmsolver++'
+    assert scheduler.config.timestep_spacing == 'trailing' and scheduler.config.prediction_type == 'v_prediction'
+    for chosen in (DDIMScheduler.from_config(scheduler.config), pipe.make_scheduler('ddpm')):
+        pipe.scheduler = chosen
+        try:
+            pipe.save_pretrained(tmp_path / type(chosen).__name__)
+        finally:
+            pipe.scheduler = scheduler
+        reloaded = DetDiffusionPipeline.from_pretrained(str(tmp_path / type(chosen).__name__)).scheduler
+        assert type(reloaded) is type(chosen) and public(reloaded.config) == public(chosen.config)
+
+
+def test_pipe_scheduler_samples_and_swapping_it_changes_the_images(tiny_generator_export):
+    pipe = DetDiffusionPipeline.from_pretrained(tiny_generator_export)  # its own: the shared one stays as it is
+    pipe.set_progress_bar_config(disable=True)
+
+    def generate(**kwargs):
+        return pipe(LAYOUT, num_inference_steps=4, generator=seeded(0), output_type='np', **kwargs).images
+
+    dpm = generate()
+    assert np.array_equal(dpm, generate(sampler='dpmsolver++'))  # the saved sampler is the default one
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    ddim = generate()
+    assert np.abs(ddim - dpm).mean() > 2 / 255
+    assert np.array_equal(ddim, generate(sampler='ddim'))  # sampler= makes the same scheduler from the config
+    generate(sampler='plms')
+    assert type(pipe.scheduler) is DDIMScheduler  # sampler= leaves pipe.scheduler as it is
+
+
+def test_num_images_per_prompt_repeats_each_layout_in_diffusers_order(pipe):
+    other = dict(boxes=[[0, 0, 0.3, 0.3]], labels=['square'], attrs=['hard'])
+    out = pipe([LAYOUT, other], num_images_per_prompt=2, num_inference_steps=3, generator=seeded(0, 1, 2, 3),
+               output_type='np')
+    assert out.images.shape == (4, 32, 32, 3)
+    for first, second in ((0, 1), (2, 3)):
+        assert np.abs(out.images[first] - out.images[second]).mean() > 5 / 255
+    assert out.prompts[0] == out.prompts[1] != out.prompts[2] == out.prompts[3]
+    assert out.kept == [[0, 1], [0, 1], [0], [0]] and out.attrs[:2] == [['easy', 'hard']] * 2
+    for first, second in ((0, 1), (2, 3)):
+        np.testing.assert_array_equal(out.boxes[first], out.boxes[second])
+        np.testing.assert_array_equal(out.labels[first], out.labels[second])
+    assert out.boxes[0] is not out.boxes[1] and out.kept[0] is not out.kept[1]  # each image its own
+    alone = pipe([other], num_inference_steps=3, generator=seeded(3), output_type='np').images
+    assert np.abs(alone[0] - out.images[3]).max() <= 1 / 255  # the second image of layout 1: the fourth generator
+
+
+def test_export_of_an_earlier_version_samples_with_the_default_sampler(pipe, tiny_generator_export, shapes_root,
+                                                                       tmp_path):
+    from helpers import tiny_generator_cfg
+    from mmdet_detdiffusion.generator.components import build_component
+    from mmdet_detdiffusion.generator.export import load_exported_generator
+    training = build_component(tiny_generator_cfg(shapes_root, str(tmp_path)).model.scheduler)
+    assert type(training) is DDPMScheduler and training.config.timestep_spacing == 'leading'
+    old = rewritten_export(tiny_generator_export, tmp_path / 'old', training)  # earlier exports saved it
+    old_pipe = DetDiffusionPipeline.from_pretrained(old)
+    old_pipe.set_progress_bar_config(disable=True)
+    scheduler = old_pipe.scheduler
+    assert type(scheduler) is DPMSolverMultistepScheduler and scheduler.config.timestep_spacing == 'trailing'
+    old_images, images = (p(LAYOUT, num_inference_steps=3, generator=seeded(0), output_type='np').images
+                          for p in (old_pipe, pipe))
+    assert np.array_equal(old_images, images)
+    # training gets its noise schedule back from either export
+    for export in (old, tiny_generator_export):
+        scheduler = load_exported_generator(export, device='cpu').scheduler
+        assert type(scheduler) is DDPMScheduler and scheduler.config.prediction_type == 'v_prediction'
+        assert scheduler.config.num_train_timesteps == training.config.num_train_timesteps
+        assert torch.equal(scheduler.alphas_cumprod, training.alphas_cumprod)
+
+
+def test_geodiffusion_checkpoint_samples_with_its_saved_scheduler(tiny_generator_export, tmp_path):
+    saved = DDPMScheduler(beta_schedule='scaled_linear', beta_start=0.00085, beta_end=0.012)
+    folder = rewritten_export(tiny_generator_export, tmp_path / 'geodiffusion', saved,
+                              _class_name='StableDiffusionPipeline')
+    with open(os.path.join(folder, GENERATION_CONFIG), 'w') as f:
+        json.dump(dict(prompt_template='An image with {bbox}', num_bucket_per_side=[16, 16]), f)
+    scheduler = DetDiffusionPipeline.from_pretrained(folder, classes=['circle', 'square', 'triangle']).scheduler
+    assert type(scheduler) is DDPMScheduler and public(scheduler.config) == public(saved.config)  # as diffusers
+
+
 @pytest.mark.parametrize('sampler', sorted(SAMPLERS))
 def test_every_sampler_runs(pipe, sampler):
     out = pipe([LAYOUT], sampler=sampler, num_inference_steps=3, generator=seeded(0), output_type='np')
@@ -163,6 +267,14 @@ def test_bad_arguments_are_named(pipe, tmp_path):
         pipe([LAYOUT], latents=torch.zeros(1, 3, 16, 16))
     with pytest.raises(ValueError, match='2 generators for 1 layouts'):
         pipe([LAYOUT], generator=seeded(0, 1))
+    with pytest.raises(ValueError, match=r'2 generators for 2 layouts x num_images_per_prompt=2: give one per image '
+                                         r'\(4\)'):
+        pipe([LAYOUT, LAYOUT], num_images_per_prompt=2, generator=seeded(0, 1))
+    with pytest.raises(ValueError, match=r'latents must have shape \(2, 3, 32, 32\) for 1 layouts x '
+                                         r'num_images_per_prompt=2'):
+        pipe([LAYOUT], num_images_per_prompt=2, latents=torch.zeros(1, 3, 32, 32))
+    with pytest.raises(ValueError, match='num_images_per_prompt must be a positive integer, got 0'):
+        pipe([LAYOUT], num_images_per_prompt=0)
     with pytest.raises(ValueError, match=r"\['noise'\] are not among"):
         pipe([LAYOUT], callback_on_step_end=lambda *a: {}, callback_on_step_end_tensor_inputs=['noise'])
     with pytest.raises(OSError, match='model_index.json'):

@@ -4,11 +4,14 @@ import json
 import os
 
 import pytest
+from mmengine.config import Config
+from mmengine.runner import Runner
 
+from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, labeling_record
 from mmdet_detdiffusion.datasets.shapes import DEMO_SHAPES, write_shapes_dataset
 from mmdet_detdiffusion.layout.attributes import RECORD_KEY
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE
-from mmdet_detdiffusion.toy_loop import generate_set, make_shapes_data
+from mmdet_detdiffusion.toy_loop import generate_set, label_boxes, make_shapes_data
 
 
 def test_shapes_data_is_reused_only_with_the_demo_recipe(tmp_path):
@@ -34,3 +37,20 @@ def test_a_synthetic_set_made_with_other_sampler_settings_is_not_reused(tmp_path
     assert generate_set(None, 'id', 'layouts.json', 'hard', 0, folder, 10, 4.0) == folder  # reused, no pipeline
     with pytest.raises(ValueError, match=r'guidance_scale 4\.0 \(now 7\.5\)'):
         generate_set(None, 'id', 'layouts.json', 'hard', 0, folder, 10, 7.5)
+
+
+def test_label_boxes_writes_the_labeling_record_once(trained_retinanet, shapes_root, tmp_path):
+    config, checkpoint = trained_retinanet
+    cfg = Config.fromfile(config)
+    cfg.work_dir = str(tmp_path)
+    runner = Runner.from_cfg(cfg)
+    runner.load_checkpoint(checkpoint)
+    attr_file = str(tmp_path / 'attrs.json')
+    record = label_boxes(runner, shapes_root + 'annotations/val.json', shapes_root + 'images', attr_file)[RECORD_KEY]
+    # the fields of labeling_record, the tool's and the hook's, and the run's bookkeeping
+    fields = labeling_record(AttributeLabeler(runner.model, []), None, '').keys()
+    assert record.keys() == fields | {'date', 'unreadable_images', 'skipped_boxes', 'counts'}
+    assert record['weights'] == 'toy detector after 0 epochs' and record['checkpoint'] is None
+    assert record['detector_config'] == config
+    # a rerun reuses the file rather than label again
+    assert label_boxes(runner, 'missing.json', 'missing/', attr_file)[RECORD_KEY] == record

@@ -19,11 +19,12 @@ import torch
 from mmengine.config import DictAction
 
 import mmdet_detdiffusion  # noqa: F401  (registers components and the checkpoint allow-list)
-from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, ClassMismatchError, file_sha256
+from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, ClassMismatchError
 from mmdet_detdiffusion.layout.attribute_file import CocoFormatError
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.synthetic.filter import FILTERED_FILE, filter_summary, filter_synthetic_set
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
+from mmdet_detdiffusion.utils.fileio import file_sha256
 
 
 def parse_args() -> argparse.Namespace:

@@ -16,7 +16,9 @@ import os
 import torch
 from mmengine import dist
 
-from mmdet_detdiffusion.generator.pipeline import SAMPLERS, DetDiffusionPipeline, generator_identity, read_export_config
+from mmdet_detdiffusion.generator.export import generator_identity
+from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, read_export_config
+from mmdet_detdiffusion.generator.sampling import DEFAULT_SAMPLER, SAMPLERS
 from mmdet_detdiffusion.layout.attribute_file import CocoFormatError, load_coco
 from mmdet_detdiffusion.layout.attributes import GENERATION_MODES, HARD
 from mmdet_detdiffusion.synthetic.writer import OUTPUT_SIZES, SyntheticDatasetWriter
@@ -38,7 +40,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--batch-size', type=int, default=8, help='images per pipeline call (per rank)')
     parser.add_argument('--steps', type=int, default=25, help='denoising steps')
     parser.add_argument('--guidance-scale', type=float, default=5.0)
-    parser.add_argument('--sampler', choices=sorted(SAMPLERS), default='dpmsolver++')
+    parser.add_argument('--sampler', choices=sorted(SAMPLERS), default=DEFAULT_SAMPLER,
+                        help='sampler, over the export\'s noise schedule')
     parser.add_argument('--output-size', choices=OUTPUT_SIZES, default='source',
                         help='source: resize to the source image so the real boxes are the labels; '
                              'model: keep the generator resolution and rescale the boxes')

@@ -17,10 +17,11 @@ from mmengine.config import DictAction
 from mmengine.logging import print_log
 
 import mmdet_detdiffusion  # noqa: F401  (registers components and the checkpoint allow-list)
-from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, ClassMismatchError, file_sha256, write_labeling
+from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, ClassMismatchError, labeling_record, write_labeling
 from mmdet_detdiffusion.layout.attribute_file import CocoFormatError, load_coco
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.utils.distributed import init_distributed
+from mmdet_detdiffusion.utils.fileio import file_sha256
 
 
 def parse_args() -> argparse.Namespace:
@@ -66,9 +67,9 @@ def label(args: argparse.Namespace) -> None:
                                            num_workers=args.num_workers)
     result = labeler.label(coco, args.img_prefix, ann_file=args.ann_file)
     if dist.is_main_process():
-        write_labeling(coco, result, args.out, record=dict(
-            detector_config=os.path.abspath(args.config), checkpoint=os.path.abspath(args.checkpoint),
-            checkpoint_sha256=file_sha256(args.checkpoint), **labeler.rule, ann_file=os.path.abspath(args.ann_file)))
+        write_labeling(coco, result, args.out, record=labeling_record(
+            labeler, args.config, args.ann_file, checkpoint=args.checkpoint,
+            checkpoint_sha256=file_sha256(args.checkpoint)))
     else:
         print_log(f'rank {dist.get_rank()} done', logger='current')
 

@@ -30,10 +30,11 @@ import torch
 
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler
 from mmdet_detdiffusion.datasets.shapes import DEMO_SHAPES, SHAPES_CLASSES
-from mmdet_detdiffusion.evaluation.report import markdown_table
-from mmdet_detdiffusion.evaluation.trainability import (Arm, plan_arms, protocol_report, report_rows, run_arms, select,
-                                                        verdict)
-from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity
+from mmdet_detdiffusion.evaluation import claims
+from mmdet_detdiffusion.evaluation.report import gain_rule, markdown_table, protocol_rows
+from mmdet_detdiffusion.evaluation.trainability import Arm, plan_arms, protocol_report, run_arms, select
+from mmdet_detdiffusion.generator.export import generator_identity
+from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
 from mmdet_detdiffusion.layout.attribute_file import load_coco
 from mmdet_detdiffusion.layout.attributes import HARD
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
@@ -128,8 +129,8 @@ def trainability(args: argparse.Namespace, data_root: str, folders: Dict[str, st
 
 
 def gains(gain: dict) -> bool:
-    """A gain beyond seed noise (its interval above 0)."""
-    return gain['beyond_noise'] and gain['mean'] > 0
+    """Whether a paired gain is a gain beyond seed noise (:func:`claims.gain`)."""
+    return claims.gain(gain['low'], gain['high']).met
 
 
 def write_report(args: argparse.Namespace, work_dir: str, folders: Dict[str, str], filtered: Dict[str, dict],
@@ -162,13 +163,13 @@ def write_report(args: argparse.Namespace, work_dir: str, folders: Dict[str, str
                        [report[a]['std'] for a in arms], [report[a]['seeds'] for a in arms], f'val {metric}',
                        f'{metric}: real + synthetic arms ({len(args.seeds)} seeds; mean ± std)')
         over_copies = study['gain_over_copies'][metric]
-        rows = [row + [verdict(over_copies[row[0]]) if row[0] in over_copies else '-'] for row in report_rows(report)]
         lines += [f'## {metric} on the real val set', '',
                   'Every arm but the last trains the same iterations and schedule; gain: mean of per-seed '
-                  'differences to real only (or to real + hard copies, for what a lever adds) with its 95% t '
-                  'interval, beyond seed noise only when it excludes 0.', '',
+                  f'differences to real only (or to {COPIES}, for what a lever adds) '
+                  f'{gain_rule(report[COPIES]["gain"])}.', '',
                   markdown_table(('arm', 'iterations', f'{metric} mean ± std', 'per seed', 'gain over real only',
-                                  'gain over hard copies'), rows), '', f'![{metric}]({chart})', '']
+                                  'gain over hard copies'), protocol_rows(report, over_copies)), '',
+                  f'![{metric}]({chart})', '']
     lines += ['## Verdict', '']
     for metric, report in study['reports'].items():
         over_real = [arm for arm, entry in report.items() if 'gain' in entry and gains(entry['gain'])]

@@ -23,7 +23,8 @@ import demo  # noqa: E402
 from mmdet_detdiffusion.datasets.shapes import DEMO_SHAPES  # noqa: E402
 from mmdet_detdiffusion.evaluation.paired_recall import paired_recall  # noqa: E402
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score  # noqa: E402
-from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity  # noqa: E402
+from mmdet_detdiffusion.generator.export import generator_identity  # noqa: E402
+from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline  # noqa: E402
 from mmdet_detdiffusion.layout.attribute_file import load_coco  # noqa: E402
 from mmdet_detdiffusion.layout.attributes import ATTR_KEY, EASY, HARD, MODE_ORIGINAL  # noqa: E402
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER  # noqa: E402

@@ -9,7 +9,6 @@ Boxes that cannot be judged are kept, labelled ``hard`` and marked with ``pa_ski
 boxes of an unreadable image (missing or corrupt file), and boxes with no area inside the image.
 """
 import datetime
-import hashlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -215,19 +214,29 @@ def _gather(local: LabelingResult) -> LabelingResult:
     return merged
 
 
-def file_sha256(path: str, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file (identifies the detector checkpoint in the attribute file)."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(chunk_size), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
+def labeling_record(labeler: AttributeLabeler, detector_config: Optional[str], ann_file: str,
+                    checkpoint: Optional[str] = None, checkpoint_sha256: Optional[str] = None,
+                    weights: Optional[str] = None) -> dict:
+    """The provenance of one labeling, the ``record`` to give :func:`write_labeling`.
+
+    Every labeling writes the same fields (``None`` where unknown), so attribute files from the tool and from
+    the hook compare key by key: ``detector_config``, ``checkpoint`` and ``checkpoint_sha256`` (the weights
+    file; ``None`` for a model in memory), ``weights`` (which weights, in words, where there is no file),
+    the rule (``score_thr`` gamma, ``iou_thr`` beta, ``match_class``) and ``ann_file``. Paths are made
+    absolute: the file outlives the working directory it was made in. :func:`write_labeling` adds ``date``,
+    ``unreadable_images`` and ``skipped_boxes``, and the attribute file ``counts``.
+    """
+    return dict(detector_config=os.path.abspath(detector_config) if detector_config else None,
+                checkpoint=os.path.abspath(checkpoint) if checkpoint else None,
+                checkpoint_sha256=checkpoint_sha256, weights=weights, **labeler.rule,
+                ann_file=os.path.abspath(ann_file))
 
 
 def write_labeling(coco: dict, result: LabelingResult, out_path: str, record: dict) -> dict:
     """Write the attribute file (``pa_skipped`` marks unjudged boxes) and log the easy/hard table.
 
-    ``record`` gains gamma/beta-independent bookkeeping: date and unreadable images.
+    ``record`` (from :func:`labeling_record`) gains gamma/beta-independent bookkeeping: date and unreadable
+    images.
     """
     marked = {**coco, 'annotations': [
         {**ann, SKIP_KEY: result.skipped[ann['id']]} if ann['id'] in result.skipped else ann

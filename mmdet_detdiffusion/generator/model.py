@@ -26,6 +26,7 @@ from mmdet_detdiffusion.generator.losses import foreground_weight_map, instance_
 from mmdet_detdiffusion.generator.perception_head import PerceptionHead
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, uint8_images
 from mmdet_detdiffusion.generator.recorder import UNetRecorder
+from mmdet_detdiffusion.generator.sampling import DEFAULT_SAMPLER, make_sampler
 from mmdet_detdiffusion.generator.text import (SlotTokenEmbeddings, add_layout_tokens, copy_slot_rows, encode_text,
                                                init_word_embeddings, word_token_counter)
 from mmdet_detdiffusion.layout.attributes import ATTR_NAMES, NO_ATTR_CODE, SLOT_VALUES
@@ -336,15 +337,17 @@ class DetDiffusionGenerator(BaseModel):
 
     # ---------------------------------------------------------------- sampling
     def as_pipeline(self, data_filters: Optional[dict] = None) -> DetDiffusionPipeline:
-        """A :class:`DetDiffusionPipeline` sharing this model's components (no copies); ``data_filters`` of
-        the training data are recorded in it (see :func:`~.export.export_generator`)."""
+        """A :class:`DetDiffusionPipeline` sharing this model's components (no copies) but the scheduler: it
+        samples with a fresh default sampler (trailing DPM-Solver++) over the training noise schedule, so the
+        training scheduler stays as it is. ``data_filters`` of the training data are recorded in it (see
+        :func:`~.export.export_generator`)."""
         if self.slot_embeddings is not None:
             self.slot_embeddings.write_back()  # the pipeline is saved, or used, with the table's rows
         return DetDiffusionPipeline(
             unet=self.unet, vae=self.vae, text_encoder=self.text_encoder, tokenizer=self.tokenizer,
-            scheduler=self.scheduler, perception_head=self.perception_head, classes=list(self.classes),
-            location_bins=self.grid.bins, max_objects=self.max_objects, use_attributes=self.use_attributes,
-            mask_text_padding=self.mask_text_padding, data_filters=data_filters,
+            scheduler=make_sampler(DEFAULT_SAMPLER, self.scheduler.config), perception_head=self.perception_head,
+            classes=list(self.classes), location_bins=self.grid.bins, max_objects=self.max_objects,
+            use_attributes=self.use_attributes, mask_text_padding=self.mask_text_padding, data_filters=data_filters,
             train_settings=dict(object_order=self.object_order, pa_loss_weight=self.pa_loss_weight,
                                 pa_weight_power=self.pa_weight_power))
 

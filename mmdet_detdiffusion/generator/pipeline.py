@@ -13,11 +13,15 @@ text encoder of diffusers' and transformers' own classes load in plain diffusers
 ``StableDiffusionPipeline.from_pretrained``); this package's classes (``CoordUNet2DConditionModel``,
 ``PerceptionHead``) load where it is imported.
 
+``pipe.scheduler`` is the sampler, as in diffusers: an export saves trailing DPM-Solver++ over the training
+noise schedule (:mod:`.sampling`), and another one is set the diffusers way::
+
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)   # or pipe.make_scheduler('ddim')
+
 Per batch the prompts (and the null prompt of classifier-free guidance) are encoded once and the
 conditional and unconditional U-Net passes run as one batch; one generator per image makes each
 image's noise independent of the batch it is in. diffusers' attention uses PyTorch SDPA.
 """
-import hashlib
 import inspect
 import os
 import re
@@ -36,15 +40,14 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from mmdet_detdiffusion.generator.components import latent_scale, sample_channels
 from mmdet_detdiffusion.generator.geodiffusion import GENERATION_CONFIG, layout_settings, read_generation_config
 from mmdet_detdiffusion.generator.perception_head import PerceptionHead
-from mmdet_detdiffusion.generator.sampling import SAMPLERS, make_sampler
+from mmdet_detdiffusion.generator.sampling import DEFAULT_SAMPLER, SAMPLERS, is_training_scheduler, make_sampler
 from mmdet_detdiffusion.generator.text import encode_text, word_token_counter
 from mmdet_detdiffusion.layout.attributes import MODE_NONE, MODE_ORIGINAL
 from mmdet_detdiffusion.layout.inputs import (MissingAttributesWarning, UserLayout, count_unlabelled, to_layout_objects,
                                               with_attr_mode)
 from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt
 
-__all__ = ['SAMPLERS', 'DetDiffusionPipeline', 'DetDiffusionPipelineOutput', 'generator_identity',
-           'read_export_config', 'uint8_images']
+__all__ = ['SAMPLERS', 'DetDiffusionPipeline', 'DetDiffusionPipelineOutput', 'read_export_config', 'uint8_images']
 OUTPUT_TYPES = ('pil', 'np', 'pt', 'latent')
 
 
@@ -92,32 +95,16 @@ def uint8_images(images: np.ndarray) -> np.ndarray:
     return (images * 255).round().astype(np.uint8)
 
 
-def generator_identity(folder: str, read_contents: bool = True) -> str:
-    """sha256 identity of a generator export: names and contents of its weight files, or (fast,
-    ``read_contents=False``) names, sizes and modification times of all its files."""
-    digest = hashlib.sha256()
-    for root, _, files in sorted(os.walk(folder)):
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            digest.update(os.path.relpath(path, folder).encode())
-            if not read_contents:
-                stat = os.stat(path)
-                digest.update(f'{stat.st_size}:{stat.st_mtime_ns}'.encode())
-            elif name.endswith(('.safetensors', '.bin')):
-                with open(path, 'rb') as f:
-                    for chunk in iter(lambda: f.read(1 << 20), b''):
-                        digest.update(chunk)
-    return digest.hexdigest()
-
-
 @dataclass
 class DetDiffusionPipelineOutput(BaseOutput):
-    """images: PIL images, float32 ``(B, H, W, 3)`` RGB in [0, 1] (``output_type='np'``), float ``(B, 3, H, W)``
+    """B images, ``num_images_per_prompt`` per layout (those of layout 0 first), and per image its layout's:
+
+    images: PIL images, float32 ``(B, H, W, 3)`` RGB in [0, 1] (``output_type='np'``), float ``(B, 3, H, W)``
     in [0, 1] (``'pt'``) or the final latents (``'latent'``);
     boxes: per image ``(N, 4)`` float32 xyxy in output pixels of the objects written in its prompt;
     labels: per image ``(N,)`` int64 class indices; attrs: per image the attribute of each box;
     kept: per image the indices of those objects in the input layout (CLIP's 77 tokens may drop some);
-    prompts: the layout prompts."""
+    prompts: per image its layout prompt."""
 
     images: Union[List, np.ndarray, torch.Tensor]
     boxes: List[np.ndarray]
@@ -132,7 +119,8 @@ class DetDiffusionPipeline(DiffusionPipeline):
 
     Args:
         unet / vae / text_encoder / tokenizer / scheduler: diffusers and transformers components;
-            ``vae=None`` for a pixel-space generator. ``scheduler`` carries the training noise schedule.
+            ``vae=None`` for a pixel-space generator. ``scheduler`` is the sampler, over the training noise
+            schedule (:func:`~.sampling.make_sampler`).
         perception_head: the P.A. loss's head (saved with the generator; generation does not use it).
         classes: class names, index = label.
         location_bins: location grid size per axis used in training.
@@ -169,7 +157,13 @@ class DetDiffusionPipeline(DiffusionPipeline):
     def from_pretrained(cls, pretrained_model_name_or_path: str, **kwargs) -> 'DetDiffusionPipeline':
         """Load a generator export (``save_pretrained``'s folder), or a GeoDiffusion checkpoint (a
         ``StableDiffusionPipeline`` folder with ``generation_config.json``; give its ``classes``): it generates
-        without attribute tokens, as GeoDiffusion does. Keyword arguments override the saved settings."""
+        without attribute tokens, as GeoDiffusion does. Keyword arguments override the saved settings.
+
+        Both sample with their saved scheduler, as diffusers does (a GeoDiffusion checkpoint: the one its
+        authors saved), with one exception: exports of earlier versions saved the training scheduler (a
+        DDPMScheduler with leading steps, :func:`~.sampling.is_training_scheduler`) and sampled with the
+        default sampler, so they get that one here.
+        """
         folder = pretrained_model_name_or_path
         if os.path.isdir(folder) or not HUB_ID.fullmatch(folder):  # a local folder: say what it lacks
             problem = export_problem(folder)
@@ -194,7 +188,10 @@ class DetDiffusionPipeline(DiffusionPipeline):
             geo = layout_settings(geodiffusion, os.path.join(folder, GENERATION_CONFIG))
             kwargs = {'location_bins': geo['location_bins'], 'max_objects': geo['max_objects'],
                       'use_attributes': False, **kwargs}
-        return super().from_pretrained(folder, **kwargs)
+        pipe = super().from_pretrained(folder, **kwargs)
+        if saved_class == cls.__name__ and 'scheduler' not in kwargs and is_training_scheduler(pipe.scheduler):
+            pipe.scheduler = make_sampler(DEFAULT_SAMPLER, pipe.scheduler.config)
+        return pipe
 
     # the layout settings: read from the config (model_index.json), the one place they are kept
     @property
@@ -228,7 +225,8 @@ class DetDiffusionPipeline(DiffusionPipeline):
         return self.unet.config.sample_size * self.latent_scale
 
     def make_scheduler(self, sampler: str) -> SchedulerMixin:
-        """A fresh scheduler of kind ``sampler`` over the training noise schedule (:func:`~.sampling.make_sampler`)."""
+        """A fresh scheduler of kind ``sampler`` over ``self.scheduler``'s noise schedule
+        (:func:`~.sampling.make_sampler`); ``pipe.scheduler = pipe.make_scheduler('ddim')`` samples with it."""
         return make_sampler(sampler, self.scheduler.config)
 
     def encode_prompt(self, prompts: Sequence[str]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -263,7 +261,7 @@ class DetDiffusionPipeline(DiffusionPipeline):
         """Shape of the initial noise of ``batch_size`` images of ``height x width`` pixels."""
         return batch_size, sample_channels(self.unet), height // self.latent_scale, width // self.latent_scale
 
-    def check_inputs(self, batch_size: int, height: int, width: int, output_type: str,
+    def check_inputs(self, num_layouts: int, num_images_per_prompt: int, height: int, width: int, output_type: str,
                      generator: Union[torch.Generator, List[torch.Generator], None], latents: Optional[torch.Tensor],
                      callback_on_step_end_tensor_inputs: Sequence[str]) -> None:
         """Refuse arguments that do not fit together, naming them (before any model runs)."""
@@ -271,12 +269,17 @@ class DetDiffusionPipeline(DiffusionPipeline):
             raise ValueError(f'height and width must be multiples of {self.latent_scale}, got {height}x{width}')
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f'output_type must be one of {OUTPUT_TYPES}, got {output_type!r}')
+        if not isinstance(num_images_per_prompt, int) or num_images_per_prompt < 1:
+            raise ValueError(f'num_images_per_prompt must be a positive integer, got {num_images_per_prompt!r}')
+        batch_size = num_layouts * num_images_per_prompt
+        per_prompt = f' x num_images_per_prompt={num_images_per_prompt}' if num_images_per_prompt > 1 else ''
         if isinstance(generator, list) and len(generator) != batch_size:
-            raise ValueError(f'{len(generator)} generators for {batch_size} layouts: give one per layout, or one')
+            raise ValueError(f'{len(generator)} generators for {num_layouts} layouts{per_prompt}: give one per '
+                             f'image ({batch_size}), or one')
         shape = self.latent_shape(batch_size, height, width)
         if latents is not None and tuple(latents.shape) != shape:
-            raise ValueError(f'latents must have shape {shape} for {batch_size} layouts of {height}x{width}, '
-                             f'got {tuple(latents.shape)}')
+            raise ValueError(f'latents must have shape {shape} for {num_layouts} layouts{per_prompt} of '
+                             f'{height}x{width}, got {tuple(latents.shape)}')
         unknown = [name for name in callback_on_step_end_tensor_inputs if name not in self._callback_tensor_inputs]
         if unknown:
             raise ValueError(f'callback_on_step_end_tensor_inputs {unknown} are not among '
@@ -285,13 +288,13 @@ class DetDiffusionPipeline(DiffusionPipeline):
     @torch.no_grad()
     def __call__(self, layouts: Union[UserLayout, Sequence[UserLayout]], height: Optional[int] = None,
                  width: Optional[int] = None, attr_mode: str = MODE_ORIGINAL, num_inference_steps: int = 25,
-                 guidance_scale: float = 5.0, sampler: str = 'dpmsolver++',
+                 guidance_scale: float = 5.0, num_images_per_prompt: int = 1, sampler: Optional[str] = None,
                  generator: Union[torch.Generator, List[torch.Generator], None] = None,
                  latents: Optional[torch.Tensor] = None, output_type: str = 'pil', return_dict: bool = True,
                  callback_on_step_end: Optional[Callable[..., Dict[str, torch.Tensor]]] = None,
                  callback_on_step_end_tensor_inputs: Sequence[str] = ('latents',)
                  ) -> Union[DetDiffusionPipelineOutput, tuple]:
-        """Generate one image per layout.
+        """Generate ``num_images_per_prompt`` images per layout with ``self.scheduler``.
 
         Args:
             layouts: one layout or a list (see :mod:`mmdet_detdiffusion.layout.inputs`).
@@ -301,10 +304,14 @@ class DetDiffusionPipeline(DiffusionPipeline):
                 (when no box has one, no attribute token is written: a
                 :class:`~mmdet_detdiffusion.layout.inputs.MissingAttributesWarning` says so).
             guidance_scale: classifier-free guidance weight (1 disables the unconditional pass).
-            sampler: one of ``SAMPLERS``.
+            num_images_per_prompt: images per layout, all of layout 0 first (diffusers' order).
+            sampler: one of ``SAMPLERS``: this call samples with a fresh scheduler of that kind over
+                ``self.scheduler``'s noise schedule (:meth:`make_scheduler`), leaving ``self.scheduler`` as it
+                is; ``None``: ``self.scheduler``.
             generator: one per image (their noise is then independent of the batch) or one for all.
-            latents: the initial noise ``(B, C, h, w)`` (:meth:`latent_shape`) instead of drawing it from
-                ``generator``, unscaled (the sampler's ``init_noise_sigma`` is applied here).
+            latents: the initial noise ``(B, C, h, w)`` (:meth:`latent_shape`, B = layouts x
+                ``num_images_per_prompt``) instead of drawing it from ``generator``, unscaled (the scheduler's
+                ``init_noise_sigma`` is applied here).
             output_type: ``'pil'``, ``'np'``, ``'pt'`` (diffusers' ``VaeImageProcessor``) or ``'latent'``.
             return_dict: a :class:`DetDiffusionPipelineOutput`, else its fields as a tuple.
             callback_on_step_end: called after each step as ``callback(pipe, step, t, tensors)`` with the
@@ -314,9 +321,9 @@ class DetDiffusionPipeline(DiffusionPipeline):
         if isinstance(layouts, Mapping) or (layouts and isinstance(next(iter(layouts)), LayoutObject)):
             layouts = [layouts]
         height, width = height or self.default_size, width or self.default_size
-        self.check_inputs(len(layouts), height, width, output_type, generator, latents,
+        self.check_inputs(len(layouts), num_images_per_prompt, height, width, output_type, generator, latents,
                           callback_on_step_end_tensor_inputs)
-        scheduler = self.make_scheduler(sampler)
+        scheduler = self.scheduler if sampler is None else self.make_scheduler(sampler)
         prompts, objects, kept = self.layout_prompts(layouts, attr_mode)
         if attr_mode == MODE_ORIGINAL and self.use_attributes:
             unlabelled, total = count_unlabelled([o.attr for o in objs] for objs in objects)
@@ -324,15 +331,18 @@ class DetDiffusionPipeline(DiffusionPipeline):
                 warnings.warn(NO_ATTRIBUTES_MESSAGE, MissingAttributesWarning, stacklevel=3)
         device = self._execution_device
         guided = guidance_scale != 1.0
-        prompt_embeds, text_mask = self.encode_prompt(prompts)
+        prompt_embeds, text_mask = self.encode_prompt(prompts)  # each prompt encoded once, then repeated
+        prompt_embeds = prompt_embeds.repeat_interleave(num_images_per_prompt, dim=0)
+        text_mask = None if text_mask is None else text_mask.repeat_interleave(num_images_per_prompt, dim=0)
+        batch_size = len(prompt_embeds)
         if guided:  # one U-Net batch for both branches: null prompts first, as diffusers does
-            uncond, uncond_mask = self.null_embedding(len(prompts))
+            uncond, uncond_mask = self.null_embedding(batch_size)
             prompt_embeds = torch.cat([uncond, prompt_embeds])
             text_mask = None if text_mask is None else torch.cat([uncond_mask, text_mask])
         prompt_embeds = prompt_embeds.to(self.unet.dtype)
         scheduler.set_timesteps(num_inference_steps, device=device)
         if latents is None:
-            latents = randn_tensor(self.latent_shape(len(prompts), height, width), generator=generator, device=device,
+            latents = randn_tensor(self.latent_shape(batch_size, height, width), generator=generator, device=device,
                                    dtype=self.unet.dtype)
         latents = latents.to(device, self.unet.dtype) * scheduler.init_noise_sigma
         step_kwargs = {'generator': generator} if 'generator' in inspect.signature(scheduler.step).parameters else {}
@@ -360,9 +370,11 @@ class DetDiffusionPipeline(DiffusionPipeline):
             images = self.image_processor.postprocess(images, output_type=output_type)
         self.maybe_free_model_hooks()
         scale = np.array([width, height, width, height], dtype=np.float32)
+        per_image = [i for i in range(len(layouts)) for _ in range(num_images_per_prompt)]  # image -> its layout
         output = DetDiffusionPipelineOutput(
             images=images,
-            boxes=[np.array([o.box for o in objs], dtype=np.float32).reshape(-1, 4) * scale for objs in objects],
-            labels=[np.array([self.classes.index(o.name) for o in objs], dtype=np.int64) for objs in objects],
-            attrs=[[o.attr for o in objs] for objs in objects], kept=kept, prompts=prompts)
+            boxes=[np.array([o.box for o in objects[i]], dtype=np.float32).reshape(-1, 4) * scale for i in per_image],
+            labels=[np.array([self.classes.index(o.name) for o in objects[i]], dtype=np.int64) for i in per_image],
+            attrs=[[o.attr for o in objects[i]] for i in per_image], kept=[list(kept[i]) for i in per_image],
+            prompts=[prompts[i] for i in per_image])
         return output if return_dict else output.to_tuple()

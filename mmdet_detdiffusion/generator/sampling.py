@@ -9,11 +9,13 @@ SAMPLERS = {
     'plms': (PNDMScheduler, dict(skip_prk_steps=True)),
     'ddpm': (DDPMScheduler, {}),
 }
+DEFAULT_SAMPLER = 'dpmsolver++'  # what an export samples with (its saved scheduler)
+TRAILING = 'trailing'
 
 
 def make_sampler(sampler: str, training_config: dict) -> SchedulerMixin:
     """A fresh scheduler of kind ``sampler`` (see ``SAMPLERS``) over the noise schedule of
-    ``training_config`` (the training scheduler's config).
+    ``training_config`` (the training scheduler's config, or another sampler's: they share its betas).
 
     Its steps are ``'trailing'``: the first one is the last training timestep, where the initial noise
     really is pure noise (Lin et al., "Common Diffusion Noise Schedules and Sample Steps are Flawed").
@@ -23,4 +25,19 @@ def make_sampler(sampler: str, training_config: dict) -> SchedulerMixin:
     if sampler not in SAMPLERS:
         raise ValueError(f'sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}')
     scheduler_cls, options = SAMPLERS[sampler]
-    return scheduler_cls.from_config(training_config, **{'timestep_spacing': 'trailing', **options})
+    return scheduler_cls.from_config(training_config, **{'timestep_spacing': TRAILING, **options})
+
+
+def is_training_scheduler(scheduler: SchedulerMixin) -> bool:
+    """Whether ``scheduler`` is a training noise scheduler rather than a sampler: a ``DDPMScheduler`` without
+    the trailing steps that every sampler of :func:`make_sampler` has (the training configs' DDPMScheduler
+    keeps diffusers' ``'leading'`` default)."""
+    return isinstance(scheduler, DDPMScheduler) and scheduler.config.timestep_spacing != TRAILING
+
+
+def training_scheduler(sampler_config: dict) -> DDPMScheduler:
+    """The training noise scheduler over a sampler's noise schedule: a ``DDPMScheduler`` with its betas,
+    number of training timesteps and ``prediction_type``, all that training reads (``add_noise``,
+    ``get_velocity``, ``alphas_cumprod``); its sampling options (step spacing, variance type) are the
+    sampler's, which training does not use."""
+    return DDPMScheduler.from_config(sampler_config)

@@ -21,7 +21,7 @@ from mmengine import dist
 from mmengine.config import ConfigDict
 from mmengine.hooks import Hook
 
-from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, write_labeling
+from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, labeling_record, write_labeling
 from mmdet_detdiffusion.datasets.utils import base_dataset
 from mmdet_detdiffusion.layout.attribute_file import load_coco
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
@@ -112,10 +112,9 @@ class PerceptionAttributeHook(Hook):
         result = labeler.label(coco, img_prefix, ann_file=ann_file)
         out_path = self.out_path(runner, file_name)
         if dist.is_main_process():
-            write_labeling(coco, result, out_path, record=dict(
-                detector_config=runner.cfg.filename, checkpoint_sha256=None,
-                weights=f'model in training after {epochs_done} epochs, {runner.iter} iterations',
-                **labeler.rule, ann_file=os.path.abspath(ann_file)))
+            write_labeling(coco, result, out_path, record=labeling_record(
+                labeler, runner.cfg.filename, ann_file,
+                weights=f'model in training after {epochs_done} epochs, {runner.iter} iterations'))
         dist.barrier()
         return out_path
 

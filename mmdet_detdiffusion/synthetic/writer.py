@@ -7,20 +7,17 @@ done and draws ``preview.png`` (generated images with their boxes).
 """
 import os
 import warnings
-from typing import Container, Dict, List, Optional, Sequence
+from typing import Container, Dict, List, Mapping, Optional, Sequence
 
-import cv2
-import numpy as np
-import torch
 from mmengine import dist
 from tqdm import tqdm
 
-from mmdet_detdiffusion.generator.pipeline import uint8_images
 from mmdet_detdiffusion.layout.attributes import ATTR_KEY, HARD, MODE_ORIGINAL, RECORD_KEY
 from mmdet_detdiffusion.layout.inputs import MissingAttributesWarning, count_unlabelled
 from mmdet_detdiffusion.synthetic.manifest import IMAGES_FOLDER, Manifest, assemble_coco, load_done, write_coco
 from mmdet_detdiffusion.synthetic.plan import WorkItem, class_counts, plan_items, plan_summary, shard, skipped_reasons
 from mmdet_detdiffusion.synthetic.quotas import histogram_table
+from mmdet_detdiffusion.synthetic.render import render_layouts
 from mmdet_detdiffusion.visualization import draw_annotated, save_image, tile_grid
 
 OUTPUT_SIZES = ('source', 'model')
@@ -95,7 +92,7 @@ class SyntheticDatasetWriter:
                 batch = mine[start:start + self.batch_size]
                 if all(item.file_name in done for item in batch):
                     continue
-                for record in self.generate_batch(batch, names, skip=done):
+                for record in self.generate_batch(batch, names, skip=done, filters=filters):
                     manifest.append(record)
                     bar.update(1)
         bar.close()
@@ -130,36 +127,33 @@ class SyntheticDatasetWriter:
                 "--out ATTR_FILE) and generate from ATTR_FILE, or give every box one with attr mode 'hard' or "
                 "'easy' (tools/generate.py --attr-mode hard|easy).", MissingAttributesWarning, stacklevel=3)
 
-    def generate_batch(self, batch: List[WorkItem], names: Dict[int, str], skip: Container[str] = ()) -> List[dict]:
+    def generate_batch(self, batch: List[WorkItem], names: Dict[int, str], skip: Container[str] = (),
+                       filters: Optional[Mapping[str, float]] = None) -> List[dict]:
         """Generate the whole ``batch`` (its composition fixes every image), write the images whose file
-        name is not in ``skip``; return their manifest records (nothing appended yet)."""
+        name is not in ``skip``; return their manifest records (nothing appended yet).
+
+        ``filters``: the area filters of :func:`~mmdet_detdiffusion.synthetic.render.render_layouts`; objects
+        that are not drawn (filtered, or cut from the prompt) are left out of the annotations. The plan's
+        layouts passed the same filters already (layout edits move boxes rigidly), so none of them is dropped.
+        """
         layouts = [dict(boxes=item.boxes, labels=[names[c] for c in item.category_ids], attrs=item.attrs,
                         image_size=(item.source['height'], item.source['width'])) for item in batch]
-        device = self.pipe._execution_device
-        output = self.pipe(layouts, attr_mode=self.attr_mode, output_type='np',
-                           generator=[torch.Generator(device).manual_seed(item.seed) for item in batch],
-                           **self.call_kwargs)
-        images = uint8_images(output.images)
+        renderings = render_layouts(self.pipe, layouts, [item.seed for item in batch], self.attr_mode,
+                                    resize=self.output_size == 'source', filters=filters, **self.call_kwargs)
         records = []
-        for i, item in enumerate(batch):
+        for item, rendering in zip(batch, renderings):
             if item.file_name in skip:
                 continue
-            image = images[i][:, :, ::-1]  # RGB -> BGR for OpenCV
-            kept = output.kept[i]
-            if self.output_size == 'source':
-                width, height = item.source['width'], item.source['height']
-                image = cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
-                boxes = np.array([item.boxes[k] for k in kept], dtype=np.float64).reshape(-1, 4)
-            else:
-                height, width = image.shape[:2]
-                boxes = output.boxes[i].astype(np.float64)
-            save_image(os.path.join(self.out_dir, IMAGES_FOLDER, item.file_name), np.ascontiguousarray(image))
+            if rendering is None:
+                raise RuntimeError(f'{item.file_name}: the filters {filters} drop a layout that the plan kept')
+            height, width = rendering.image.shape[:2]
+            save_image(os.path.join(self.out_dir, IMAGES_FOLDER, item.file_name), rendering.image)
             annotations = [{'bbox': [x1, y1, x2 - x1, y2 - y1], 'category_id': item.category_ids[k],
-                            ATTR_KEY: output.attrs[i][j]}
-                           for j, (k, (x1, y1, x2, y2)) in enumerate(zip(kept, boxes.tolist()))]
+                            ATTR_KEY: rendering.attrs[j]}
+                           for j, (k, (x1, y1, x2, y2)) in enumerate(zip(rendering.drawn, rendering.boxes.tolist()))]
             provenance = dict(source_image_id=item.source['id'], source_file_name=item.source['file_name'],
                               attr_mode=self.attr_mode, variant=item.variant, seed=item.seed, layout_edit=item.edit,
-                              prompt=output.prompts[i], generator_sha256=self.generator_sha256, **self.call_kwargs)
+                              prompt=rendering.prompt, generator_sha256=self.generator_sha256, **self.call_kwargs)
             records.append({'index': item.index, 'file_name': item.file_name, 'width': width, 'height': height,
                             RECORD_KEY: provenance, 'annotations': annotations})
         return records

@@ -11,8 +11,18 @@ then replaces ``results['img']``)::
         dict(type='LoadImageFromFile'), ...]
 
 Generations are made at the generator's resolution, resized to the image's size (so the boxes stay
-the labels) and cached on disk under a key of (generator, image, boxes, labels, attributes, settings,
-variant); later epochs read them back. ``num_variants`` > 1 keeps several generations per image.
+the labels) by :func:`~mmdet_detdiffusion.synthetic.render.render_layouts`, as ``tools/generate.py`` makes
+them, with the export's ``data_filters``. A generated image shows only the boxes drawn in it: a box under the
+training data's ``min_box_area_ratio`` is left out of the prompt, and the prompt holds at most what CLIP's 77
+tokens and the export's ``max_objects`` allow. The other boxes stay in ``gt_bboxes`` with ``gt_ignore_flags``
+set, so the detector neither learns them as objects nor as background. When the filtered boxes cover less than
+``min_object_area_ratio`` of the image, or none is left (training would have dropped the image), the real
+image is kept, with all its labels.
+
+Generations are cached on disk under a key of (generator, image, boxes, labels, attributes, settings,
+variant): ``KEY.png`` and ``KEY.json``, the indices of the drawn boxes (``null``: the real image is kept),
+written last so that it marks a finished entry (an image without one, as earlier versions cached, is made
+again); later epochs read them back. ``num_variants`` > 1 keeps several generations per image.
 
 Processes and devices: the pipeline is loaded lazily in the process that first needs it and never
 pickled, so every DataLoader worker loads its own. CUDA cannot be used in workers forked from a
@@ -26,7 +36,7 @@ import json
 import multiprocessing
 import os
 import zlib
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -35,14 +45,21 @@ import torch.utils.data
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 
-from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, generator_identity, uint8_images
+from mmdet_detdiffusion.generator.export import generator_identity
+from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
 from mmdet_detdiffusion.layout.attributes import ATTR_NAMES, GENERATION_MODES, HARD, MODE_ORIGINAL, NO_ATTR_CODE
-from mmdet_detdiffusion.utils.fileio import atomic_write_bytes
+from mmdet_detdiffusion.synthetic.render import Rendering, render_layouts
+from mmdet_detdiffusion.utils.fileio import atomic_write_bytes, atomic_write_json
 
 
 def _in_forked_worker() -> bool:
     return (torch.utils.data.get_worker_info() is not None
             and multiprocessing.get_start_method(allow_none=True) in (None, 'fork'))
+
+
+def key_seed(key: str) -> int:
+    """The initial-noise seed (31 bits) of the generation cached under ``key``."""
+    return zlib.crc32(key.encode()) & 0x7FFFFFFF
 
 
 @TRANSFORMS.register_module()
@@ -98,10 +115,10 @@ class DetDiffusionGenerate(BaseTransform):
             self._pipe, self._pipe_pid = pipe, os.getpid()
         return self._pipe
 
-    def _layout(self, results: dict) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The image's non-ignored boxes ``(N, 4)`` float32 xyxy pixels, labels ``(N,)`` int64 and
-        attribute codes ``(N,)`` int64 (``ATTR_CODES``: -1 none, 0 easy, 1 hard; from ``gt_pa_attrs`` in ``'original'``
-        mode)."""
+    def _layout(self, results: dict) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The image's non-ignored boxes ``(N, 4)`` float32 xyxy pixels, labels ``(N,)`` int64, attribute codes
+        ``(N,)`` int64 (``ATTR_CODES``: -1 none, 0 easy, 1 hard; from ``gt_pa_attrs`` in ``'original'`` mode) and
+        their indices ``(N,)`` in the results' boxes."""
         boxes = results['gt_bboxes']
         boxes = boxes.tensor.numpy() if hasattr(boxes, 'tensor') else np.asarray(boxes, dtype=np.float32)
         boxes = boxes.reshape(-1, 4)
@@ -110,10 +127,14 @@ class DetDiffusionGenerate(BaseTransform):
             attrs = np.asarray(results['gt_pa_attrs'], dtype=np.int64)
         else:
             attrs = np.full(len(boxes), NO_ATTR_CODE, dtype=np.int64)
-        ignored = results.get('gt_ignore_flags')
-        if ignored is not None and ignored.any():
-            boxes, labels, attrs = boxes[~ignored], labels[~ignored], attrs[~ignored]
-        return boxes, labels, attrs
+        active = np.flatnonzero(~self._ignored(results))
+        return boxes[active], labels[active], attrs[active], active
+
+    @staticmethod
+    def _ignored(results: dict) -> np.ndarray:
+        """``(N,)`` bool: the results' ``gt_ignore_flags``, or none ignored."""
+        flags = results.get('gt_ignore_flags')
+        return np.zeros(len(results['gt_bboxes_labels']), dtype=bool) if flags is None else np.asarray(flags, bool)
 
     def cache_key(self, results: dict, boxes: np.ndarray, labels: np.ndarray, attrs: np.ndarray, variant: int) -> str:
         """Hex key of a generation: the same generator, settings, image, layout and variant always map
@@ -124,6 +145,10 @@ class DetDiffusionGenerate(BaseTransform):
             digest.update(array.tobytes())
         return digest.hexdigest()
 
+    def cache_entry(self, key: str) -> str:
+        """Path of the cache entry ``key`` without extension: ``KEY.png`` and ``KEY.json`` (module docstring)."""
+        return os.path.join(self.cache_dir, key[:2], key)
+
     @staticmethod
     def _size(results: dict) -> Tuple[int, int]:
         """``(height, width)`` of the image in pixels (the loaded image, else the annotation's size)."""
@@ -131,29 +156,47 @@ class DetDiffusionGenerate(BaseTransform):
             return tuple(results['img'].shape[:2])
         return results['height'], results['width']
 
-    def generate(self, layout: dict, size: Tuple[int, int], key: str) -> np.ndarray:
-        """A BGR uint8 image of ``size`` (height, width) generated from ``layout`` (pixel boxes)."""
+    def generate(self, layout: dict, size: Tuple[int, int], key: str) -> Optional[Rendering]:
+        """The generation of ``layout`` (pixel boxes of ``size``, (height, width)) as a BGR uint8 image of
+        ``size`` with its drawn boxes, or ``None`` when the export's data filters drop the layout."""
         pipe = self.pipeline()
-        generator = torch.Generator(pipe._execution_device).manual_seed(zlib.crc32(key.encode()) & 0x7FFFFFFF)
-        output = pipe(dict(layout, image_size=size), attr_mode=self.attr_mode, output_type='np',
-                      generator=[generator], **self.settings)
-        image = uint8_images(output.images)[0][:, :, ::-1]  # RGB -> BGR
-        return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
+        return render_layouts(pipe, [dict(layout, image_size=size)], [key_seed(key)], self.attr_mode,
+                              filters=pipe.config.data_filters, **self.settings)[0]
+
+    def _cached_or_generated(self, layout: dict, size: Tuple[int, int], key: str
+                             ) -> Tuple[Optional[List[int]], Optional[np.ndarray]]:
+        """``(drawn, image)``: the indices of the layout's drawn boxes (``None``: the layout is dropped) and,
+        when generated now, the image (``None`` when it is read from the cache)."""
+        base = self.cache_entry(key)
+        try:  # the record is written after the image: it exists only for a finished entry
+            with open(base + '.json') as f:
+                return json.load(f)['drawn'], None
+        except FileNotFoundError:
+            pass
+        rendering = self.generate(layout, size, key)
+        if rendering is not None:
+            atomic_write_bytes(cv2.imencode('.png', rendering.image)[1].tobytes(), base + '.png')
+        drawn = None if rendering is None else rendering.drawn
+        atomic_write_json(dict(drawn=drawn), base + '.json')  # last: it marks the entry finished
+        return drawn, None if rendering is None else rendering.image
 
     def transform(self, results: dict) -> dict:
         if self.prob <= 0 or np.random.rand() >= self.prob:
             return results
-        boxes, labels, attrs = self._layout(results)
+        boxes, labels, attrs, active = self._layout(results)
         if not len(boxes):
             return results
         variant = int(np.random.randint(self.num_variants)) if self.num_variants > 1 else 0
         key = self.cache_key(results, boxes, labels, attrs, variant)
-        path = os.path.join(self.cache_dir, key[:2], key + '.png')
-        image = None
-        if not os.path.isfile(path):
-            layout = dict(boxes=boxes.tolist(), labels=labels.tolist(), attrs=[ATTR_NAMES[int(a)] for a in attrs])
-            image = self.generate(layout, self._size(results), key)
-            atomic_write_bytes(cv2.imencode('.png', image)[1].tobytes(), path)
+        layout = dict(boxes=boxes.tolist(), labels=labels.tolist(), attrs=[ATTR_NAMES[int(a)] for a in attrs])
+        drawn, image = self._cached_or_generated(layout, self._size(results), key)
+        if drawn is None:  # training would have dropped this image: keep it real, with all its labels
+            return results
+        ignored = self._ignored(results).copy()
+        # a box not drawn may or may not show something there: neither an object nor background to learn
+        ignored[np.delete(active, drawn)] = True
+        results['gt_ignore_flags'] = ignored
+        path = self.cache_entry(key) + '.png'
         results['ori_img_path'] = results.get('img_path')
         results['detdiffusion_generated'] = True
         if 'img' in results:

@@ -1,8 +1,12 @@
-"""Atomic file writes: a reader never sees a half-written file, a killed job leaves none behind."""
+"""File helpers: atomic writes (a reader never sees a half-written file, a killed job leaves none behind) and
+chunked hashing (memory stays flat for checkpoints of any size)."""
+import hashlib
 import json
 import os
 import tempfile
 from typing import Any
+
+HASH_CHUNK = 1 << 20  # bytes read at a time when hashing a file
 
 
 def atomic_write_bytes(data: bytes, path: str) -> None:
@@ -25,3 +29,17 @@ def atomic_write_bytes(data: bytes, path: str) -> None:
 def atomic_write_json(obj: Any, path: str, indent: int = None) -> None:
     """Serialise ``obj`` as JSON and write it atomically to ``path``."""
     atomic_write_bytes(json.dumps(obj, indent=indent).encode('utf-8'), path)
+
+
+def update_digest(digest: 'hashlib._Hash', path: str) -> None:
+    """Feed the bytes of the file ``path`` to ``digest`` (e.g. ``hashlib.sha256()``), ``HASH_CHUNK`` at a time."""
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(HASH_CHUNK), b''):
+            digest.update(chunk)
+
+
+def file_sha256(path: str) -> str:
+    """Hex sha256 of the bytes of the file ``path``."""
+    digest = hashlib.sha256()
+    update_digest(digest, path)
+    return digest.hexdigest()

@@ -1,0 +1,124 @@
+"""The objects a generation shows, online (DetDiffusionGenerate) and offline (SyntheticDatasetWriter): only the
+boxes drawn (kept in the prompt, passing the export's data filters) are labels; the others are ignored online and
+left out offline; both paths give the same pixels and labels for the same layout and seed."""
+import json
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from mmdet_detdiffusion.transforms import DetDiffusionGenerate
+from mmdet_detdiffusion.transforms.online_generation import key_seed
+
+SIZE = 128  # pixels, the layouts' image size
+SETTINGS = dict(prob=1.0, attr_mode='hard', num_inference_steps=2, guidance_scale=2.0)
+# a big box, a tiny one (36 px, 0.2% of the image) and a medium one
+BOXES = [[10, 10, 70, 70], [100, 100, 106, 106], [80, 20, 120, 60]]
+LABELS = [0, 1, 2]
+
+
+@pytest.fixture(scope='module')
+def filtered_export(tiny_generator_export, tmp_path_factory):
+    """A copy of the tiny export whose training data dropped boxes under 1% of the image (as GeoDiffusion does)."""
+    export = str(tmp_path_factory.mktemp('filtered') / 'export')
+    shutil.copytree(tiny_generator_export, export)
+    config_path = os.path.join(export, 'model_index.json')
+    config = json.load(open(config_path))
+    config['data_filters'] = dict(min_box_area_ratio=0.01, min_object_area_ratio=0.02)
+    with open(config_path, 'w') as f:
+        json.dump(config, f)
+    return export
+
+
+def layout_results(boxes, labels, ignored=None) -> dict:
+    """The results of LoadAnnotations for a ``SIZE`` x ``SIZE`` image with these pixel xyxy boxes."""
+    return dict(img_path='real/image.png', height=SIZE, width=SIZE, gt_bboxes=np.array(boxes, dtype=np.float32),
+                gt_bboxes_labels=np.array(labels, dtype=np.int64),
+                gt_ignore_flags=np.zeros(len(boxes), bool) if ignored is None else np.array(ignored))
+
+
+def many_boxes(count: int):
+    """``count`` boxes of distinct sizes on a grid (8 columns of 16 px cells), labels cycling over the classes."""
+    boxes = [[16 * (i % 8), 16 * (i // 8), 16 * (i % 8) + 4 + i % 12, 16 * (i // 8) + 4 + i // 4] for i in range(count)]
+    return boxes, [i % 3 for i in range(count)]
+
+
+def cached_key(cache_dir) -> str:
+    """The key of the only generation in ``cache_dir``."""
+    (name,) = [f for _, _, files in os.walk(cache_dir) for f in files if f.endswith('.png')]
+    return name[:-len('.png')]
+
+
+def test_only_the_boxes_written_in_the_prompt_stay_labels(tiny_generator_export, tmp_path):
+    boxes, labels = many_boxes(41)
+    ignored = np.zeros(41, bool)
+    ignored[0] = True  # ignored already: not part of the layout, and stays ignored
+    transform = DetDiffusionGenerate(tiny_generator_export, str(tmp_path), **SETTINGS)
+    results = transform(layout_results(boxes, labels, ignored))
+    assert results['detdiffusion_generated'] and len(results['gt_bboxes']) == 41
+    layout = dict(boxes=boxes[1:], labels=labels[1:], image_size=(SIZE, SIZE))
+    _, _, (kept,) = transform.pipeline().layout_prompts([layout], 'hard')
+    assert 0 < len(kept) < 40  # CLIP's 77 tokens cut the layout of 40 objects
+    active = np.flatnonzero(~results['gt_ignore_flags'])
+    assert len(active) == len(kept) and active.tolist() == [k + 1 for k in kept]
+
+    again = DetDiffusionGenerate(tiny_generator_export, str(tmp_path), **SETTINGS)
+    cached = again(layout_results(boxes, labels, ignored))
+    assert again._pipe is None, 'the drawn boxes of a cached generation are read back without the generator'
+    assert np.array_equal(cached['gt_ignore_flags'], results['gt_ignore_flags'])
+    assert cached['img_path'] == results['img_path']
+
+
+def test_a_box_the_data_filters_drop_is_ignored_online_and_absent_offline(filtered_export, tmp_path):
+    from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
+    transform = DetDiffusionGenerate(filtered_export, str(tmp_path / 'cache'), **SETTINGS)
+    results = transform(layout_results(BOXES, LABELS))
+    assert results['detdiffusion_generated']
+    assert results['gt_ignore_flags'].tolist() == [False, True, False]
+
+    pipe = transform.pipeline()
+    coco = dict(images=[dict(id=1, file_name='image.png', width=SIZE, height=SIZE)],
+                annotations=[dict(id=i + 1, image_id=1, bbox=[x1, y1, x2 - x1, y2 - y1], category_id=label,
+                                  area=(x2 - x1) * (y2 - y1), iscrowd=0)
+                             for i, ((x1, y1, x2, y2), label) in enumerate(zip(BOXES, LABELS))],
+                categories=[dict(id=i, name=name) for i, name in enumerate(pipe.classes)])
+    writer = SyntheticDatasetWriter(pipe, str(tmp_path / 'offline'), 'hard', num_inference_steps=2, guidance_scale=2.0)
+    path = writer.run(coco, 'layouts.json', filters=pipe.config.data_filters, progress=False)  # as tools/generate.py
+    written = json.load(open(path))['annotations']
+    assert [a['category_id'] for a in written] == [0, 2]
+
+
+def test_online_and_offline_generations_agree(filtered_export, tmp_path):
+    from mmdet_detdiffusion.synthetic.plan import WorkItem
+    from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
+    transform = DetDiffusionGenerate(filtered_export, str(tmp_path / 'cache'), **SETTINGS)
+    online = transform(layout_results(BOXES, LABELS))
+    pipe = transform.pipeline()
+    writer = SyntheticDatasetWriter(pipe, str(tmp_path / 'offline'), 'hard', num_inference_steps=2, guidance_scale=2.0)
+    source = dict(id=1, file_name='image.png', width=SIZE, height=SIZE)
+    item = WorkItem(index=0, file_name='image_hard_0.png', source=source,
+                    boxes=tuple(tuple(float(v) for v in box) for box in BOXES), category_ids=tuple(LABELS),
+                    attrs=(None,) * len(BOXES), variant=0, seed=key_seed(cached_key(tmp_path / 'cache')))
+    # the whole layout, tiny box included: the writer's own filtering drops it, as the transform's does
+    (record,) = writer.generate_batch([item], dict(enumerate(pipe.classes)), filters=pipe.config.data_filters)
+    offline = cv2.imread(str(tmp_path / 'offline' / 'images' / item.file_name))
+    assert np.ptp(offline) > 10, 'a generated image, not a blank one'
+    assert np.array_equal(cv2.imread(online['img_path']), offline)
+    active = ~online['gt_ignore_flags']
+    boxes = [[x, y, x + w, y + h] for x, y, w, h in (a['bbox'] for a in record['annotations'])]
+    assert boxes == online['gt_bboxes'][active].tolist()
+    assert [a['category_id'] for a in record['annotations']] == online['gt_bboxes_labels'][active].tolist()
+
+
+def test_a_layout_the_data_filters_drop_keeps_the_real_image(tiny_generator_export, tmp_path):
+    small = [[0, 0, 10, 10]]  # 0.6% of the image: the export's training data dropped images this empty
+    transform = DetDiffusionGenerate(tiny_generator_export, str(tmp_path), **SETTINGS)
+    results = transform(layout_results(small, [0]))
+    assert 'detdiffusion_generated' not in results and results['img_path'] == 'real/image.png'
+    assert results['gt_ignore_flags'].tolist() == [False]
+    entries = [f for _, _, files in os.walk(tmp_path) for f in files]
+    assert len(entries) == 1 and entries[0].endswith('.json'), 'the decision is cached, no image is'
+    again = DetDiffusionGenerate(tiny_generator_export, str(tmp_path), **SETTINGS)
+    assert 'detdiffusion_generated' not in again(layout_results(small, [0])) and again._pipe is None
