@@ -44,7 +44,7 @@ def build_pipeline(preset: str, device: str) -> DetDiffusionPipeline:
     if preset == 'toy':
         from mmdet.registry import MODELS
         from mmengine.config import Config
-        cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator',
+        cfg = Config.fromfile(os.path.join(REPO, 'projects', 'toy_shapes', 'configs', 'generator',
                                            'detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py'))
         cfg.model.classes = CLASSES
         torch.manual_seed(0)

@@ -23,12 +23,12 @@ from torch.utils.data import DataLoader
 
 import mmdet_detdiffusion  # noqa: F401
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler
-from mmdet_detdiffusion.datasets.shapes import write_shapes_dataset
 from mmdet_detdiffusion.layout.attribute_file import load_coco
 from mmdet_detdiffusion.utils.config import set_data_root
+from projects.toy_shapes.toy_shapes.shapes import write_shapes_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join(REPO, 'configs', 'detector', 'retinanet_r18-w16_fpn_1xb8-12e_shapes.py')
+CONFIG = os.path.join(REPO, 'projects', 'toy_shapes', 'configs', 'detector', 'retinanet_r18-w16_fpn_1xb8-12e_shapes.py')
 
 
 def plain_inference(model, cfg: Config, batch_size: int) -> float:

@@ -26,8 +26,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmdet_detdiffusion  # noqa: F401
-from mmdet_detdiffusion.datasets.shapes import write_shapes_dataset
 from mmdet_detdiffusion.generator.export import export_generator
+from projects.toy_shapes.toy_shapes.shapes import write_shapes_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AFTER_LOADING = [dict(type='Resize', scale=(512, 512), keep_ratio=True), dict(type='RandomFlip', prob=0.5),
@@ -36,7 +36,7 @@ AFTER_LOADING = [dict(type='Resize', scale=(512, 512), keep_ratio=True), dict(ty
 
 def untrained_toy_generator(out_dir: str) -> str:
     from mmdet.registry import MODELS
-    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'generator',
+    cfg = Config.fromfile(os.path.join(REPO, 'projects', 'toy_shapes', 'configs', 'generator',
                                        'detdiffusion_toy-coordunet_1xb16-100e_shapes-64x64.py'))
     torch.manual_seed(0)
     return export_generator(MODELS.build(cfg.model), out_dir)

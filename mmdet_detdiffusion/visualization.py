@@ -7,20 +7,18 @@ import cv2
 import numpy as np
 
 from mmdet_detdiffusion.layout.attribute_file import xywh_to_xyxy
-from mmdet_detdiffusion.layout.attributes import ATTR_KEY, BRIGHT, EASY, FAINT, HARD
+from mmdet_detdiffusion.layout.attributes import ATTR_KEY, EASY, HARD
 from mmdet_detdiffusion.utils.fileio import atomic_write_bytes
 
-# BGR colours: attributes in green/red, the toy base's appearance values in grey/white, no attribute in yellow.
-ATTR_COLOURS = {EASY: (60, 200, 60), HARD: (40, 40, 230), FAINT: (150, 150, 150), BRIGHT: (255, 255, 255),
-                None: (0, 220, 255)}
+# BGR colours: easy green, hard red, no attribute yellow; a project that registers slot values adds theirs.
+ATTR_COLOURS = {EASY: (60, 200, 60), HARD: (40, 40, 230), None: (0, 220, 255)}
 
 
 def draw_boxes(image_bgr: np.ndarray, boxes_xyxy: Sequence[Sequence[float]], names: Sequence[str],
                attrs: Optional[Sequence[Optional[str]]] = None, scale: int = 2) -> np.ndarray:
     """A copy of ``image_bgr`` (H, W, 3 uint8) upscaled by ``scale`` with boxes (pixels, xyxy) and names.
 
-    Box colour follows ``attrs`` (``'easy'`` green, ``'hard'`` red, ``'faint'`` grey, ``'bright'`` white, none
-    yellow).
+    Box colour follows ``attrs`` (:data:`ATTR_COLOURS`: ``'easy'`` green, ``'hard'`` red, none yellow).
     """
     canvas = cv2.resize(image_bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
     attrs = attrs if attrs is not None else [None] * len(boxes_xyxy)

@@ -7,24 +7,19 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, 'tests'))
 
-from helpers import SHAPES_SIZE, toy_detector_cfg, train_detector  # noqa: E402
+from helpers import batch, fresh_clip_text, shapes_root, trained_retinanet  # noqa: E402,F401  (shared fixtures)
 
 
-@pytest.fixture(scope='session')
-def shapes_root(tmp_path_factory):
-    """A shapes dataset folder (32 train / 8 val images of 128 px); returns its path with a trailing '/'."""
-    from mmdet_detdiffusion.datasets.shapes import write_shapes_dataset
-    root = str(tmp_path_factory.mktemp('shapes')) + '/'
-    write_shapes_dataset(root, num_train=32, num_val=8, size=SHAPES_SIZE, seed=0)
-    return root
-
-
-@pytest.fixture(scope='session')
-def trained_retinanet(shapes_root, tmp_path_factory):
-    """``(config_path, checkpoint_path)`` of the toy RetinaNet trained for a few epochs on ``shapes_root``."""
-    work_dir = str(tmp_path_factory.mktemp('retinanet'))
-    cfg = toy_detector_cfg('retinanet_r18-w16_fpn_1xb8-12e_shapes.py', shapes_root, work_dir, max_epochs=12)
-    return train_detector(cfg, work_dir)
+@pytest.fixture(scope='session', autouse=True)
+def core_suite_runs_without_the_toy():
+    """The core suite tests the library as a user without ``projects/toy_shapes`` has it: after the session, no
+    test has imported the toy package (whose import registers its attribute values, datasets and U-Net)."""
+    yield
+    from mmdet_detdiffusion.layout.attributes import ATTRIBUTE_TOKENS
+    toy = sorted(name for name in sys.modules if name.startswith('projects.toy_shapes'))
+    assert not toy, f'the core suite imported the toy package: {toy} (toy tests belong in projects/toy_shapes/tests)'
+    assert tuple(ATTRIBUTE_TOKENS) == ('easy', 'hard'), \
+        f'the attribute slot holds {tuple(ATTRIBUTE_TOKENS)} after the core suite: expected easy and hard alone'
 
 
 @pytest.fixture(scope='session')
@@ -48,7 +43,7 @@ def clip_tokenizer(clip_text):
 
 
 @pytest.fixture(scope='session')
-def tiny_generator_export(shapes_root, tmp_path_factory):
+def tiny_generator_export(shapes_root, tmp_path_factory):  # noqa: F811  (the fixture imported above)
     """Folder of a tiny untrained pixel-space generator export (32x32, the shapes classes), recording
     the training filter ``min_object_area_ratio=0.02``."""
     import torch

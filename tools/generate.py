@@ -15,6 +15,7 @@ import os
 
 import torch
 from mmengine import dist
+from mmengine.utils import import_modules_from_strings
 
 from mmdet_detdiffusion.generator.export import generator_identity
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, read_export_config
@@ -40,8 +41,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--batch-size', type=int, default=8, help='images per pipeline call (per rank)')
     parser.add_argument('--steps', type=int, default=25, help='denoising steps')
     parser.add_argument('--guidance-scale', type=float, default=5.0)
-    parser.add_argument('--sampler', choices=sorted(SAMPLERS), default=DEFAULT_SAMPLER,
-                        help='sampler, over the export\'s noise schedule')
+    parser.add_argument('--sampler', choices=sorted(SAMPLERS),
+                        help=f'sampler over the export\'s noise schedule (default: the export\'s saved scheduler, '
+                             f'{DEFAULT_SAMPLER} as exported)')
     parser.add_argument('--output-size', choices=OUTPUT_SIZES, default='source',
                         help='source: resize to the source image so the real boxes are the labels; '
                              'model: keep the generator resolution and rescale the boxes')
@@ -62,12 +64,16 @@ def parse_args() -> argparse.Namespace:
                         help='rare-class quotas: LVIS repeat-factor threshold t, r(c) = max(1, sqrt(t / f(c))) copies '
                              'of an image per its rarest class (default: one copy each)')
     parser.add_argument('--dtype', choices=['auto', *DTYPES], default='auto', help='auto: fp16 on GPU, else fp32')
+    parser.add_argument('--custom-imports', nargs='+', default=[], metavar='MODULE',
+                        help='modules to import before loading the export: those of classes it names that are not '
+                             'diffusers\' or transformers\' (e.g. projects.toy_shapes.toy_shapes)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    import_modules_from_strings(args.custom_imports)
     init_distributed(args.launcher)
     if not os.path.isfile(args.ann_file):
         raise SystemExit(f'generate: --ann-file {args.ann_file} does not exist: give the COCO json of the layouts '

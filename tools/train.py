@@ -5,9 +5,11 @@ add ``custom_imports=dict(imports=['mmdet_detdiffusion'])``.
 
 Example::
 
-    python tools/train.py configs/detector/retinanet_r18-w16_fpn_1xb8-12e_shapes.py --data-root data/shapes
+    python tools/train.py projects/toy_shapes/configs/detector/retinanet_r18-w16_fpn_1xb8-12e_shapes.py \\
+        --data-root data/shapes
     python tools/train.py CONFIG --max-epochs 4         # a shorter run: schedule and intervals rescaled
-    python tools/train.py configs/detector/retinanet_r18-w16_fpn_1xb8-12e_shapes-detdiffusion-online.py \\
+    python tools/train.py \\
+        projects/toy_shapes/configs/detector/retinanet_r18-w16_fpn_1xb8-12e_shapes-detdiffusion-online.py \\
         --data-root data/shapes --cfg-options generator=GEN_DIR/export   # every DetDiffusionGenerate uses it
     torchrun --nproc_per_node 8 tools/train.py CONFIG --launcher pytorch
 """

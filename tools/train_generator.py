@@ -6,7 +6,8 @@ writes checkpoints, logs, sample grids (``samples/``) and, at the end, the diffu
 
 Examples::
 
-    python tools/train_generator.py configs/generator/detdiffusion_toy-base_1xb16-30e_shapes-64x64.py \\
+    python tools/train_generator.py \\
+        projects/toy_shapes/configs/generator/detdiffusion_toy-base_1xb16-30e_shapes-64x64.py \\
         --data-root data/shapes     # the toy generator, fine-tuned from the bundled toy base
     python tools/train_generator.py CONFIG --resume                      # continue an interrupted run
     python tools/train_generator.py CONFIG --max-epochs 10               # a shorter run, schedule rescaled

@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall
 
 # Claim 1, fidelity: YOLO score of the fine-tuned generator's images on unseen layouts, as a share of the real's
-FIDELITY_MAP_RATIO = 0.6  # the demo's own mAP target since 041b2fb (docs/demo_status.md)
+# (the targets' history: projects/toy_shapes/docs/demo_status.md)
+FIDELITY_MAP_RATIO = 0.6  # the demo's own mAP target
 FIDELITY_AP50_RATIO = 0.8  # DESIGN.md's toy target: YOLO score of generated images >= 0.8x real
 # Claim 2, the hard attribute: D's recall on hard vs easy generations of the same layouts and seed
-RECALL_GAP = 0.10  # the demo's target since 041b2fb: DESIGN.md's "hard lower than easy", by 10 points
-RECALL_P_VALUE = 0.001  # the demo's target since 041b2fb: the gap beyond chance on one seed's sign test
-RECALL_MIN_PAIRS = 250  # the demo's target since 041b2fb (its 110 validation layouts hold 257 boxes)
-RECALL_ALPHA = 0.05  # paired_recall.lower_recall_verdict's level: the usual 5% for "lower at all"
-CONTRAST_SHARE = 0.5  # the demo's target since 041b2fb: the hard token reproduces half the real contrast gap
+RECALL_GAP = 0.10  # DESIGN.md's "hard lower than easy", by 10 points
+RECALL_P_VALUE = 0.001  # the gap beyond chance on one seed's sign test
+RECALL_MIN_PAIRS = 250  # (the demo's 110 validation layouts hold 257 boxes)
+RECALL_ALPHA = 0.05  # the usual 5% for "lower at all" (recall_lower)
+CONTRAST_SHARE = 0.5  # the hard token reproduces half the real contrast gap
 
 # the targets in words, for the reports
 FIDELITY_TARGET = f'mAP >= {FIDELITY_MAP_RATIO:g}x and AP50 >= {FIDELITY_AP50_RATIO:g}x real'

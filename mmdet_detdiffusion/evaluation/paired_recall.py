@@ -68,10 +68,3 @@ def paired_recall(coco_a: dict, attributes_a: Dict[Hashable, str], coco_b: dict,
     return PairedRecall(pairs=len(common), recall_a=sum(found_a[key] for key in common) / len(common),
                         recall_b=sum(found_b[key] for key in common) / len(common), only_a=only_a, only_b=only_b,
                         p_value=sign_test(only_a, only_b))
-
-
-def lower_recall_verdict(result: PairedRecall, alpha: float = 0.05) -> str:
-    """Whether set A's recall is lower than set B's, and more than chance at level ``alpha``."""
-    if result.recall_a >= result.recall_b:
-        return 'not lower'
-    return 'lower, as intended' if result.p_value < alpha else f'lower, but within chance (sign test p >= {alpha})'

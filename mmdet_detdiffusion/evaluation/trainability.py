@@ -6,7 +6,8 @@ So every arm trains the same detector config for ``budget`` iterations (the epoc
 converted to iterations), its epoch-based schedule scaled to that budget; "real only, same epochs" is
 kept as a reference row with its own, shorter budget. Each arm runs with several seeds; a mixed arm's
 gain is the mean of its per-seed differences to the iteration-matched real-only arm (paired by seed),
-with a Student-t confidence interval, and is called beyond seed noise only when the interval excludes 0.
+with a Student-t confidence interval; :func:`.claims.gain` calls it beyond seed noise only when the interval
+excludes 0.
 
 Works on any mmdet config (toy shapes or COCO): :func:`arm_config` rewrites a config for one arm and seed.
 """
@@ -113,8 +114,7 @@ def t_quantile(probability: float, dof: int) -> float:
 def paired_gain(arm: Sequence[float], baseline: Sequence[float], confidence: float = 0.95) -> dict:
     """Gain of ``arm`` over ``baseline``, both per seed in the same seed order: the mean of the paired
     differences, its ``confidence`` Student-t interval ``[low, high]`` (n - 1 degrees of freedom) and
-    ``half_width`` (the smallest gain these seeds can tell from noise), and ``beyond_noise``: whether the
-    interval excludes 0. Needs at least 2 seeds."""
+    ``half_width`` (the smallest gain these seeds can tell from noise). Needs at least 2 seeds."""
     if len(arm) != len(baseline):
         raise ValueError(f'paired_gain: {len(arm)} arm values vs {len(baseline)} baseline values')
     if len(arm) < 2:
@@ -122,9 +122,7 @@ def paired_gain(arm: Sequence[float], baseline: Sequence[float], confidence: flo
     diffs = np.asarray(arm, dtype=np.float64) - np.asarray(baseline, dtype=np.float64)
     mean, sem = float(diffs.mean()), float(diffs.std(ddof=1) / math.sqrt(len(diffs)))
     half = t_quantile(0.5 + confidence / 2, len(diffs) - 1) * sem
-    low, high = mean - half, mean + half
-    return dict(mean=mean, low=low, high=high, half_width=half, confidence=confidence,
-                beyond_noise=bool(low > 0 or high < 0))
+    return dict(mean=mean, low=mean - half, high=mean + half, half_width=half, confidence=confidence)
 
 
 def protocol_report(results: Dict[str, Sequence[float]], arms: Sequence[Arm], confidence: float = 0.95,
@@ -138,14 +136,6 @@ def protocol_report(results: Dict[str, Sequence[float]], arms: Sequence[Arm], co
             entry['gain'] = paired_gain(results[arm.name], results[baseline], confidence)
         report[arm.name] = entry
     return report
-
-
-def verdict(gain: dict) -> str:
-    """How a report words a gain: beyond seed noise only when its interval excludes 0."""
-    interval = f'{gain["mean"]:+.3f} [{gain["low"]:+.3f}, {gain["high"]:+.3f}]'
-    if not gain['beyond_noise']:
-        return f'{interval}: within seed noise'
-    return f'{interval}: {"a gain" if gain["mean"] > 0 else "a loss"} beyond seed noise'
 
 
 def available_cpus() -> int:
@@ -212,10 +202,3 @@ def arm_slug(arm: Arm) -> str:
 def select(results: Dict[str, Sequence[Dict[str, float]]], key: str) -> Dict[str, List[float]]:
     """``{arm: [metrics[key] per seed]}`` from runs that report several metrics."""
     return {arm: [float(metrics[key]) for metrics in runs] for arm, runs in results.items()}
-
-
-def report_rows(report: Dict[str, dict]) -> List[List[str]]:
-    """Table rows ``(arm, iterations, mean ± std, per seed, gain over real only)`` of a :func:`protocol_report`."""
-    return [[arm, str(entry['iters']), f'{entry["mean"]:.3f} ± {entry["std"]:.3f}',
-             ', '.join(f'{v:.3f}' for v in entry['seeds']), verdict(entry['gain']) if 'gain' in entry else '-']
-            for arm, entry in report.items()]

@@ -20,7 +20,6 @@ from diffusers.utils import is_accelerate_available
 from mmengine.registry import Registry
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from mmdet_detdiffusion.generator.coord_unet import CoordUNet2DConditionModel
 from mmdet_detdiffusion.generator.text import clip_tokenizer_from_bpe, find_open_clip_bpe
 
 
@@ -47,8 +46,8 @@ def build_from_pretrained_or_config(cfg: dict, registry: Registry, default_args:
 
 GENERATOR_COMPONENTS = Registry('generator component', build_func=build_from_pretrained_or_config,
                                 scope='mmdet_detdiffusion')
-for _cls in (UNet2DConditionModel, UNet2DModel, CoordUNet2DConditionModel, AutoencoderKL, CLIPTextModel,
-             CLIPTokenizer, DDPMScheduler, DDIMScheduler, DPMSolverMultistepScheduler, PNDMScheduler):
+for _cls in (UNet2DConditionModel, UNet2DModel, AutoencoderKL, CLIPTextModel, CLIPTokenizer,
+             DDPMScheduler, DDIMScheduler, DPMSolverMultistepScheduler, PNDMScheduler):
     GENERATOR_COMPONENTS.register_module(module=_cls)
 
 
@@ -59,7 +58,7 @@ def build_component(cfg: Union[dict, Any, None]) -> Any:
 
 def sample_channels(unet) -> int:
     """Channels of the samples (latents or pixels) a U-Net denoises: its ``out_channels``, or what a
-    :class:`CoordUNet2DConditionModel` with patches says."""
+    U-Net that folds pixels into patches says (its ``sample_channels``, e.g. ``projects/toy_shapes``' U-Net)."""
     return getattr(unet, 'sample_channels', unet.config.out_channels)
 
 

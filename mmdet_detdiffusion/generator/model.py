@@ -19,7 +19,6 @@ from mmdet.registry import MODELS
 from mmengine import dist
 from mmengine.model import BaseModel
 
-from mmdet_detdiffusion.generator.attention_loss import CROSS_ATTENTION, layout_attention_loss, record_cross_attention
 from mmdet_detdiffusion.generator.components import build_component, latent_scale
 from mmdet_detdiffusion.generator.geodiffusion import GENERATION_CONFIG, layout_settings, read_generation_config
 from mmdet_detdiffusion.generator.losses import foreground_weight_map, instance_mask_loss, noise_level_weight
@@ -27,10 +26,9 @@ from mmdet_detdiffusion.generator.perception_head import PerceptionHead
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, uint8_images
 from mmdet_detdiffusion.generator.recorder import UNetRecorder
 from mmdet_detdiffusion.generator.sampling import DEFAULT_SAMPLER, make_sampler
-from mmdet_detdiffusion.generator.text import (SlotTokenEmbeddings, add_layout_tokens, copy_slot_rows, encode_text,
-                                               init_word_embeddings, word_token_counter)
-from mmdet_detdiffusion.layout.attributes import ATTR_NAMES, NO_ATTR_CODE, SLOT_VALUES
-from mmdet_detdiffusion.layout.prompt import PROMPT_PREFIX, LayoutObject, LocationGrid, build_prompt, object_token_spans
+from mmdet_detdiffusion.generator.text import SlotTokenEmbeddings, add_layout_tokens, encode_text, word_token_counter
+from mmdet_detdiffusion.layout.attributes import ATTR_NAMES, NO_ATTR_CODE
+from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt
 
 TRAINABLE_PARTS = ('unet', 'text_encoder', 'perception_head')
 # the attribute-slot rows alone (``separate_slot_embeddings``); they also train with the text encoder
@@ -90,17 +88,9 @@ class DetDiffusionGenerator(BaseModel):
         pa_weight_power: the P.A. loss of a sample is weighted by ``alpha-bar_t ** pa_weight_power``
             (the paper: 0.5, ``sqrt(alpha-bar_t)``).
         foreground_weight: ``dict(weight=2.0, power=0.2)`` for GeoDiffusion's foreground re-weighting.
-        attention_loss_weight: weight of the layout attention loss (``attention_loss.py``), a stand-in for
-            pretraining when the U-Net is trained from scratch; 0 (off) when fine-tuning, as in the paper.
-        word_embedding_norm: a text encoder trained from scratch: give the prompt's words (prefix, class
-            names, attribute words) orthogonal embedding rows of this norm
-            (:func:`~.text.init_word_embeddings`); ``None`` keeps the rows (a pretrained encoder).
         noise_offset: std of a per-sample, per-channel constant added to the training noise (the offset
             noise of diffusers' training examples): lets samplers move an image's mean level, e.g. a
             background from near-black to near-white; 0 is plain noise.
-        slot_token_init: ``{value: source value}``: these attribute-slot tokens start from the rows of other slot
-            tokens of the base (:func:`~.text.copy_slot_rows`); ``None`` keeps the rows ``add_layout_tokens`` gives.
-            A checkpoint loaded afterwards (resume, ``load_from``) overrides them.
         separate_slot_embeddings: train the attribute-slot tokens' rows as a parameter of their own,
             ``slot_embeddings.weight`` (:class:`~.text.SlotTokenEmbeddings`), so that ``paramwise_cfg`` can give
             them their own learning rate; they train with the text encoder.
@@ -119,9 +109,7 @@ class DetDiffusionGenerator(BaseModel):
                  perception_head: Union[dict, PerceptionHead, None] = dict(channels=64, num_convs=2),
                  feature_blocks: Sequence[int] = (1, 2, 3), pa_loss_weight: float = 0.01,
                  pa_weight_power: float = 0.5,
-                 foreground_weight: Optional[dict] = None, attention_loss_weight: float = 0.0,
-                 word_embedding_norm: Optional[float] = None, noise_offset: float = 0.0,
-                 slot_token_init: Optional[Dict[str, str]] = None,
+                 foreground_weight: Optional[dict] = None, noise_offset: float = 0.0,
                  separate_slot_embeddings: bool = False, trainable: Sequence[str] = TRAINABLE_PARTS,
                  seed: int = 0, data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor or DEFAULT_DATA_PREPROCESSOR, init_cfg=init_cfg)
@@ -141,12 +129,8 @@ class DetDiffusionGenerator(BaseModel):
         layout = resolve_layout_settings(location_bins, max_objects, generation_config)
         self.grid = LocationGrid(layout['location_bins'])
         self.max_objects = layout['max_objects']
-        if word_embedding_norm is not None:  # before add_layout_tokens: attribute tokens start from their words
-            init_word_embeddings(self.tokenizer, self.text_encoder,
-                                 [PROMPT_PREFIX, *self.classes, *SLOT_VALUES], word_embedding_norm, seed)
-        add_layout_tokens(self.tokenizer, self.text_encoder, self.grid)
-        if slot_token_init:
-            copy_slot_rows(self.tokenizer, self.text_encoder, slot_token_init)
+        self.seed = seed
+        self.init_layout_tokens()
         self.slot_embeddings = None
         if separate_slot_embeddings:
             self.slot_embeddings = SlotTokenEmbeddings(self.tokenizer, self.text_encoder)
@@ -160,11 +144,8 @@ class DetDiffusionGenerator(BaseModel):
         self.pa_loss_weight = pa_loss_weight
         self.pa_weight_power = pa_weight_power
         self.foreground_weight = foreground_weight
-        self.attention_loss_weight = attention_loss_weight
         self.noise_offset = noise_offset
         self.recorder = UNetRecorder()  # what the losses read from inside the U-Net's training pass
-        if attention_loss_weight:
-            record_cross_attention(self.unet, self.recorder)
         if isinstance(perception_head, dict):
             in_channels = [self.unet.up_blocks[i].resnets[-1].out_channels for i in feature_blocks]
             perception_head = MODELS.build(perception_head, default_args=dict(
@@ -173,11 +154,15 @@ class DetDiffusionGenerator(BaseModel):
         self.feature_blocks = () if perception_head is None else tuple(perception_head.config.feature_blocks)
         for i in self.feature_blocks:
             self.unet.up_blocks[i].register_forward_hook(self.recorder.output_hook(UP_BLOCK_RECORD.format(i)))
-        self.seed = seed
         self.register_buffer('num_train_steps', torch.zeros((), dtype=torch.long))
         self._set_trainable(trainable)
 
     # ---------------------------------------------------------------- setup
+    def init_layout_tokens(self) -> None:
+        """Add the layout tokens to the tokenizer and text encoder (:func:`~.text.add_layout_tokens`); a subclass
+        that initialises more rows extends it (it runs before the slot rows are held apart)."""
+        add_layout_tokens(self.tokenizer, self.text_encoder, self.grid)
+
     def _set_trainable(self, trainable: Sequence[str]) -> None:
         self.requires_grad_(False)
         for part in trainable:
@@ -278,9 +263,7 @@ class DetDiffusionGenerator(BaseModel):
         if self.foreground_weight is not None:
             boxes = [torch.tensor([o.box for o in layout], device=error.device).reshape(-1, 4) for layout in layouts]
             error = error * foreground_weight_map(boxes, error.shape[-2:], **self.foreground_weight)
-        losses = dict(loss_ldm=error.mean())
-        if self.attention_loss_weight:
-            losses['loss_attn'] = self.attention_loss_weight * self.attention_loss(kept, latents.shape[-2:])
+        losses = dict(loss_ldm=error.mean(), **self.extra_losses(kept, latents))
         if self.perception_head is not None:
             losses['loss_pa'] = self.pa_loss_weight * self.perception_loss(layouts, data_samples, timesteps)
         return losses
@@ -297,17 +280,10 @@ class DetDiffusionGenerator(BaseModel):
             return latents
         raise ValueError(f'scheduler prediction_type {kind!r} is not one of epsilon, v_prediction, sample')
 
-    def attention_loss(self, kept: List[List[LayoutObject]], size: Sequence[int]) -> torch.Tensor:
-        """Layout attention loss of the last U-Net forward pass over the objects in the prompts (unscaled)."""
-        maps = self.recorder.pop(CROSS_ATTENTION)
-        device = maps[0].device
-        boxes = torch.tensor([o.box for objects in kept for o in objects], device=device).reshape(-1, 4)
-        if len(boxes) == 0:
-            return sum(m.sum() for m in maps) * 0.0
-        spans = torch.tensor([s for objects in kept for s in object_token_spans(objects, self.count_tokens)],
-                             device=device)
-        batch_index = torch.tensor([b for b, objects in enumerate(kept) for _ in objects], device=device)
-        return layout_attention_loss(maps, tuple(size), boxes, spans, batch_index)
+    def extra_losses(self, kept: List[List[LayoutObject]], latents: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Losses a subclass adds, read after the U-Net's training pass (``self.recorder``), given the objects
+        written in each prompt and the clean latents ``(B, C, h, w)``; none here."""
+        return {}
 
     def perception_loss(self, layouts: List[List[LayoutObject]], data_samples: list, timesteps: torch.Tensor
                         ) -> torch.Tensor:

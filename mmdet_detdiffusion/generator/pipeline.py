@@ -10,8 +10,8 @@ A generator export is this pipeline's ``save_pretrained`` folder: ``model_index.
 components (``unet/ vae/ text_encoder/ tokenizer/ scheduler/ perception_head/``) and holds the layout
 settings (classes, location bins, object cap, attribute use, the training data filters). A U-Net, VAE and
 text encoder of diffusers' and transformers' own classes load in plain diffusers too (e.g.
-``StableDiffusionPipeline.from_pretrained``); this package's classes (``CoordUNet2DConditionModel``,
-``PerceptionHead``) load where it is imported.
+``StableDiffusionPipeline.from_pretrained``); this package's ``PerceptionHead`` (and a project's
+own classes, e.g. ``projects/toy_shapes``' U-Net) load where their module is imported.
 
 ``pipe.scheduler`` is the sampler, as in diffusers: an export saves trailing DPM-Solver++ over the training
 noise schedule (:mod:`.sampling`), and another one is set the diffusers way::
@@ -25,6 +25,7 @@ image's noise independent of the batch it is in. diffusers' attention uses PyTor
 import inspect
 import os
 import re
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -53,6 +54,7 @@ OUTPUT_TYPES = ('pil', 'np', 'pt', 'latent')
 
 EXPORT_HINT = 'tools/train_generator.py writes a generator export to WORK_DIR/export when training ends'
 # what the Hugging Face Hub takes as a repo id ("name" or "org/name"); other paths can only be local
+LOADABLE_LIBRARIES = ('diffusers', 'transformers')  # the component libraries diffusers imports itself
 HUB_ID = re.compile(r'[\w-][\w.-]*(/[\w-][\w.-]*)?')
 NO_ATTRIBUTES_MESSAGE = (
     "attr_mode='original', but no box of the layouts carries a P.A. attribute: the prompts are written "
@@ -173,6 +175,12 @@ class DetDiffusionPipeline(DiffusionPipeline):
         kwargs.setdefault('low_cpu_mem_usage', is_accelerate_available())
         saved = cls.load_config(folder)
         saved_class = saved.get('_class_name')
+        for name, entry in saved.items():  # diffusers loads a class of another module only once it is imported
+            if isinstance(entry, list) and len(entry) == 2 and entry[0] is not None \
+                    and entry[0] not in LOADABLE_LIBRARIES + tuple(sys.modules):
+                raise ImportError(f'{folder}: its {name} is a {entry[1]} of the module {entry[0]}, which is not '
+                                  f'imported: import it first (tools/generate.py: --custom-imports {entry[0]}; '
+                                  'an mmdet config: custom_imports)')
         if saved_class == cls.__name__ and 'classes' not in saved and not kwargs.get('classes'):
             raise ValueError(f'{folder}/model_index.json has no classes: an export of an earlier version, which kept '
                              f'its settings in detdiffusion.json. Resume its training with this version to export it '

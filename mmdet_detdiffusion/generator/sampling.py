@@ -28,6 +28,16 @@ def make_sampler(sampler: str, training_config: dict) -> SchedulerMixin:
     return scheduler_cls.from_config(training_config, **{'timestep_spacing': TRAILING, **options})
 
 
+def sampler_name(scheduler: SchedulerMixin) -> str:
+    """The name of ``scheduler`` among ``SAMPLERS`` (its class and options, trailing steps), else its class name:
+    what provenance records of the sampler that made an image."""
+    for name, (scheduler_cls, options) in SAMPLERS.items():
+        if type(scheduler) is scheduler_cls and scheduler.config.get('timestep_spacing') == TRAILING and all(
+                scheduler.config.get(key) == value for key, value in options.items()):
+            return name
+    return type(scheduler).__name__
+
+
 def is_training_scheduler(scheduler: SchedulerMixin) -> bool:
     """Whether ``scheduler`` is a training noise scheduler rather than a sampler: a ``DDPMScheduler`` without
     the trailing steps that every sampler of :func:`make_sampler` has (the training configs' DDPMScheduler

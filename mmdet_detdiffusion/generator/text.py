@@ -1,13 +1,13 @@
 """CLIP tokenizer and text encoder extended with layout tokens.
 
 New tokens: ``bins * bins`` location tokens ``<l{i}>`` and the attribute-slot tokens (``<easy>``, ``<hard>`` and
-the toy base's ``<faint>``, ``<bright>``: :mod:`~mmdet_detdiffusion.layout.attributes`);
+any value a project registers: :mod:`~mmdet_detdiffusion.layout.attributes`);
 those a tokenizer already holds (a GeoDiffusion checkpoint's location tokens) keep their rows. New rows
 are initialised as follows (the rest of the table is untouched):
 
 - location token of grid point (x, y): the 2-D sin-cos encoding of the point (:mod:`.position_encoding`),
   rescaled to the mean norm of the pretrained token embeddings;
-- slot token: the pretrained embedding of the word it stands for ("easy", "hard", "faint", "bright").
+- slot token: the pretrained embedding of the word it stands for ("easy", "hard").
 """
 import gzip
 import importlib.util
@@ -124,43 +124,6 @@ def slot_token_ids(tokenizer, values: Sequence[str]) -> List[int]:
     ids = tokenizer.convert_tokens_to_ids(tokens)
     if tokenizer.unk_token_id in ids:
         raise ValueError(f'the tokenizer lacks some of the slot tokens {tokens} (add_layout_tokens adds them)')
-    return ids
-
-
-def copy_slot_rows(tokenizer, text_encoder: torch.nn.Module, sources: Dict[str, str]) -> None:
-    """Start slot tokens from other slot tokens' embedding rows, ``sources`` = ``{value: source value}`` (names of
-    :data:`ATTRIBUTE_TOKENS`), as textual inversion starts a new token from an initializer token: e.g.
-    ``dict(hard='faint', easy='bright')`` on the toy base, whose pretraining bound ``<faint>``/``<bright>``."""
-    unknown = sorted((set(sources) | set(sources.values())) - set(ATTRIBUTE_TOKENS))
-    if unknown:
-        raise ValueError(f'copy_slot_rows: {unknown} are not attribute-slot values {sorted(ATTRIBUTE_TOKENS)}')
-    names = sorted({*sources, *sources.values()})
-    ids = dict(zip(names, slot_token_ids(tokenizer, names)))
-    table = text_encoder.get_input_embeddings().weight
-    with torch.no_grad():
-        rows = {name: table[ids[source]].clone() for name, source in sources.items()}  # all read before any write
-        for name, row in rows.items():
-            table[ids[name]] = row
-
-
-def init_word_embeddings(tokenizer, text_encoder: torch.nn.Module, words: Sequence[str], norm: float,
-                         seed: int = 0) -> List[int]:
-    """Give the tokens of ``words`` orthogonal embedding rows of length ``norm`` (a text encoder trained from
-    scratch; returns their ids).
-
-    CLIP arrives knowing its words apart; a from-scratch encoder starts with rows of norm ~0.16 that its
-    position embeddings and layers blur (the toy base's states for 'circle' and 'square' ended 2% apart,
-    and it drew every class alike). Distinct rows give the U-Net class words to read from the first step.
-    """
-    ids = sorted({i for word in words for i in tokenizer(word, add_special_tokens=False).input_ids})
-    table = text_encoder.get_input_embeddings().weight
-    if len(ids) > table.shape[1]:
-        raise ValueError(f'init_word_embeddings: {len(ids)} word tokens need at most {table.shape[1]} '
-                         '(the embedding width) for orthogonal rows')
-    generator = torch.Generator().manual_seed(seed)
-    basis, _ = torch.linalg.qr(torch.randn(table.shape[1], len(ids), generator=generator))
-    with torch.no_grad():
-        table[ids] = (basis.T * norm).to(table)
     return ids
 
 

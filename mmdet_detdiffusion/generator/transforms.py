@@ -16,20 +16,21 @@ from mmcv.transforms import BaseTransform
 from mmdet.datasets.transforms import PackDetInputs
 from mmdet.registry import TRANSFORMS
 
-from mmdet_detdiffusion.layout.attributes import ATTR_CODES, ATTR_KEY, EASY, HARD, SLOT_VALUES
+from mmdet_detdiffusion.layout.attributes import ATTR_CODES, ATTR_KEY, EASY, HARD, slot_values
 
 
 @TRANSFORMS.register_module()
 class LoadPerceptionAttributes(BaseTransform):
     """``results['instances'][i]['pa_attr']`` -> ``results['gt_pa_attrs']``: int64 ``(N,)`` attribute codes
-    (``ATTR_CODES``: 0 easy, 1 hard, 2 faint, 3 bright, -1 none); aligned with ``gt_bboxes`` from
+    (``ATTR_CODES``: 0 easy, 1 hard, then any value a project registers, -1 none); aligned with ``gt_bboxes`` from
     ``LoadAnnotations``."""
 
     def transform(self, results: dict) -> dict:
         attrs = [instance.get(ATTR_KEY) for instance in results.get('instances', [])]
         unknown = sorted({str(a) for a in attrs if a not in ATTR_CODES})
         if unknown:
-            raise ValueError(f'{results.get("img_path")}: {ATTR_KEY} values {unknown} are not {"/".join(SLOT_VALUES)}')
+            raise ValueError(f'{results.get("img_path")}: {ATTR_KEY} values {unknown} are not '
+                             f'{"/".join(slot_values())}')
         results['gt_pa_attrs'] = np.array([ATTR_CODES[a] for a in attrs], dtype=np.int64)
         return results
 

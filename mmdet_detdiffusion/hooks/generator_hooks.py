@@ -26,9 +26,9 @@ def _generator(runner):
 class GeneratorSampleHook(Hook):
     """Every ``interval`` iterations (and after training) generate images for the first ``num_samples``
     training layouts and save a grid ``{work_dir}/samples/iter_{N}.png``: real images (top) and
-    generated ones (bottom), each with the layout boxes drawn (green easy, red hard, grey faint, white bright;
-    :data:`~mmdet_detdiffusion.visualization.ATTR_COLOURS`). The grid also goes to
-    the runner's visualizer as image ``generator_samples`` at step N, for its backends (TensorBoard, W&B...)."""
+    generated ones (bottom), each with the layout boxes drawn in its attribute's colour
+    (:data:`~mmdet_detdiffusion.visualization.ATTR_COLOURS`). The grid also goes to the runner's visualizer as
+    image ``generator_samples`` at step N, for its backends (TensorBoard, W&B...)."""
 
     priority = 'LOW'
 

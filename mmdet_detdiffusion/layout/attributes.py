@@ -8,16 +8,12 @@ or has no attribute. The attribute is written as
 - an integer code in arrays and tensors (``gt_pa_attrs``, ``gt_instances.pa_attrs``): :data:`ATTR_CODES`,
   :data:`NO_ATTR_CODE` for a box without one;
 - a token in layout prompts, after the box's location tokens (the attribute slot): :data:`ATTRIBUTE_TOKENS`,
-  parsed by :data:`ATTRIBUTE_TOKEN_PATTERN`; a box without an attribute gets no token.
+  parsed by :func:`attribute_token_pattern`; a box without an attribute gets no token.
 
-The slot has two more values, :data:`APPEARANCES` (``'faint'``, ``'bright'``: the object's contrast with its
-background), which only the toy base's pretraining writes (:class:`~mmdet_detdiffusion.datasets.shapes_stream.
-ShapesStreamDataset`). Stable Diffusion reads every prompt token through image-dependent queries; the toy U-Net's
-queries are position alone, and its pixels take the slot token's own state, which a base trained on random
-easy/hard tokens learns to make the same for both. A slot that carries appearance in pretraining is one whose
-token the base has learnt to tell apart, as SD tells its words apart, so that fine-tuning can give easy and hard
-their meaning. Detectors' labels, attribute files and generation modes know only easy and hard; the
-attribute-loading transform and user layouts take every slot value.
+The slot holds easy and hard, and projects may add values of their own with :func:`register_slot_values`
+(e.g. ``projects/toy_shapes``' appearance words): each gets the next integer code and a token. Detectors'
+labels, attribute files and generation modes know only easy and hard; the attribute-loading transform, prompts
+and user layouts take every registered value (:func:`slot_values`).
 
 A generation mode sets the attributes of a layout's boxes: ``'hard'`` / ``'easy'`` for every box,
 ``'original'`` as the layout gives them (:data:`GENERATION_MODES`, what a user picks), or ``'none'``, no
@@ -27,23 +23,42 @@ The package's provenance records (attribute file, synthetic datasets and their i
 :data:`RECORD_KEY` in COCO json.
 """
 import re
-from typing import Dict, Optional
+from typing import Dict, Optional, Pattern, Tuple
 
 EASY = 'easy'
 HARD = 'hard'
 ATTRIBUTES = (EASY, HARD)  # the perception-aware attributes
-FAINT = 'faint'
-BRIGHT = 'bright'
-APPEARANCES = (FAINT, BRIGHT)  # the toy base's pretraining only
-SLOT_VALUES = (*ATTRIBUTES, *APPEARANCES)  # position = integer code
 
 NO_ATTR_CODE = -1
-ATTR_CODES: Dict[Optional[str], int] = {None: NO_ATTR_CODE, **{name: code for code, name in enumerate(SLOT_VALUES)}}
-ATTR_NAMES: Dict[int, Optional[str]] = {code: name for name, code in ATTR_CODES.items()}
+# Filled by register_slot_values, in place, so that every importer sees the values registered later.
+ATTR_CODES: Dict[Optional[str], int] = {None: NO_ATTR_CODE}
+ATTR_NAMES: Dict[int, Optional[str]] = {NO_ATTR_CODE: None}
+ATTRIBUTE_TOKENS: Dict[str, str] = {}
 
-ATTRIBUTE_TOKENS: Dict[str, str] = {name: f'<{name}>' for name in SLOT_VALUES}
-# One attribute-slot token; group 1 is its value's name.
-ATTRIBUTE_TOKEN_PATTERN = re.compile('<(' + '|'.join(map(re.escape, SLOT_VALUES)) + ')>')
+
+def register_slot_values(*names: str) -> None:
+    """Add values to the attribute slot, in order: each gets the next integer code and the token ``<name>``
+    (a value already registered keeps its code)."""
+    for name in names:
+        if not re.fullmatch(r'[a-z_]+', name):
+            raise ValueError(f'attribute-slot value {name!r}: expected lower-case letters and underscores')
+        if name not in ATTRIBUTE_TOKENS:
+            ATTR_CODES[name] = len(ATTRIBUTE_TOKENS)
+            ATTR_NAMES[len(ATTRIBUTE_TOKENS)] = name
+            ATTRIBUTE_TOKENS[name] = f'<{name}>'
+
+
+def slot_values() -> Tuple[str, ...]:
+    """The registered attribute-slot values; position = integer code."""
+    return tuple(ATTRIBUTE_TOKENS)
+
+
+def attribute_token_pattern() -> Pattern[str]:
+    """Regex of one attribute-slot token; group 1 is its value's name."""
+    return re.compile('<(' + '|'.join(map(re.escape, ATTRIBUTE_TOKENS)) + ')>')
+
+
+register_slot_values(*ATTRIBUTES)
 
 MODE_ORIGINAL = 'original'
 MODE_NONE = 'none'

@@ -11,7 +11,7 @@ or already a sequence of :class:`LayoutObject` (normalised boxes).
 """
 from typing import Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from mmdet_detdiffusion.layout.attributes import ATTR_MODES, MODE_NONE, MODE_ORIGINAL, SLOT_VALUES
+from mmdet_detdiffusion.layout.attributes import ATTR_MODES, MODE_NONE, MODE_ORIGINAL, slot_values
 from mmdet_detdiffusion.layout.prompt import LayoutObject
 
 UserLayout = Union[Mapping, Sequence[LayoutObject]]
@@ -39,8 +39,8 @@ def to_layout_objects(layout: UserLayout, classes: Sequence[str]) -> List[Layout
             name = classes[int(label)]
         else:
             raise ValueError(f'layout label {label!r}: expected a class name or an index below {len(classes)}')
-        if attr not in (None, *SLOT_VALUES):
-            raise ValueError(f'layout attr {attr!r}: expected one of {list(SLOT_VALUES)} or None')
+        if attr not in (None, *slot_values()):
+            raise ValueError(f'layout attr {attr!r}: expected one of {list(slot_values())} or None')
         x1, y1, x2, y2 = (min(max(float(v) / s, 0.0), 1.0) for v, s in zip(box, (width, height, width, height)))
         objects.append(LayoutObject(name, (x1, y1, x2, y2), attr))
     return objects

@@ -15,9 +15,9 @@ of that order that fits (and has at most ``max_objects`` objects, GeoDiffusion's
 import random
 import re
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Pattern, Sequence, Tuple
 
-from mmdet_detdiffusion.layout.attributes import ATTRIBUTE_TOKEN_PATTERN, ATTRIBUTE_TOKENS
+from mmdet_detdiffusion.layout.attributes import ATTRIBUTE_TOKENS, attribute_token_pattern
 
 PROMPT_PREFIX = 'An image with'
 CLIP_MAX_TOKENS = 77
@@ -31,7 +31,7 @@ class LayoutObject:
     """One object of a layout: class name (may be several words), normalised xyxy box, attribute."""
     name: str
     box: Box
-    attr: Optional[str] = None  # 'easy' | 'hard' | None (no attribute token); 'faint' | 'bright': toy base only
+    attr: Optional[str] = None  # 'easy' | 'hard' | a value a project registers | None (no attribute token)
 
     @property
     def area(self) -> float:
@@ -144,7 +144,9 @@ def object_token_spans(kept: Sequence[LayoutObject], count_word_tokens: Callable
     return spans
 
 
-_OBJECT_PATTERN = re.compile(rf'\s*(.+?)\s*<l(\d+)>\s*<l(\d+)>\s*(?:{ATTRIBUTE_TOKEN_PATTERN.pattern})?')
+def _object_pattern() -> Pattern[str]:
+    """One object of a prompt: class words (group 1), two location indices (2, 3), the attribute value (4)."""
+    return re.compile(rf'\s*(.+?)\s*<l(\d+)>\s*<l(\d+)>\s*(?:{attribute_token_pattern().pattern})?')
 
 
 def parse_prompt(prompt: str, grid: LocationGrid) -> List[LayoutObject]:
@@ -152,9 +154,9 @@ def parse_prompt(prompt: str, grid: LocationGrid) -> List[LayoutObject]:
     their class words as names (a ``-`` in a class name comes back as a space)."""
     if not prompt.startswith(PROMPT_PREFIX):
         raise ValueError(f'prompt does not start with {PROMPT_PREFIX!r}: {prompt[:60]!r}')
-    rest, objects, position = prompt[len(PROMPT_PREFIX):], [], 0
+    rest, objects, position, pattern = prompt[len(PROMPT_PREFIX):], [], 0, _object_pattern()
     while rest[position:].strip():
-        match = _OBJECT_PATTERN.match(rest, position)
+        match = pattern.match(rest, position)
         if match is None:
             raise ValueError(f'cannot parse the layout prompt after {rest[:position]!r}: {rest[position:][:60]!r}')
         x1, y1 = grid.token_point(int(match.group(2)))

@@ -12,6 +12,7 @@ from typing import Container, Dict, List, Mapping, Optional, Sequence
 from mmengine import dist
 from tqdm import tqdm
 
+from mmdet_detdiffusion.generator.sampling import sampler_name
 from mmdet_detdiffusion.layout.attributes import ATTR_KEY, HARD, MODE_ORIGINAL, RECORD_KEY
 from mmdet_detdiffusion.layout.inputs import MissingAttributesWarning, count_unlabelled
 from mmdet_detdiffusion.synthetic.manifest import IMAGES_FOLDER, Manifest, assemble_coco, load_done, write_coco
@@ -41,13 +42,15 @@ class SyntheticDatasetWriter:
         attr_mode: ``'hard'``, ``'easy'`` or ``'original'`` attributes for every layout.
         output_size: ``'source'`` resizes each image to its source image's size so the real pixel boxes
             are its labels; ``'model'`` keeps the generator's resolution and rescales the boxes.
-        call_kwargs: ``num_inference_steps``, ``guidance_scale``, ``sampler`` for the pipeline.
+        num_inference_steps / guidance_scale: for the pipeline.
+        sampler: a name of ``SAMPLERS`` to sample with; ``None``: ``pipe.scheduler`` (an export's saved one). Every
+            image records the one it used by name (:func:`~mmdet_detdiffusion.generator.sampling.sampler_name`).
         generator_sha256: identity of the generator, recorded in every image.
     """
 
     def __init__(self, pipe, out_dir: str, attr_mode: str = HARD, output_size: str = 'source',
                  batch_size: int = 8, num_inference_steps: int = 25, guidance_scale: float = 5.0,
-                 sampler: str = 'dpmsolver++', generator_sha256: str = ''):
+                 sampler: Optional[str] = None, generator_sha256: str = ''):
         if output_size not in OUTPUT_SIZES:
             raise ValueError(f'output_size must be one of {OUTPUT_SIZES}, got {output_size!r}')
         self.pipe = pipe
@@ -57,6 +60,7 @@ class SyntheticDatasetWriter:
         self.batch_size = batch_size
         self.call_kwargs = dict(num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
                                 sampler=sampler)
+        self.recorded_settings = dict(self.call_kwargs, sampler=sampler or sampler_name(pipe.scheduler))
         self.generator_sha256 = generator_sha256
 
     def run(self, coco: dict, ann_file: str, num_per_image: int = 1, seed: int = 0, ext: str = 'png',
@@ -106,7 +110,7 @@ class SyntheticDatasetWriter:
         info = dict(source_ann_file=os.path.abspath(ann_file), generator_sha256=self.generator_sha256,
                     attr_mode=self.attr_mode, num_per_image=num_per_image, seed=seed, output_size=self.output_size,
                     filters=filters, layout_options=layout_options, skipped_source_images=skipped,
-                    **self.call_kwargs)
+                    **self.recorded_settings)
         path = write_coco(assemble_coco(records, coco['categories'], info), self.out_dir)
         self.write_preview(records, names)
         if progress and any(skipped.values()):
@@ -153,7 +157,8 @@ class SyntheticDatasetWriter:
                            for j, (k, (x1, y1, x2, y2)) in enumerate(zip(rendering.drawn, rendering.boxes.tolist()))]
             provenance = dict(source_image_id=item.source['id'], source_file_name=item.source['file_name'],
                               attr_mode=self.attr_mode, variant=item.variant, seed=item.seed, layout_edit=item.edit,
-                              prompt=rendering.prompt, generator_sha256=self.generator_sha256, **self.call_kwargs)
+                              prompt=rendering.prompt, generator_sha256=self.generator_sha256,
+                              **self.recorded_settings)
             records.append({'index': item.index, 'file_name': item.file_name, 'width': width, 'height': height,
                             RECORD_KEY: provenance, 'annotations': annotations})
         return records

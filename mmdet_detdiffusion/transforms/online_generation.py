@@ -72,7 +72,8 @@ class DetDiffusionGenerate(BaseTransform):
         prob: probability of replacing an image.
         attr_mode: ``'hard'``, ``'easy'`` or ``'original'`` (needs ``LoadPerceptionAttributes`` first).
         num_variants: generations kept per image; one is picked at random each time.
-        num_inference_steps / guidance_scale / sampler: pipeline settings.
+        num_inference_steps / guidance_scale: pipeline settings.
+        sampler: a name of ``SAMPLERS`` to sample with; ``None``: the export's saved scheduler.
         seed: base seed; each (image, variant) gets its own fixed seed.
         device: ``'auto'`` (see module docstring), ``'cpu'`` or ``'cuda'``.
         classes: the dataset's class names, checked against the generator's (default: assumed equal).
@@ -80,7 +81,7 @@ class DetDiffusionGenerate(BaseTransform):
 
     def __init__(self, generator: str, cache_dir: str, prob: float = 0.5, attr_mode: str = HARD,
                  num_variants: int = 1, num_inference_steps: int = 25, guidance_scale: float = 5.0,
-                 sampler: str = 'dpmsolver++', seed: int = 0, device: str = 'auto',
+                 sampler: Optional[str] = None, seed: int = 0, device: str = 'auto',
                  classes: Optional[Sequence[str]] = None):
         if attr_mode not in GENERATION_MODES:
             raise ValueError(f'attr_mode must be one of {GENERATION_MODES}, got {attr_mode!r}')

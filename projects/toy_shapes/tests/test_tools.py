@@ -1,0 +1,129 @@
+"""The command-line entry points a user runs first: dataset writer, detector training, the demo."""
+import json
+import os
+import runpy
+import subprocess
+import sys
+
+import cv2
+import pytest
+
+from helpers import PROJECT, REPO
+from mmdet_detdiffusion.layout.attributes import ATTR_KEY, ATTRIBUTES
+from projects.toy_shapes.toy_shapes.shapes import DEMO_SHAPES
+
+
+def run(*args, timeout=600):
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_tools_show_their_defaults(monkeypatch, capsys):
+    for tool, shown in ((os.path.join(REPO, 'tools', 'generate.py'), 'denoising steps (default: 25)'),
+                        (os.path.join(PROJECT, 'tools', 'demo.py'), 'for generation (default: 10)'),
+                        (os.path.join(REPO, 'tools', 'label_attributes.py'), '(default: ')):
+        monkeypatch.setattr(sys, 'argv', [tool, '--help'])
+        with pytest.raises(SystemExit) as exit_info:
+            runpy.run_path(tool, run_name='__main__')
+        assert exit_info.value.code == 0 and shown in ' '.join(capsys.readouterr().out.split()), tool
+
+
+@pytest.mark.parametrize('probe', sorted(os.listdir(os.path.join(PROJECT, 'docs', 'probes'))))
+def test_probes_import_and_show_their_usage(probe, monkeypatch, capsys):
+    path = os.path.join(PROJECT, 'docs', 'probes', probe)
+    monkeypatch.setattr(sys, 'argv', [path, '--help'])
+    monkeypatch.setattr(sys, 'path', list(sys.path))  # a probe puts its own folders on the path
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(path, run_name='__main__')
+    assert exit_info.value.code == 0 and 'usage:' in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_make_shapes_dataset_cli(tmp_path):
+    proc = run('projects/toy_shapes/tools/make_shapes_dataset.py', str(tmp_path), '--num-train', '3', '--num-val', '2',
+               '--size', '64')
+    assert f'train: {tmp_path}/annotations/train.json' in proc.stdout
+    val = json.load(open(tmp_path / 'annotations' / 'val.json'))
+    assert len(val['images']) == 2 and val['info']['colours'] == 'by_class'  # the toy base's colours by default
+    assert val['info']['min_contrast'] == DEMO_SHAPES['min_contrast']  # the demo's data by default
+    assert min(min(ann['bbox'][2:]) for ann in val['annotations']) >= 2 * DEMO_SHAPES['min_radius'] - 1e-6
+
+
+@pytest.mark.slow
+def test_train_tool_with_data_root(shapes_root, tmp_path):
+    run('tools/train.py', 'projects/toy_shapes/configs/detector/retinanet_r18-w16_fpn_1xb8-12e_shapes.py',
+        '--work-dir', str(tmp_path), '--data-root', shapes_root, '--max-epochs', '1')
+    assert os.path.isfile(tmp_path / 'epoch_1.pth'), 'the checkpoint interval follows the epochs'
+    logs = [os.path.join(root, f) for root, _, files in os.walk(tmp_path) for f in files if f.endswith('.log')]
+    log = open(logs[0]).read()
+    assert 'Epoch(val) [1][1/1]' in log, 'validation ran on the 8 images of the new data root'
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_loop_and_reuses_finished_steps(tmp_path):
+    args = ('projects/toy_shapes/tools/demo.py', '--work-dir', str(tmp_path), '--num-train', '16', '--num-val', '6',
+            '--fidelity-layouts', '4', '--synthetic-layouts', '8', '--detector-epochs', '1', '--generator-epochs', '1',
+            '--steps', '2', '--trainability-epochs', '1', '--seeds', '0', '1')
+    run(*args, timeout=1200)
+    attrs = json.load(open(tmp_path / 'attributes' / 'train_pa_attr.json'))
+    assert len(attrs['images']) == 16 and all(a[ATTR_KEY] in ATTRIBUTES for a in attrs['annotations'])
+    val_layouts = json.load(open(tmp_path / 'attributes' / 'val_layouts_pa_attr.json'))
+    assert len(val_layouts['images']) == 4
+    assert all(a[ATTR_KEY] in ATTRIBUTES for a in val_layouts['annotations'])
+    assert os.path.isfile(tmp_path / 'detector' / 'epoch_1.pth')
+    assert os.path.isfile(tmp_path / 'generator' / 'export' / 'model_index.json')
+    for name, mode, count in (('val_original_s0', 'original', 4), ('val_hard_s1', 'hard', 4),
+                              ('val_easy_s1', 'easy', 4), ('train_hard', 'hard', 8), ('base_original', 'original', 4)):
+        synthetic = json.load(open(tmp_path / 'data' / name / 'annotations.json'))
+        assert len(synthetic['images']) == count and synthetic['detdiffusion']['attr_mode'] == mode
+    for arm in ('real_only', 'real_plus_hard', 'real_only_same_epochs'):
+        assert os.path.isdir(tmp_path / 'trainability' / arm / 'seed1'), arm
+    grid = cv2.imread(str(tmp_path / 'real_vs_generated.png'))
+    assert grid is not None and grid.shape[0] > 5 * 256 and grid.shape[1] > 4 * 256  # 5 rows of 4 images
+    assert cv2.imread(str(tmp_path / 'trainability.png')) is not None
+    report = open(tmp_path / 'report.md').read()
+    for row in ('| real |', '| hard |', '| easy |', '| original |', '| base (original) |', '| real only |',
+                '| real + hard |', '| real only, same epochs |', '| generator |', '| trainability |'):
+        assert row in report, row
+    metrics = json.load(open(tmp_path / 'metrics.json'))
+    assert set(metrics['yolo_score']) == {'real', 'hard', 'easy', 'original', 'base (original)'}
+    assert set(metrics['yolo_score']['real']) == {'mAP', 'AP50', 'AP75'}
+    assert 0 <= metrics['yolo_score']['real']['mAP'] <= 1
+    train = metrics['trainability']
+    assert set(train) == {'real only', 'real + hard', 'real + easy', 'real + original', 'real only, same epochs'}
+    assert len(train['real + hard']['seeds']) == 2 and train['real + hard']['iters'] == train['real only']['iters']
+    assert {'mean', 'low', 'high'} <= set(train['real + hard']['gain'])
+    recall = metrics['hard_vs_easy_recall']
+    num_boxes = len(val_layouts['annotations'])
+    assert recall['pairs'] == num_boxes and set(recall['per_seed']) == {'0', '1'}
+    assert {'recall_hard', 'recall_easy', 'only_easy', 'only_hard', 'p_value'} <= set(recall)
+    proc = run(*args)  # a rerun reuses every finished step
+    assert 'shapes dataset already in' in proc.stdout and 'val_hard_s0 set already in' in proc.stdout
+
+
+@pytest.mark.slow
+def test_study_runs_every_arm_and_reports_both_metrics(tmp_path):
+    args = ('projects/toy_shapes/tools/study.py', '--work-dir', str(tmp_path), '--num-train', '10', '--num-val', '6',
+            '--detector-epochs', '1', '--oracle-epochs', '1', '--generator-epochs', '1', '--steps', '1',
+            '--trainability-epochs', '1', '--seeds', '0', '1', '--repeat-thr', '1.0')
+    proc = run(*args, timeout=1200)
+    assert 'rare-class quotas (repeat_thr 1.0): objects per class' in proc.stdout
+    quotas = json.load(open(tmp_path / 'data' / 'quotas' / 'annotations.json'))
+    assert len(quotas['images']) > 10 and quotas['detdiffusion']['layout_options'] == dict(repeat_thr=1.0)
+    augmented = json.load(open(tmp_path / 'data' / 'augmented' / 'annotations.json'))
+    assert all(image['detdiffusion']['layout_edit'] is not None for image in augmented['images'])
+    filtered = json.load(open(tmp_path / 'data' / 'copies' / 'annotations_filtered.json'))
+    assert all('found_score' in a for a in filtered['annotations'])
+    metrics = json.load(open(tmp_path / 'metrics.json'))
+    arms = {'real only', 'real + hard copies', 'real + augmented layouts', 'real + rare-class quotas',
+            'real + filtered copies', 'real + all levers', 'real only, same epochs'}
+    assert set(metrics['reports']) == {'mAP', 'triangle AP'}
+    for report in metrics['reports'].values():
+        assert set(report) == arms and all(len(entry['seeds']) == 2 for entry in report.values())
+        assert {'mean', 'low', 'high'} <= set(report['real + all levers']['gain'])
+    assert set(metrics['gain_over_copies']['mAP']) == arms - {'real only', 'real only, same epochs',
+                                                              'real + hard copies'}
+    report = open(tmp_path / 'report.md').read()
+    assert '| real + filtered copies |' in report and 'gain over hard copies' in report
+    assert cv2.imread(str(tmp_path / 'study_triangle_AP.png')) is not None

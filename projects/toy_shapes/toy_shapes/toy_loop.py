@@ -1,0 +1,216 @@
+"""Steps of the DetDiffusion loop on the toy shapes set, shared by the project's ``tools/demo.py`` and
+``tools/study.py``.
+
+Each step reuses what an earlier, interrupted run finished (a dataset, a checkpoint, a synthetic set), so a
+rerun of a tool continues where it stopped. The configs are the project's (``projects/toy_shapes/configs``).
+"""
+import argparse
+import os
+import time
+from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
+
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, labeling_record, write_labeling
+from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
+from mmdet_detdiffusion.layout.attribute_file import load_coco
+from mmdet_detdiffusion.layout.attributes import RECORD_KEY
+from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
+from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
+from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
+from mmdet_detdiffusion.utils.config import set_data_root, set_max_epochs
+from mmdet_detdiffusion.utils.fileio import atomic_write_json
+from mmdet_detdiffusion.utils.quiet import QuietRunner
+from projects.toy_shapes.toy_shapes.shapes import DEMO_SHAPES, write_shapes_dataset
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DETECTOR_CONFIG = os.path.join(PROJECT, 'configs', 'detector', 'retinanet_r18-w16_fpn_1xb8-12e_shapes.py')
+MAP_KEY = 'coco/bbox_mAP'  # the val metric the toy loop reports
+GENERATOR_CONFIG = os.path.join(PROJECT, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-30e_shapes-64x64.py')
+
+
+def toy_loop_parser(description: str, work_dir: str) -> argparse.ArgumentParser:
+    """The settings every run of the toy loop has (sizes, D, the generator, generation, trainability, seeds);
+    a tool adds its own."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--work-dir', default=work_dir)
+    parser.add_argument('--num-train', type=int, default=200, help='real training images')
+    parser.add_argument('--num-val', type=int, default=300, help='real validation images (D\'s mAP)')
+    parser.add_argument('--detector-epochs', type=int, default=8, help='epochs of D, the detector that labels')
+    parser.add_argument('--generator-epochs', type=int, default=30, help='fine-tuning epochs of the toy base')
+    parser.add_argument('--steps', type=int, default=10, help='denoising steps (DPM-Solver++) for generation')
+    parser.add_argument('--guidance-scale', type=float, default=7.5,
+                        help="classifier-free guidance scale (diffusers' default)")
+    parser.add_argument('--trainability-epochs', type=int, default=16,
+                        help='epochs of real + the largest synthetic set; every trainability arm gets its iterations')
+    parser.add_argument('--trainability-workers', type=int, default=2,
+                        help='trainability runs at once, sharing the CPU threads (evaluation/trainability.run_arms)')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2],
+                        help='detector seeds of every trainability arm (the demo: also its recall test\'s '
+                             'generation seeds)')
+    parser.add_argument('--seed', type=int, default=0, help='dataset, D, generator and generation seed')
+    return parser
+
+
+def loop_paths(work_dir: str) -> Tuple[str, str, str]:
+    """``(work dir, shapes data root, attribute file of the training boxes)`` of a toy-loop run, absolute."""
+    work_dir = os.path.abspath(work_dir)
+    return (work_dir, os.path.join(work_dir, 'data', 'shapes') + '/',
+            os.path.join(work_dir, 'attributes', 'train_pa_attr.json'))
+
+
+class Steps:
+    """Prints numbered step titles and keeps the seconds each step took."""
+
+    def __init__(self, total: int):
+        self.total, self.done, self.seconds = total, 0, {}
+
+    def run(self, name: str, title: str, fn: Callable, *args, **kwargs):
+        self.done += 1
+        print(f'\n=== {self.done}/{self.total} {title}', flush=True)
+        start = time.time()
+        result = fn(*args, **kwargs)
+        self.seconds[name] = time.time() - start
+        return result
+
+
+def check_reusable(recorded: Mapping, expected: Mapping, what: str) -> None:
+    """Refuse to reuse ``what`` (a file or folder of an earlier run) when the settings it ``recorded`` differ
+    from this run's ``expected`` ones: a report would otherwise describe data it was not made from."""
+    differ = {key: (recorded.get(key), value) for key, value in expected.items() if recorded.get(key) != value}
+    if differ:
+        settings = ', '.join(f'{key} {old!r} (now {new!r})' for key, (old, new) in differ.items())
+        raise ValueError(f'{what} was made by an earlier run with other settings: {settings}; '
+                         'use a new --work-dir, or delete it')
+
+
+def make_shapes_data(data_root: str, num_train: int, num_val: int, seed: int, colours: str,
+                     train_class_weights: Optional[Sequence[float]] = None) -> None:
+    """The toy loop's shapes data in ``data_root``: ``DEMO_SHAPES`` in ``colours``, with optional train class
+    weights (kept when it is already there with the same recipe)."""
+    recipe = dict(DEMO_SHAPES, colours=colours)
+    val_file = os.path.join(data_root, 'annotations', 'val.json')
+    if os.path.isfile(val_file):
+        check_reusable(load_coco(val_file)['info'], dict(recipe, seed=seed), val_file)
+        print(f'shapes dataset already in {data_root}')
+        return
+    write_shapes_dataset(data_root, num_train, num_val, seed=seed, train_class_weights=train_class_weights, **recipe)
+
+
+def detector_config(data_root: str, epochs: int, config: str = DETECTOR_CONFIG) -> Config:
+    """The toy detector config on ``data_root`` with an ``epochs``-long schedule."""
+    return set_max_epochs(set_data_root(Config.fromfile(config), data_root), epochs)
+
+
+def train_detector(data_root: str, work_dir: str, epochs: int, seed: int, config: str = DETECTOR_CONFIG) -> Runner:
+    """Train (or resume, or reuse) a toy detector on the real images; return its Runner."""
+    cfg = detector_config(data_root, epochs, config)
+    cfg.work_dir = work_dir
+    cfg.default_hooks.checkpoint.update(interval=4, max_keep_ckpts=1, save_last=True)
+    cfg.randomness = dict(seed=seed)
+    cfg.resume = True  # continues from the last checkpoint of an interrupted run
+    runner = Runner.from_cfg(cfg)
+    runner.train()  # returns at once when the last checkpoint is already at max_epochs
+    return runner
+
+
+def final_checkpoint(runner: Runner) -> str:
+    """The checkpoint :func:`train_detector` ends with."""
+    return os.path.join(runner.work_dir, f'epoch_{runner.train_loop.max_epochs}.pth')
+
+
+def val_metrics(runner: Runner) -> Dict[str, float]:
+    """The runner's val metrics (``coco/bbox_mAP`` 0 when its model detects nothing)."""
+    return {MAP_KEY: 0.0, **runner.val_loop.run()}
+
+
+def label_boxes(runner: Runner, ann_file: str, img_prefix: str, attr_file: str, score_thr: float = DEFAULT_SCORE_THR,
+                iou_thr: float = DEFAULT_IOU_THR, match_class: bool = False) -> dict:
+    """Write ``attr_file``: ``ann_file`` with the runner's detector's easy/hard label on every box (the P.A.
+    rule, :mod:`~mmdet_detdiffusion.layout.matching`); return the labelled COCO dict (reused when written)."""
+    if os.path.isfile(attr_file):
+        return load_coco(attr_file)
+    coco = load_coco(ann_file)
+    labeler = AttributeLabeler(runner.model, runner.cfg.test_dataloader.dataset.pipeline, score_thr, iou_thr,
+                               match_class, batch_size=8)
+    return write_labeling(coco, labeler.label(coco, img_prefix, ann_file), attr_file, record=labeling_record(
+        labeler, runner.cfg.filename, ann_file, weights=f'toy detector after {runner.epoch} epochs'))
+
+
+def finetune_generator(data_root: str, attr_file: str, work_dir: str, epochs: int, seed: int,
+                       config: str = GENERATOR_CONFIG) -> str:
+    """Fine-tune (or resume, or reuse) the toy generator on the labelled set; return its export folder."""
+    cfg = set_max_epochs(set_data_root(Config.fromfile(config), data_root), epochs)
+    cfg.work_dir = work_dir
+    cfg.train_dataloader.dataset.ann_file = attr_file
+    cfg.default_hooks.checkpoint.update(interval=5, max_keep_ckpts=1)
+    cfg.randomness = dict(seed=seed)
+    cfg.resume = True
+    Runner.from_cfg(cfg).train()
+    return os.path.join(work_dir, 'export')
+
+
+def base_pipeline(config: str = GENERATOR_CONFIG, seed: int = 0, base_dir: Optional[str] = None,
+                  classes: Optional[Sequence[str]] = None) -> DetDiffusionPipeline:
+    """The toy base a fine-tuning ``config`` starts from, as a pipeline: the config's model before any step,
+    without its attribute tokens' initializer (``slot_token_init``), so the base draws its own slot rows.
+    ``base_dir`` replaces the config's base folder (``unet/``, ``text_encoder/``), ``classes`` its classes."""
+    from mmdet.registry import MODELS
+    cfg = Config.fromfile(config)
+    cfg.model.pop('slot_token_init', None)
+    if base_dir is not None:
+        cfg.model.unet.from_pretrained = os.path.join(base_dir, 'unet')
+        cfg.model.text_encoder.from_pretrained = os.path.join(base_dir, 'text_encoder')
+    if classes is not None:
+        cfg.model.classes = list(classes)
+    torch.manual_seed(seed)
+    return MODELS.build(cfg.model).eval().as_pipeline()
+
+
+def first_images(coco_file: str, count: int, out_file: str) -> str:
+    """Write the first ``count`` images of a COCO file with their annotations to ``out_file``."""
+    coco = load_coco(coco_file)
+    images = coco['images'][:count]
+    ids = {image['id'] for image in images}
+    atomic_write_json(dict(coco, images=images, annotations=[a for a in coco['annotations'] if a['image_id'] in ids]),
+                      out_file)
+    return out_file
+
+
+def generate_set(pipe: DetDiffusionPipeline, identity: str, layouts_file: str, mode: str, seed: int, folder: str,
+                 steps: int, guidance_scale: float, layout_options: Optional[dict] = None) -> str:
+    """A synthetic set of ``layouts_file`` in attribute ``mode`` with generation ``seed`` in ``folder``
+    (reused when done); ``layout_options``: new layouts (:func:`~mmdet_detdiffusion.synthetic.plan.plan_items`);
+    no layout filters: every box is generated."""
+    ann_file = os.path.join(folder, ANNOTATION_FILE)
+    if os.path.isfile(ann_file):
+        check_reusable(load_coco(ann_file)[RECORD_KEY], dict(attr_mode=mode, seed=seed, num_inference_steps=steps,
+                                                             guidance_scale=guidance_scale), ann_file)
+        print(f'{os.path.basename(folder.rstrip("/"))} set already in {folder}')
+    else:
+        writer = SyntheticDatasetWriter(pipe, folder, mode, batch_size=32, num_inference_steps=steps,
+                                        guidance_scale=guidance_scale, generator_sha256=identity)
+        writer.run(load_coco(layouts_file), layouts_file, seed=seed, layout_options=layout_options)
+    return folder
+
+
+def coco_set(folder: str, ann_file: str = ANNOTATION_FILE) -> Tuple[str, str]:
+    """``(annotation file, image folder)`` of a synthetic set."""
+    return os.path.join(folder, ann_file), os.path.join(folder, IMAGES_FOLDER)
+
+
+def synthetic_dataset(folder: str, ann_file: str = ANNOTATION_FILE) -> dict:
+    """The mmdet dataset config of a synthetic set."""
+    return dict(type='CocoDataset', data_root=folder, ann_file=ann_file, data_prefix=dict(img=IMAGES_FOLDER + '/'))
+
+
+def train_arm(arm_cfg: Config) -> Dict[str, float]:
+    """Train one trainability arm (resuming an interrupted run) and return its val metrics, computed once;
+    the console shows warnings only, the arm's log file everything."""
+    arm_cfg.train_cfg.val_begin = arm_cfg.train_cfg.max_iters + 1  # the loop's own validation would run it twice
+    arm_cfg.resume = True
+    runner = QuietRunner.from_cfg(arm_cfg)
+    runner.train()
+    return val_metrics(runner)
