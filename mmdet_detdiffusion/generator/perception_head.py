@@ -5,6 +5,14 @@ and predicts one mask per ground-truth instance. An instance is told apart by a 
 its box, 0 outside) concatenated to the fused features of its image, so any number of instances is
 handled in one batched pass of a small conv stack.
 
+Cost: the first conv, linear in its input, is split: its feature part runs once per image and only the 1-channel
+box part per instance. The per-instance activations (instances x channels x the finest map) are what the head adds
+to a step's memory; where they weigh (many instances per image on a large latent map) ``checkpoint_chunk`` passes
+the instances through the rest of the stack in chunks under activation checkpointing, keeping one chunk's
+activations at a time (recomputed in the backward pass) for the same loss. On SD-shaped models at 256 px they are a
+few percent of the step's peak, and checkpointing moves the peak later into the backward pass, where it is higher:
+it is off by default (docs/performance.md).
+
 The head is a diffusers model (``ModelMixin`` + ``ConfigMixin``): it saves and loads with the other
 components of a generator export (``perception_head/``), and is registered in mmdet's ``MODELS``.
 """
@@ -16,6 +24,7 @@ from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from mmdet.registry import MODELS
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 def box_maps(boxes: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -41,15 +50,19 @@ class PerceptionHead(ModelMixin, ConfigMixin):
         in_channels: channels of each decoder feature map it receives (coarse to fine).
         feature_blocks: indices of the U-Net's ``up_blocks`` whose outputs those maps are.
         channels: width of the fused features and of the mask convs.
-        num_convs: 3x3 conv + GroupNorm + SiLU layers before the 1-channel mask logits.
+        num_convs: 3x3 conv + GroupNorm + SiLU layers (at least 1) before the 1-channel mask logits.
+        checkpoint_chunk: instances per activation-checkpointed chunk when gradients are on (module docstring);
+            0: no checkpointing.
     """
 
     @register_to_config
     def __init__(self, in_channels: Sequence[int], feature_blocks: Sequence[int], channels: int = 64,
-                 num_convs: int = 2):
+                 num_convs: int = 2, checkpoint_chunk: int = 0):
         super().__init__()
         if len(in_channels) != len(feature_blocks):
             raise ValueError(f'PerceptionHead: {len(in_channels)} in_channels for {len(feature_blocks)} feature_blocks')
+        if num_convs < 1:
+            raise ValueError(f'PerceptionHead: num_convs={num_convs}; at least 1 conv reads the box channel')
         self.lateral = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in in_channels)
         layers: List[nn.Module] = []
         for i in range(num_convs):
@@ -80,7 +93,20 @@ class PerceptionHead(ModelMixin, ConfigMixin):
             boxes: ``(N, 4)`` normalised xyxy boxes of the instances.
             batch_index: ``(N,)`` image index in the batch of each instance.
         """
-        fused = self.fuse(features)
-        per_instance = fused[batch_index]
-        box_channel = box_maps(boxes.to(fused.dtype), fused.shape[-2:])
-        return self.mask_convs(torch.cat([per_instance, box_channel], dim=1))[:, 0]
+        first = self.mask_convs[0]
+        # the first conv's feature part, once per image: the conv of the concatenation is the sum of the two parts'
+        shared = F.conv2d(self.fuse(features), first.weight[:, :-1], first.bias, padding=first.padding)
+        chunk = self.config.checkpoint_chunk
+        if not (chunk and torch.is_grad_enabled()):
+            return self.instance_logits(shared, boxes, batch_index)
+        return torch.cat([checkpoint(self.instance_logits, shared, boxes[start:start + chunk],
+                                     batch_index[start:start + chunk], use_reentrant=False)
+                          for start in range(0, len(boxes), chunk)])
+
+    def instance_logits(self, shared: torch.Tensor, boxes: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
+        """Mask logits ``(N, H, W)`` of N instances from ``shared`` ``(B, channels, H, W)``, the first conv's feature
+        part of each image: its box part added per instance, then the rest of the stack."""
+        first = self.mask_convs[0]
+        box_channel = box_maps(boxes.to(shared.dtype), shared.shape[-2:])
+        hidden = shared[batch_index] + F.conv2d(box_channel, first.weight[:, -1:], padding=first.padding)
+        return self.mask_convs[1:](hidden)[:, 0]

@@ -1,4 +1,6 @@
 """DetDiffusionGenerator on a tiny pixel-space model: losses, P.A. weighting, determinism, sampling, export."""
+import copy
+
 import pytest
 import torch
 
@@ -85,6 +87,24 @@ def test_noise_offset_shifts_each_channel_of_the_training_noise(gen_cfg, batch):
         means[offset] = seen[0].mean(dim=(2, 3))  # (B, C) channel means of the noisy input
     assert means[0.0].abs().max() < 0.5, 'plain noise: channel means near 0'
     assert means[10.0].std() > 3, 'offset noise: channel means spread by about noise_offset'
+
+
+def test_losses_of_a_fixed_batch_keep_their_values(gen_cfg):
+    """The losses and the head's gradient of one fixed batch (no random flip), as the head computed them before its
+    memory work (issue 25): a faster or leaner head must compute the same loss."""
+    from mmdet.registry import DATASETS
+    from mmengine.dataset import pseudo_collate
+    dataset_cfg = copy.deepcopy(gen_cfg.train_dataloader.dataset)
+    dataset_cfg.pipeline = [t for t in dataset_cfg.pipeline if t.type != 'RandomFlip']
+    model = build_generator(gen_cfg)  # (in mmdet's default scope, which the dataset's transforms need)
+    dataset = DATASETS.build(dataset_cfg)
+    data = model.data_preprocessor(pseudo_collate([dataset[i] for i in range(4)]), training=True)
+    losses = model.loss(**data, timesteps=torch.tensor([10, 300, 600, 900]))
+    assert float(losses['loss_ldm']) == pytest.approx(0.796021, rel=1e-3)
+    assert float(losses['loss_pa']) == pytest.approx(0.0102402, rel=1e-3)
+    sum(losses.values()).backward()
+    head_gradient = sum(float(p.grad.abs().sum()) for p in model.perception_head.parameters())
+    assert head_gradient == pytest.approx(0.325190, rel=1e-3)
 
 
 def test_pa_loss_is_sqrt_alpha_bar_weighted(gen_cfg, batch, monkeypatch):
