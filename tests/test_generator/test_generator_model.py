@@ -218,7 +218,6 @@ def test_masked_padding_is_ignored_by_the_unet(gen_cfg):
 
 
 def test_one_recorder_serves_the_perception_head_and_a_deep_copy_records_into_its_own(gen_cfg, batch):
-    import copy
     model = build_generator(gen_cfg)
     ema = copy.deepcopy(model)  # as mmengine's EMA model is made
     assert ema.recorder is not model.recorder
