@@ -130,6 +130,21 @@ def build_generator(cfg: Config, **overrides):
     return MODELS.build({**cfg.model, **overrides})
 
 
+def ema_copy_with_one_recorded_pass(model):
+    """``(ema, unet_inputs)``: a deep copy of a 32x32 pixel-space ``model`` (as mmengine's EMA model is made), with
+    its own recorder, after one U-Net pass inside its ``recording()``; ``unet_inputs``: ``(noisy, t, text)``."""
+    import copy
+
+    import torch
+    ema = copy.deepcopy(model)
+    assert ema.recorder is not model.recorder
+    text = model.text_condition(['An image with circle <l3> <l200> <hard>'] * 4)
+    noisy, t = torch.randn(4, 3, 32, 32), torch.full((4,), 500)
+    with torch.no_grad(), ema.recorder.recording():
+        ema.unet(noisy, t, **text)
+    return ema, (noisy, t, text)
+
+
 @pytest.fixture(scope='module')
 def batch(gen_cfg) -> dict:
     """The first 4 training samples of the test module's ``gen_cfg`` fixture, collated."""

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import mmdet_detdiffusion  # noqa: F401
-from helpers import build_generator, label_with_alternating_attributes, tiny_generator_cfg
+from helpers import (build_generator, ema_copy_with_one_recorded_pass, label_with_alternating_attributes,
+                     tiny_generator_cfg)
 from mmdet_detdiffusion.generator import losses as generator_losses
 from mmdet_detdiffusion.generator.export import export_generator, load_exported_generator
 from mmdet_detdiffusion.generator.losses import foreground_weight_map, noise_level_weight
@@ -219,13 +220,8 @@ def test_masked_padding_is_ignored_by_the_unet(gen_cfg):
 
 def test_one_recorder_serves_the_perception_head_and_a_deep_copy_records_into_its_own(gen_cfg, batch):
     model = build_generator(gen_cfg)
-    ema = copy.deepcopy(model)  # as mmengine's EMA model is made
-    assert ema.recorder is not model.recorder
+    ema, (noisy, t, text) = ema_copy_with_one_recorded_pass(model)
     data = model.data_preprocessor(batch, training=True)
-    text = model.text_condition(['An image with circle <l3> <l200> <hard>'] * 4)
-    noisy, t = torch.randn(4, 3, 32, 32), torch.full((4,), 500)
-    with torch.no_grad(), ema.recorder.recording():
-        ema.unet(noisy, t, **text)
     assert model.recorder.records == {}
     assert sorted(ema.recorder.records) == ['up_blocks.1', 'up_blocks.2']
     assert [f.shape[1] for f in (ema.recorder.pop('up_blocks.1')[0], ema.recorder.pop('up_blocks.2')[0])] == [32, 16]

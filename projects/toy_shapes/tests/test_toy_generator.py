@@ -1,7 +1,6 @@
 """ToyDetDiffusionGenerator on a tiny CoordUNet: the layout attention loss (read from the training pass, through the
 recorder the perception head shares), slot tokens started from other slot tokens' rows, orthogonal word rows, and
 an export whose pipeline loads the toy's U-Net."""
-import copy
 import json
 import os
 import subprocess
@@ -11,7 +10,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from helpers import PROJECT, build_generator, label_with_alternating_attributes, tiny_generator_cfg
+from helpers import (PROJECT, build_generator, ema_copy_with_one_recorded_pass, label_with_alternating_attributes,
+                     tiny_generator_cfg)
 from mmdet_detdiffusion.generator.export import export_generator, load_exported_generator
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
 from mmdet_detdiffusion.layout.attributes import slot_values
@@ -59,13 +59,8 @@ def test_attention_loss_comes_from_the_training_pass_and_trains_the_text_side(ge
 
 def test_one_recorder_serves_features_and_attention_and_a_deep_copy_records_into_its_own(gen_cfg, batch):
     model = build_generator(gen_cfg, attention_loss_weight=0.5)
-    ema = copy.deepcopy(model)  # as mmengine's EMA model is made
-    assert ema.recorder is not model.recorder
+    ema, (noisy, t, text) = ema_copy_with_one_recorded_pass(model)
     data = model.data_preprocessor(batch, training=True)
-    text = model.text_condition(['An image with circle <l3> <l200> <hard>'] * 4)
-    noisy, t = torch.randn(4, 3, 32, 32), torch.full((4,), 500)
-    with torch.no_grad(), ema.recorder.recording():
-        ema.unet(noisy, t, **text)
     assert model.recorder.records == {}
     assert sorted(ema.recorder.records) == [CROSS_ATTENTION, 'up_blocks.1', 'up_blocks.2']
     assert [f.shape[1] for f in (ema.recorder.pop('up_blocks.1')[0], ema.recorder.pop('up_blocks.2')[0])] == [32, 16]
