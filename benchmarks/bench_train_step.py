@@ -7,6 +7,10 @@ neither step's peak holds optimizer state the other made. Plain: caption tokens,
 tokens, the same diffusion loss, plus the perception head and its alpha-bar_t-weighted instance-mask loss.
 Targets (issue 25): step time <= 1.05x plain, peak memory <= 1.10x plain.
 
+The head is the shipped SD v1.5 config's (``configs/generator/_base_/detdiffusion_sd15_coco.py``: 128 channels, two
+convs, decoder blocks 1 to 3), its width scaled with the preset's U-Net (``head_channels``): the head's per-instance
+convs then weigh against the U-Net's as they do in the shipped model, whose conv FLOPs both grow with width squared.
+
 Peak memory is the most memory live tensors hold during one step after two warm-up steps: on CUDA the allocator's
 ``max_memory_allocated``; on CPU the profiler's memory timeline (``torch.profiler`` with ``profile_memory``), which
 also names what holds it at the peak (parameters, optimizer state, activations, gradients...).
@@ -21,12 +25,14 @@ import contextlib
 import json
 import statistics
 import time
-from typing import Callable, Dict, Tuple
+from pathlib import Path
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
+from mmengine.config import Config
 from mmengine.structures import InstanceData
 from torch.profiler import ProfilerActivity, profile
 from torch.profiler._memory_profiler import _CATEGORY_TO_INDEX, MemoryProfileTimeline
@@ -34,6 +40,9 @@ from torch.profiler._memory_profiler import _CATEGORY_TO_INDEX, MemoryProfileTim
 import mmdet_detdiffusion  # noqa: F401
 from mmdet_detdiffusion.generator.model import DetDiffusionGenerator
 from mmdet_detdiffusion.layout.attributes import ATTRIBUTES
+
+SD15_CONFIG = Path(__file__).resolve().parents[1] / 'configs' / 'generator' / '_base_' / 'detdiffusion_sd15_coco.py'
+SD15_WIDTH = 320  # block_out_channels[0] of SD v1.5's U-Net
 
 PRESETS = {
     # U-Net / VAE / text encoder shaped like SD v1.5, scaled down for a CPU
@@ -57,7 +66,21 @@ PRESETS = {
 CLASSES = ('person', 'traffic light', 'dog', 'car')
 
 
-def build(preset: dict, device: str) -> DetDiffusionGenerator:
+def shipped_head() -> dict:
+    """The perception head and feature blocks of the shipped SD v1.5 generator config."""
+    model = Config.fromfile(str(SD15_CONFIG)).model
+    return dict(head=dict(model.perception_head), feature_blocks=tuple(model.feature_blocks))
+
+
+def head_channels(preset: dict) -> int:
+    """The shipped head's width scaled as the preset's U-Net is scaled from SD v1.5's (a multiple of 8, for the
+    head's GroupNorm)."""
+    scaled = shipped_head()['head']['channels'] * preset['unet']['block_out_channels'][0] / SD15_WIDTH
+    return max(8, 8 * round(scaled / 8))
+
+
+def build(preset: dict, device: str, channels: Optional[int] = None) -> DetDiffusionGenerator:
+    """The preset's generator, its head ``channels`` wide (default: :func:`head_channels`)."""
     unet = dict(type='UNet2DConditionModel', config=dict(
         sample_size=preset['resolution'] // 2 ** (len(preset['vae']['block_out_channels']) - 1),
         in_channels=4, out_channels=4, down_block_types=('CrossAttnDownBlock2D',) * 3 + ('DownBlock2D',),
@@ -67,12 +90,14 @@ def build(preset: dict, device: str) -> DetDiffusionGenerator:
         down_block_types=('DownEncoderBlock2D',) * len(preset['vae']['block_out_channels']),
         up_block_types=('UpDecoderBlock2D',) * len(preset['vae']['block_out_channels']), **preset['vae']))
     text = dict(type='CLIPTextModel', config=dict(vocab_size=49408, max_position_embeddings=77, **preset['text']))
+    shipped = shipped_head()
+    head = {**shipped['head'], 'channels': channels or head_channels(preset)}
     return DetDiffusionGenerator(
         unet=unet, vae=vae, text_encoder=text, tokenizer=dict(type='CLIPTokenizer'), classes=CLASSES,
         scheduler=dict(type='DDPMScheduler', config=dict(num_train_timesteps=1000, beta_schedule='scaled_linear',
                                                          beta_start=0.00085, beta_end=0.012)),
-        location_bins=preset['bins'], null_prompt_prob=0.1, perception_head=dict(channels=64, num_convs=2),
-        feature_blocks=(1, 2, 3)).to(device)
+        location_bins=preset['bins'], null_prompt_prob=0.1, perception_head=head,
+        feature_blocks=shipped['feature_blocks']).to(device)
 
 
 def make_batch(batch: int, size: int, objects: int, device: str):
@@ -161,15 +186,24 @@ def peak_memory(step: Callable[[], None], cuda: bool) -> Tuple[int, Dict[str, in
     return torch.cuda.max_memory_allocated(), {}
 
 
-def timed(fn, repeats: int, sync) -> float:
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def timed(fn, sync) -> float:
+    """Seconds of one call of ``fn``."""
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - start
+
+
+def paired_times(plain: Callable[[], None], ours: Callable[[], None], pairs: int, sync) -> Tuple[list, list]:
+    """``(plain seconds, ours seconds)`` of ``pairs`` back-to-back pairs of steps, in ABBA order, so that drifts in
+    machine load and which step runs first hit both alike."""
+    plain_s, ours_s = [], []
+    for i in range(pairs):
+        order = ((plain_s, plain), (ours_s, ours)) if i % 2 == 0 else ((ours_s, ours), (plain_s, plain))
+        for times, step in order:
+            times.append(timed(step, sync))
+    return plain_s, ours_s
 
 
 def main() -> dict:
@@ -177,15 +211,18 @@ def main() -> dict:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--preset', choices=sorted(PRESETS), default='small')
     parser.add_argument('--objects', type=int, default=8, help='objects per image')
-    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--repeats', type=int, default=9, help='pairs of timed steps')
     parser.add_argument('--batch', type=int, help='images per step (default: the preset\'s)')
     parser.add_argument('--amp', choices=['none', 'fp16', 'bf16'], default='none', help='mixed precision')
+    parser.add_argument('--head-channels', type=int,
+                        help='perception head width (default: the shipped config\'s, scaled with the preset)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args()
     preset = PRESETS[args.preset]
     cuda = args.device.startswith('cuda')
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    model = build(preset, args.device).train()
+    channels = args.head_channels or head_channels(preset)
+    model = build(preset, args.device, channels).train()
     images, samples = make_batch(args.batch or preset['batch'], preset['resolution'], args.objects, args.device)
     precision = Precision(args.amp, args.device)
     captions = ['a photo of ' + ', '.join(CLASSES)] * len(images)
@@ -199,23 +236,24 @@ def main() -> dict:
         step()
         peaks[name] = peak_memory(step, cuda)
     peak_gib = {name: peak / 2 ** 30 for name, (peak, _) in peaks.items()}
-    plain_s, ours_s = [], []
-    for _ in range(args.repeats):  # interleaved so that drifts in machine load hit both
-        plain_s.append(timed(plain, 1, sync))
-        ours_s.append(timed(ours, 1, sync))
+    plain_s, ours_s = paired_times(plain, ours, args.repeats, sync)
+    ratios = sorted(o / p for p, o in zip(plain_s, ours_s))
     result = dict(preset=args.preset, device=args.device,
                   device_name=torch.cuda.get_device_name() if cuda else 'cpu', amp=args.amp, batch=len(images),
-                  resolution=preset['resolution'], objects_per_image=args.objects,
+                  resolution=preset['resolution'], objects_per_image=args.objects, head_channels=channels,
                   plain_step_s=statistics.median(plain_s), detdiffusion_step_s=statistics.median(ours_s),
                   plain_peak_gib=peak_gib['plain'], detdiffusion_peak_gib=peak_gib['detdiffusion'],
                   peak_mib_by_category={name: {category: round(size / 2 ** 20, 1) for category, size in split.items()}
                                         for name, (_, split) in peaks.items()})
-    result['ratio'] = result['detdiffusion_step_s'] / result['plain_step_s']
+    # the median of the pairs' ratios: robust to a slow stretch of the machine, which a ratio of medians is not
+    result['ratio'] = statistics.median(ratios)
+    result['ratio_quartiles'] = [float(q) for q in statistics.quantiles(ratios, n=4)[::2]] if len(ratios) > 1 else []
     result['memory_ratio'] = peak_gib['detdiffusion'] / peak_gib['plain']
     setting = (f"{args.preset}, {result['device_name']}, batch {len(images)} x {preset['resolution']}px, "
-               f"amp {args.amp}, {args.objects} objects/image")
+               f"amp {args.amp}, {args.objects} objects/image, head {channels} ch")
     print(f"train step ({setting}): DetDiffusion {result['detdiffusion_step_s']:.3f} s vs plain diffusers "
-          f"{result['plain_step_s']:.3f} s -> ratio {result['ratio']:.3f} (target <= 1.05)")
+          f"{result['plain_step_s']:.3f} s (medians) -> ratio {result['ratio']:.3f}, the median of {len(ratios)} "
+          f"paired ratios (quartiles {' to '.join(f'{q:.3f}' for q in result['ratio_quartiles'])}; target <= 1.05)")
     print(f"train step peak memory ({setting}): DetDiffusion {peak_gib['detdiffusion']:.3f} GiB vs plain "
           f"{peak_gib['plain']:.3f} GiB -> ratio {result['memory_ratio']:.3f} (target <= 1.10)")
     print(json.dumps(result))
