@@ -7,7 +7,8 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, 'tests'))
 
-from helpers import batch, fresh_clip_text, shapes_root, trained_retinanet  # noqa: E402,F401  (shared fixtures)
+from helpers import (batch, fresh_clip_text, pipe, shapes_root, synthetic_root,  # noqa: E402,F401  (fixtures)
+                     trained_retinanet)
 
 
 @pytest.fixture(scope='session', autouse=True)

@@ -21,6 +21,7 @@ DETECTOR_CONFIGS = os.path.join(PROJECT, 'configs', 'detector')
 TINY_GENERATOR_CONFIG = os.path.join(REPO, 'tests', 'configs', 'tiny_generator.py')
 ONLINE_DETECTOR_CONFIG = os.path.join(REPO, 'tests', 'configs', 'online_detector.py')
 SHAPES_SIZE = 128
+CLASSES = ('circle', 'square', 'triangle')  # the shapes set's
 # mmdet's config names, {algorithm}_{model components}_{gpus}xb{batch}[-...]-{schedule}_{data}.py: e.g.
 # retinanet_r50_fpn_8xb2-1x_coco.py
 MMDET_CONFIG_NAME = re.compile(r'[a-z0-9-]+(_[a-z0-9-]+)+_\d+xb\d+(-[a-z0-9]+)*-(\d+x|\d+e|\d+iters)_[a-z0-9-]+\.py')
@@ -197,3 +198,40 @@ def run_generate(*args, **kwargs):
     result = subprocess.run(generate_cmd(*args, **kwargs), cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+@pytest.fixture(scope='session')
+def synthetic_root(tiny_generator_export, shapes_root, tmp_path_factory) -> str:
+    """Folder (ending in ``/``) of an easy-mode synthetic set of the tiny generator, from the shapes training set."""
+    out = tmp_path_factory.mktemp('synthetic_easy')
+    run_generate(tiny_generator_export, shapes_root, out, '--attr-mode', 'easy')
+    return str(out) + '/'
+
+
+def real_cfg(shapes_root: str) -> dict:
+    """The shapes training set as an mmdet ``CocoDataset`` config (no pipeline)."""
+    return dict(type='CocoDataset', data_root=shapes_root, ann_file='annotations/train.json',
+                data_prefix=dict(img='images/'), metainfo=dict(classes=CLASSES), pipeline=[])
+
+
+def synthetic_cfg(root: str, **kwargs) -> dict:
+    """A synthetic set written by tools/generate.py as a ``CocoDataset`` config."""
+    return dict(type='CocoDataset', data_root=root, ann_file='annotations.json', data_prefix=dict(img='images/'),
+                **kwargs)
+
+
+def synthetic_detector_cfg(shapes_root: str, synthetic_root: str, work_dir: str) -> Config:
+    """The toy RetinaNet on the shapes set + ``synthetic_root``, one epoch."""
+    cfg = toy_detector_cfg('retinanet_r18-w16_fpn_1xb8-12e_shapes-detdiffusion.py', shapes_root, work_dir, max_epochs=1)
+    cfg.train_dataloader.dataset.synthetic[0].data_root = synthetic_root
+    return cfg
+
+
+@pytest.fixture(scope='module')
+def pipe(tiny_generator_export):
+    """The tiny generator export as a ``DetDiffusionPipeline`` without progress bars, one per test module (tests may
+    set its attributes)."""
+    from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
+    pipe = DetDiffusionPipeline.from_pretrained(tiny_generator_export)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

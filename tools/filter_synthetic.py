@@ -2,7 +2,9 @@
 
 Each layout box gets ``found_score`` (the detector's best score for a prediction of its class with IoU > beta);
 images with a low share of found boxes can be dropped (``--min-agreement``) and boxes not found marked ignored
-(``--ignore-unfound``). Use another detector than D, the one that labelled the attributes: hard generations
+(``--ignore-unfound``); ``--relabel replace|fuse`` also replaces each found box by the prediction that found it, or by
+the mean of the two (box repair, mmdet_detdiffusion/synthetic/box_repair.py).
+Use another detector than D, the one that labelled the attributes: hard generations
 are meant to be hard for D (see mmdet_detdiffusion/synthetic/filter.py).
 
 Example::
@@ -40,6 +42,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--any-class', action='store_true', help='a prediction of any class can find a box')
     parser.add_argument('--min-agreement', type=float, help='drop images with a lower share of found boxes')
     parser.add_argument('--ignore-unfound', action='store_true', help='mark boxes not found iscrowd=1 (ignored)')
+    parser.add_argument('--relabel', choices=['replace', 'fuse'],
+                        help='box repair: replace each found box by the prediction of its class that found it, or '
+                             'by the mean of the two (fuse: for a set generated with --box-source head); the boxes '
+                             'not found are marked ignored (implies --ignore-unfound)')
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
@@ -59,7 +65,7 @@ def main() -> None:
                                                iou_thr=args.iou_thr, match_class=not args.any_class,
                                                batch_size=args.batch_size)
         summary = filter_synthetic_set(labeler, args.synthetic, args.score_thr, args.min_agreement,
-                                       args.ignore_unfound, out, record=dict(
+                                       args.ignore_unfound, args.relabel, out, record=dict(
                                            detector_config=os.path.abspath(args.config),
                                            checkpoint_sha256=file_sha256(args.checkpoint)))
     except (CocoFormatError, ClassMismatchError) as err:

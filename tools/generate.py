@@ -1,8 +1,9 @@
 """Generate a synthetic COCO dataset from the layouts of a real one with a trained DetDiffusion generator.
 
 Writes ``OUT/images/``, ``OUT/annotations.json`` (the real categories; every image records its source
-image, attribute mode, seed, prompt, sampler, steps, guidance scale and the generator's sha256) and
-``OUT/preview.png``. Killed or interrupted runs continue where they stopped when started again.
+image, attribute mode, seed, prompt, sampler, steps, guidance scale, box source and the generator's sha256) and
+``OUT/preview.png``. ``--box-source head`` labels each object with the tight box of its perception-head mask.
+Killed or interrupted runs continue where they stopped when started again.
 
 Examples::
 
@@ -22,6 +23,7 @@ from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, read_exp
 from mmdet_detdiffusion.generator.sampling import DEFAULT_SAMPLER, SAMPLERS
 from mmdet_detdiffusion.layout.attribute_file import CocoFormatError, load_coco
 from mmdet_detdiffusion.layout.attributes import GENERATION_MODES, HARD
+from mmdet_detdiffusion.synthetic.box_repair import DEFAULT_MASK_THR, DEFAULT_MIN_CONFIDENCE, GENERATED_BOX_SOURCES
 from mmdet_detdiffusion.synthetic.writer import OUTPUT_SIZES, SyntheticDatasetWriter
 from mmdet_detdiffusion.utils.distributed import init_distributed
 
@@ -63,6 +65,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--repeat-thr', type=float, default=None,
                         help='rare-class quotas: LVIS repeat-factor threshold t, r(c) = max(1, sqrt(t / f(c))) copies '
                              'of an image per its rarest class (default: one copy each)')
+    parser.add_argument('--box-source', choices=GENERATED_BOX_SOURCES, default='layout',
+                        help='labels: the layout boxes, or the tight boxes of the perception head\'s masks at the '
+                             'last denoising step (unsure masks: ignore regions; mmdet_detdiffusion/synthetic/'
+                             'box_repair.py)')
+    parser.add_argument('--mask-thr', type=float, default=DEFAULT_MASK_THR,
+                        help='--box-source head: mask pixels have a probability above it')
+    parser.add_argument('--min-mask-confidence', type=float, default=DEFAULT_MIN_CONFIDENCE,
+                        help='--box-source head: a mask whose mean probability is lower makes an ignore region')
     parser.add_argument('--dtype', choices=['auto', *DTYPES], default='auto', help='auto: fp16 on GPU, else fp32')
     parser.add_argument('--custom-imports', nargs='+', default=[], metavar='MODULE',
                         help='modules to import before loading the export: those of classes it names that are not '
@@ -98,7 +108,8 @@ def main() -> None:
     pipe.set_progress_bar_config(disable=True)
     writer = SyntheticDatasetWriter(
         pipe, args.out, args.attr_mode, args.output_size, args.batch_size, args.steps, args.guidance_scale,
-        args.sampler, generator_sha256=generator_identity(args.generator))
+        args.sampler, generator_sha256=generator_identity(args.generator), box_source=args.box_source,
+        box_repair=dict(mask_thr=args.mask_thr, min_confidence=args.min_mask_confidence))
     try:
         path = writer.run(coco, args.ann_file, args.num_per_image, args.seed, args.ext, filters, dict(
             flip_prob=args.flip_prob, max_shift=args.max_shift, repeat_thr=args.repeat_thr))

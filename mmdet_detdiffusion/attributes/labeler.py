@@ -28,7 +28,7 @@ from tqdm import tqdm
 from mmdet_detdiffusion.layout.attribute_file import (annotations_by_image, clip_box, format_attribute_table,
                                                       write_attribute_file, xywh_to_xyxy)
 from mmdet_detdiffusion.layout.attributes import HARD, SKIP_KEY
-from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR, attributes_from_scores, found_scores
+from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR, attributes_from_scores, best_matches
 
 # Transforms that read ground truth: the labeler compares against the json itself.
 _GT_TRANSFORMS = ('LoadAnnotations', 'mmdet.LoadAnnotations', 'LoadPanopticAnnotations')
@@ -39,6 +39,8 @@ class LabelingResult:
     """What one labeling pass produced (on every rank after gathering)."""
     attributes: Dict[object, str] = field(default_factory=dict)  # annotation id -> easy / hard
     found_scores: Dict[object, float] = field(default_factory=dict)  # annotation id -> best matching score
+    # annotation id -> xyxy pixel box of that best match (None: no match), what tools/filter_synthetic.py relabels with
+    matched_boxes: Dict[object, Optional[List[float]]] = field(default_factory=dict)
     skipped: Dict[object, str] = field(default_factory=dict)  # annotation id -> why it was not judged
     unreadable_images: List[str] = field(default_factory=list)  # 'path: reason'
 
@@ -197,9 +199,12 @@ class AttributeLabeler:
             judged_ids.append(ann['id'])
             boxes.append(box)
             labels.append(cat_to_label[ann['category_id']])
-        found = found_scores(np.asarray(boxes), labels, pred.bboxes.cpu().numpy(), pred.scores.cpu().numpy(),
-                             pred.labels.cpu().numpy(), self.iou_thr, self.match_class)
+        pred_boxes, pred_scores = pred.bboxes.cpu().numpy(), pred.scores.cpu().numpy()
+        best = best_matches(np.asarray(boxes), labels, pred_boxes, pred_scores, pred.labels.cpu().numpy(),
+                            self.iou_thr, self.match_class)
+        found = np.array([pred_scores[k] if k >= 0 else 0.0 for k in best], dtype=np.float64)
         result.found_scores.update(zip(judged_ids, found.tolist()))
+        result.matched_boxes.update(zip(judged_ids, [pred_boxes[k].tolist() if k >= 0 else None for k in best]))
         result.attributes.update(zip(judged_ids, attributes_from_scores(found, self.score_thr)))
 
 
@@ -209,6 +214,7 @@ def _gather(local: LabelingResult) -> LabelingResult:
     for part in dist.all_gather_object(local):
         merged.attributes.update(part.attributes)
         merged.found_scores.update(part.found_scores)
+        merged.matched_boxes.update(part.matched_boxes)
         merged.skipped.update(part.skipped)
         merged.unreadable_images.extend(part.unreadable_images)
     return merged

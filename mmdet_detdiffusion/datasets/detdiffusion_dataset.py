@@ -13,6 +13,8 @@ In a stock mmdet config::
         sampler=dict(type='SyntheticRatioSampler', synthetic_ratio=0.3))
 
 Without the sampler every epoch sees every sample of every set (mmengine's ConcatDataset, real first).
+Each sample's ``data_samples.metainfo['synthetic']`` says whether it comes from a synthetic set: a head such as
+:class:`~mmdet_detdiffusion.models.SyntheticAwareRetinaHead` can then learn less from it.
 A synthetic entry given as a config inherits ``pipeline``, ``metainfo``, ``filter_cfg`` and
 ``backend_args`` from the real one unless it sets them. Its classes must equal the real ones.
 """
@@ -25,6 +27,7 @@ from mmengine.dataset import BaseDataset, ConcatDataset
 from mmdet_detdiffusion.datasets.utils import base_dataset
 
 INHERITED_KEYS = ('pipeline', 'metainfo', 'filter_cfg', 'backend_args')
+SYNTHETIC_KEY = 'synthetic'  # in each packed sample's metainfo: True for samples of a synthetic set
 DatasetOrCfg = Union[dict, BaseDataset]
 
 
@@ -75,6 +78,15 @@ class DetDiffusionDataset(ConcatDataset):
     @property
     def synthetic(self) -> List[BaseDataset]:
         return self.datasets[1:]
+
+    def __getitem__(self, idx: int) -> dict:
+        """The sample of the set ``idx`` falls in, its ``data_samples`` marked ``synthetic`` or not (when the
+        pipeline packs one)."""
+        data = super().__getitem__(idx)
+        dataset_idx, _ = self._get_ori_dataset_idx(idx)
+        if isinstance(data, dict) and hasattr(data.get('data_samples'), 'set_metainfo'):
+            data['data_samples'].set_metainfo({SYNTHETIC_KEY: dataset_idx > 0})
+        return data
 
     def full_init(self) -> None:
         """Load every dataset and check that the synthetic annotations use the real category names."""

@@ -18,6 +18,9 @@ RECALL_P_VALUE = 0.001  # the gap beyond chance on one seed's sign test
 RECALL_MIN_PAIRS = 250  # (the demo's 110 validation layouts hold 257 boxes)
 RECALL_ALPHA = 0.05  # the usual 5% for "lower at all" (recall_lower)
 CONTRAST_SHARE = 0.5  # the hard token reproduces half the real contrast gap
+# Box repair (issue 23): the repaired labels of generated images fit what was drawn
+BOX_REPAIR_AP75_RATIO = 0.8  # D's AP75 against the repaired labels, as a share of its AP75 on real images
+BOX_REPAIR_IOU = 0.85  # median IoU of the repaired labels with the boxes drawn
 
 # the targets in words, for the reports
 FIDELITY_TARGET = f'mAP >= {FIDELITY_MAP_RATIO:g}x and AP50 >= {FIDELITY_AP50_RATIO:g}x real'
@@ -26,6 +29,7 @@ RECALL_TARGET = (f'recall on hard at least {RECALL_GAP * 100:.0f} points below e
                  f'{RECALL_P_VALUE:g}, at least {RECALL_MIN_PAIRS} boxes')
 RECALL_LOWER_TARGET = f'recall on hard below easy, sign test p < {RECALL_ALPHA:g}'
 CONTRAST_TARGET = f'generated gap >= {CONTRAST_SHARE:.0%} of the real gap'
+BOX_REPAIR_TARGET = f'AP75 >= {BOX_REPAIR_AP75_RATIO:g}x real and median IoU with the drawn boxes >= {BOX_REPAIR_IOU:g}'
 GAIN_TARGET = 'the interval excludes 0'  # a paired gain over seeds (evaluation/trainability.paired_gain)
 
 
@@ -77,6 +81,11 @@ def recall_lower(result: PairedRecall) -> Verdict:
 def contrast(share: float) -> Verdict:
     """Claim 2 in pixels: the easy - hard contrast gap of the generations as a share of the real objects' gap."""
     return _met_or_missed(share >= CONTRAST_SHARE, CONTRAST_TARGET)
+
+
+def box_repair(ap75_ratio: float, median_iou: float) -> Verdict:
+    """Box repair: labels of generated images as tight as real ones for D (AP75) and close to the drawn boxes."""
+    return _met_or_missed(ap75_ratio >= BOX_REPAIR_AP75_RATIO and median_iou >= BOX_REPAIR_IOU, BOX_REPAIR_TARGET)
 
 
 def gain(low: float, high: float) -> Verdict:

@@ -24,7 +24,7 @@ from mmdet_detdiffusion.generator.geodiffusion import GENERATION_CONFIG, layout_
 from mmdet_detdiffusion.generator.losses import foreground_weight_map, instance_mask_loss, noise_level_weight
 from mmdet_detdiffusion.generator.perception_head import PerceptionHead
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline, uint8_images
-from mmdet_detdiffusion.generator.recorder import UNetRecorder
+from mmdet_detdiffusion.generator.recorder import UP_BLOCK_RECORD, UNetRecorder
 from mmdet_detdiffusion.generator.sampling import DEFAULT_SAMPLER, make_sampler
 from mmdet_detdiffusion.generator.text import SlotTokenEmbeddings, add_layout_tokens, encode_text, word_token_counter
 from mmdet_detdiffusion.layout.attributes import ATTR_NAMES, NO_ATTR_CODE
@@ -36,7 +36,6 @@ SLOT_PART = 'slot_embeddings'
 DEFAULT_LOCATION_BINS = 256  # GeoDiffusion's
 # uint8 BGR images (3, H, W) -> a float RGB batch (B, 3, H, W) in [-1, 1]
 DEFAULT_DATA_PREPROCESSOR = dict(type='ImgDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3, bgr_to_rgb=True)
-UP_BLOCK_RECORD = 'up_blocks.{}'  # the recorder's name for the output of up block i
 
 
 def resolve_layout_settings(location_bins: Optional[int], max_objects: Optional[int],

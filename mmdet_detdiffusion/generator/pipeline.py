@@ -32,6 +32,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Uni
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from diffusers import AutoencoderKL, DiffusionPipeline, SchedulerMixin, UNet2DConditionModel
 from diffusers.image_processor import VaeImageProcessor
 from diffusers.utils import BaseOutput, is_accelerate_available
@@ -41,6 +42,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from mmdet_detdiffusion.generator.components import latent_scale, sample_channels
 from mmdet_detdiffusion.generator.geodiffusion import GENERATION_CONFIG, layout_settings, read_generation_config
 from mmdet_detdiffusion.generator.perception_head import PerceptionHead
+from mmdet_detdiffusion.generator.recorder import UP_BLOCK_RECORD, recorded_outputs
 from mmdet_detdiffusion.generator.sampling import DEFAULT_SAMPLER, SAMPLERS, is_training_scheduler, make_sampler
 from mmdet_detdiffusion.generator.text import encode_text, word_token_counter
 from mmdet_detdiffusion.layout.attributes import MODE_NONE, MODE_ORIGINAL
@@ -106,7 +108,9 @@ class DetDiffusionPipelineOutput(BaseOutput):
     boxes: per image ``(N, 4)`` float32 xyxy in output pixels of the objects written in its prompt;
     labels: per image ``(N,)`` int64 class indices; attrs: per image the attribute of each box;
     kept: per image the indices of those objects in the input layout (CLIP's 77 tokens may drop some);
-    prompts: per image its layout prompt."""
+    prompts: per image its layout prompt;
+    masks: with ``predict_masks``, per image ``(N, H, W)`` float32 probabilities in [0, 1] of each of its N objects'
+    mask, from the perception head at the last denoising step (:meth:`DetDiffusionPipeline.instance_masks`)."""
 
     images: Union[List, np.ndarray, torch.Tensor]
     boxes: List[np.ndarray]
@@ -114,6 +118,7 @@ class DetDiffusionPipelineOutput(BaseOutput):
     attrs: List[List[Optional[str]]]
     kept: List[List[int]]
     prompts: List[str]
+    masks: Optional[List[np.ndarray]] = None
 
 
 class DetDiffusionPipeline(DiffusionPipeline):
@@ -123,7 +128,8 @@ class DetDiffusionPipeline(DiffusionPipeline):
         unet / vae / text_encoder / tokenizer / scheduler: diffusers and transformers components;
             ``vae=None`` for a pixel-space generator. ``scheduler`` is the sampler, over the training noise
             schedule (:func:`~.sampling.make_sampler`).
-        perception_head: the P.A. loss's head (saved with the generator; generation does not use it).
+        perception_head: the P.A. loss's head (saved with the generator); with ``predict_masks`` it predicts each
+            object's mask in the generated image.
         classes: class names, index = label.
         location_bins: location grid size per axis used in training.
         max_objects: at most this many objects per prompt (GeoDiffusion's ``max_num_bbox``); ``None``: no cap.
@@ -298,7 +304,8 @@ class DetDiffusionPipeline(DiffusionPipeline):
                  width: Optional[int] = None, attr_mode: str = MODE_ORIGINAL, num_inference_steps: int = 25,
                  guidance_scale: float = 5.0, num_images_per_prompt: int = 1, sampler: Optional[str] = None,
                  generator: Union[torch.Generator, List[torch.Generator], None] = None,
-                 latents: Optional[torch.Tensor] = None, output_type: str = 'pil', return_dict: bool = True,
+                 latents: Optional[torch.Tensor] = None, output_type: str = 'pil', predict_masks: bool = False,
+                 return_dict: bool = True,
                  callback_on_step_end: Optional[Callable[..., Dict[str, torch.Tensor]]] = None,
                  callback_on_step_end_tensor_inputs: Sequence[str] = ('latents',)
                  ) -> Union[DetDiffusionPipelineOutput, tuple]:
@@ -321,7 +328,10 @@ class DetDiffusionPipeline(DiffusionPipeline):
                 ``num_images_per_prompt``) instead of drawing it from ``generator``, unscaled (the scheduler's
                 ``init_noise_sigma`` is applied here).
             output_type: ``'pil'``, ``'np'``, ``'pt'`` (diffusers' ``VaeImageProcessor``) or ``'latent'``.
-            return_dict: a :class:`DetDiffusionPipelineOutput`, else its fields as a tuple.
+            predict_masks: also return each object's mask as the perception head sees it in the image
+                (``masks`` of the output; :meth:`instance_masks`).
+            return_dict: a :class:`DetDiffusionPipelineOutput`, else its fields as a tuple (``masks`` last, with
+                ``predict_masks`` only: diffusers' ``to_tuple`` leaves out fields that are ``None``).
             callback_on_step_end: called after each step as ``callback(pipe, step, t, tensors)`` with the
                 tensors named in ``callback_on_step_end_tensor_inputs`` (of ``_callback_tensor_inputs``);
                 the tensors of the dict it returns replace them.
@@ -329,6 +339,9 @@ class DetDiffusionPipeline(DiffusionPipeline):
         if isinstance(layouts, Mapping) or (layouts and isinstance(next(iter(layouts)), LayoutObject)):
             layouts = [layouts]
         height, width = height or self.default_size, width or self.default_size
+        if predict_masks and self.perception_head is None:
+            raise ValueError('predict_masks=True, but this pipeline has no perception_head (an export of a generator '
+                             'trained without the P.A. loss, or a GeoDiffusion checkpoint)')
         self.check_inputs(len(layouts), num_images_per_prompt, height, width, output_type, generator, latents,
                           callback_on_step_end_tensor_inputs)
         scheduler = self.scheduler if sampler is None else self.make_scheduler(sampler)
@@ -354,11 +367,18 @@ class DetDiffusionPipeline(DiffusionPipeline):
                                    dtype=self.unet.dtype)
         latents = latents.to(device, self.unet.dtype) * scheduler.init_noise_sigma
         step_kwargs = {'generator': generator} if 'generator' in inspect.signature(scheduler.step).parameters else {}
+        per_image = [i for i in range(len(layouts)) for _ in range(num_images_per_prompt)]  # image -> its layout
+        masks = None
         with self.progress_bar(total=len(scheduler.timesteps)) as progress_bar:
             for i, t in enumerate(scheduler.timesteps):
                 model_input = scheduler.scale_model_input(torch.cat([latents] * 2) if guided else latents, t)
-                prediction = self.unet(model_input, t, encoder_hidden_states=prompt_embeds,
-                                       encoder_attention_mask=text_mask, return_dict=False)[0]
+                recorded = self.feature_modules() if predict_masks and i == len(scheduler.timesteps) - 1 else {}
+                with recorded_outputs(recorded) as recorder:
+                    prediction = self.unet(model_input, t, encoder_hidden_states=prompt_embeds,
+                                           encoder_attention_mask=text_mask, return_dict=False)[0]
+                if recorded:  # the prompts' pass: the second half under guidance
+                    features = [recorder.pop(name)[0][-batch_size:] for name in recorded]
+                    masks = self.instance_masks(features, [objects[j] for j in per_image], height, width)
                 if guided:
                     pred_uncond, pred_cond = prediction.chunk(2)
                     prediction = pred_uncond + guidance_scale * (pred_cond - pred_uncond)
@@ -378,11 +398,31 @@ class DetDiffusionPipeline(DiffusionPipeline):
             images = self.image_processor.postprocess(images, output_type=output_type)
         self.maybe_free_model_hooks()
         scale = np.array([width, height, width, height], dtype=np.float32)
-        per_image = [i for i in range(len(layouts)) for _ in range(num_images_per_prompt)]  # image -> its layout
         output = DetDiffusionPipelineOutput(
             images=images,
             boxes=[np.array([o.box for o in objects[i]], dtype=np.float32).reshape(-1, 4) * scale for i in per_image],
             labels=[np.array([self.classes.index(o.name) for o in objects[i]], dtype=np.int64) for i in per_image],
             attrs=[[o.attr for o in objects[i]] for i in per_image], kept=[list(kept[i]) for i in per_image],
-            prompts=[prompts[i] for i in per_image])
+            prompts=[prompts[i] for i in per_image], masks=masks)
         return output if return_dict else output.to_tuple()
+
+    def feature_modules(self) -> Dict[str, torch.nn.Module]:
+        """The U-Net blocks whose outputs the perception head reads, by name."""
+        return {UP_BLOCK_RECORD.format(i): self.unet.up_blocks[i] for i in self.perception_head.config.feature_blocks}
+
+    def instance_masks(self, features: Sequence[torch.Tensor], objects: Sequence[Sequence[LayoutObject]],
+                       height: int, width: int) -> List[np.ndarray]:
+        """Per image ``(N, height, width)`` float32 mask probabilities of its N ``objects``, from the perception head
+        on ``features``, the decoder outputs ``(B, C, h, w)`` of the U-Net pass over B images (the head's logits,
+        bilinearly resized to the image, through a sigmoid)."""
+        device = features[0].device
+        boxes = torch.tensor([o.box for image in objects for o in image], dtype=torch.float32, device=device)
+        if not len(boxes):
+            return [np.zeros((0, height, width), np.float32) for _ in objects]
+        batch_index = torch.tensor([b for b, image in enumerate(objects) for _ in image], device=device)
+        head_dtype = next(self.perception_head.parameters()).dtype
+        logits = self.perception_head([f.to(head_dtype) for f in features], boxes.reshape(-1, 4).to(head_dtype),
+                                      batch_index)
+        probs = F.interpolate(logits[:, None].float(), size=(height, width), mode='bilinear', align_corners=False)
+        probs = probs[:, 0].sigmoid().cpu().numpy()
+        return np.split(probs, np.cumsum([len(image) for image in objects])[:-1])

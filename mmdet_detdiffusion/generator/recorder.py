@@ -14,7 +14,11 @@ records into its own copy of the recorder.
 """
 import contextlib
 import functools
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List, Mapping
+
+from torch import nn
+
+UP_BLOCK_RECORD = 'up_blocks.{}'  # the name under which the output of the U-Net's up block i is recorded
 
 
 class UNetRecorder:
@@ -50,3 +54,17 @@ class UNetRecorder:
     def pop(self, name: str) -> List[Any]:
         """What was recorded under ``name`` (in call order), removed from the recorder."""
         return self.records.pop(name, [])
+
+
+@contextlib.contextmanager
+def recorded_outputs(modules: Mapping[str, nn.Module]) -> Iterator[UNetRecorder]:
+    """Record the outputs of ``modules`` (name -> module; none: a no-op) in the passes run inside the block, through
+    forward hooks that are removed on leaving it."""
+    recorder = UNetRecorder()
+    handles = [module.register_forward_hook(recorder.output_hook(name)) for name, module in modules.items()]
+    try:
+        with recorder.recording():
+            yield recorder
+    finally:
+        for handle in handles:
+            handle.remove()

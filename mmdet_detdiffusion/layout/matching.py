@@ -45,15 +45,15 @@ def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def found_scores(gt_boxes: np.ndarray,
+def best_matches(gt_boxes: np.ndarray,
                  gt_labels: Sequence[int],
                  pred_boxes: np.ndarray,
                  pred_scores: Sequence[float],
                  pred_labels: Sequence[int],
                  iou_thr: float = DEFAULT_IOU_THR,
                  match_class: bool = False) -> np.ndarray:
-    """How confidently a detector found each ground-truth box: the highest score among the predictions
-    with IoU > ``iou_thr`` with it (and its class, with ``match_class``), 0 when there is none.
+    """Which prediction finds each ground-truth box: the highest-scoring one with IoU > ``iou_thr`` with it (and
+    its class, with ``match_class``).
 
     Args:
         gt_boxes: ``(N, 4)`` xyxy ground-truth boxes in pixels.
@@ -65,7 +65,7 @@ def found_scores(gt_boxes: np.ndarray,
         match_class: a match also needs the prediction's class to be the box's (the paper: no).
 
     Returns:
-        ``(N,)`` float64 scores in [0, 1].
+        ``(N,)`` int64 indices into the predictions, -1 where no prediction matches.
     """
     gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
     gt_labels = np.asarray(gt_labels, dtype=np.int64).reshape(-1)
@@ -80,7 +80,24 @@ def found_scores(gt_boxes: np.ndarray,
     matches = box_iou(gt_boxes, pred_boxes) > iou_thr
     if match_class:
         matches &= gt_labels[:, None] == pred_labels[None, :]
-    return np.where(matches, pred_scores[None, :], 0.0).max(axis=1, initial=0.0)
+    if not pred_scores.size:
+        return np.full(len(gt_boxes), -1, dtype=np.int64)
+    best = np.where(matches, pred_scores[None, :], -np.inf).argmax(axis=1)
+    return np.where(matches.any(axis=1), best, -1).astype(np.int64)
+
+
+def found_scores(gt_boxes: np.ndarray,
+                 gt_labels: Sequence[int],
+                 pred_boxes: np.ndarray,
+                 pred_scores: Sequence[float],
+                 pred_labels: Sequence[int],
+                 iou_thr: float = DEFAULT_IOU_THR,
+                 match_class: bool = False) -> np.ndarray:
+    """How confidently a detector found each ground-truth box: the score of its :func:`best_matches` prediction,
+    0 when there is none. Arguments as :func:`best_matches`; returns ``(N,)`` float64 scores in [0, 1]."""
+    best = best_matches(gt_boxes, gt_labels, pred_boxes, pred_scores, pred_labels, iou_thr, match_class)
+    scores = np.asarray(pred_scores, dtype=np.float64).reshape(-1)
+    return np.where(best >= 0, scores[np.maximum(best, 0)] if scores.size else 0.0, 0.0)
 
 
 def label_attributes(gt_boxes: np.ndarray,

@@ -65,7 +65,8 @@ def assemble_coco(records: Sequence[dict], categories: List[dict], record: dict)
     """The synthetic COCO dict: images in plan order with ids 1..N, annotations numbered in order.
 
     Each record holds ``index``, ``file_name``, ``width``, ``height``, ``detdiffusion`` (per-image
-    provenance) and ``annotations`` (``bbox`` xywh pixels, ``category_id``, ``pa_attr``); ``record`` is the
+    provenance) and ``annotations`` (``bbox`` xywh pixels, ``category_id``, ``pa_attr``; ``iscrowd`` and
+    ``layout_bbox`` where boxes were repaired, :mod:`.box_repair`); ``record`` is the
     dataset's provenance (top-level ``"detdiffusion"``).
     """
     images, annotations = [], []
@@ -75,7 +76,9 @@ def assemble_coco(records: Sequence[dict], categories: List[dict], record: dict)
         for ann in image['annotations']:
             x, y, w, h = ann['bbox']
             annotations.append({'id': len(annotations) + 1, 'image_id': image_id, 'category_id': ann['category_id'],
-                                'bbox': [x, y, w, h], 'area': w * h, 'iscrowd': 0, ATTR_KEY: ann.get(ATTR_KEY)})
+                                'bbox': [x, y, w, h], 'area': w * h, 'iscrowd': ann.get('iscrowd', 0),
+                                ATTR_KEY: ann.get(ATTR_KEY),
+                                **({'layout_bbox': ann['layout_bbox']} if 'layout_bbox' in ann else {})})
     return {'info': dict(description='DetDiffusion synthetic dataset'), 'images': images, 'annotations': annotations,
             'categories': categories, RECORD_KEY: record}
 

@@ -10,6 +10,10 @@ CLIP's 77 tokens or the export's ``max_objects`` cut the smallest objects). Filt
 prompt, as the training data left them out. A layout whose filtered boxes cover less than
 ``min_object_area_ratio`` of the image, or that keeps no box, is not generated. The callers decide what an
 object that is not drawn becomes: offline it is left out of the annotations, online it is ignored.
+
+A drawn object's box is its layout box, or with ``box_source='head'`` the tight box of the mask the perception head
+predicts for it (:mod:`~mmdet_detdiffusion.synthetic.box_repair`); an object whose mask is empty or unsure is
+marked ``ignored``: an ignore region, not a label.
 """
 from dataclasses import dataclass
 from typing import List, Mapping, Optional, Sequence
@@ -20,6 +24,7 @@ import torch
 
 from mmdet_detdiffusion.generator.pipeline import uint8_images
 from mmdet_detdiffusion.layout.inputs import keep_objects
+from mmdet_detdiffusion.synthetic.box_repair import GENERATED_BOX_SOURCES, head_boxes
 
 
 @dataclass
@@ -28,20 +33,25 @@ class Rendering:
 
     image: ``(H, W, 3)`` uint8 BGR, of the layout's ``image_size`` (resized) or the generator's resolution;
     drawn: ascending indices in the layout of the objects drawn;
-    boxes: ``(len(drawn), 4)`` float64 xyxy pixels of ``image`` of those objects (the layout's own boxes when
-    resized, else the pipeline's at its resolution);
+    layout_boxes: ``(len(drawn), 4)`` float64 xyxy pixels of ``image``: the layout's boxes of those objects (its
+    own when resized, else the pipeline's at its resolution);
+    boxes: their labels: ``layout_boxes``, or with ``box_source='head'`` the repaired ones;
     attrs: the attribute written for each drawn object (``None``: no attribute token);
-    prompt: the layout prompt.
+    prompt: the layout prompt;
+    ignored: per drawn object, whether it is an ignore region (``box_source='head'``: no sure mask; its layout box).
     """
     image: np.ndarray
     drawn: List[int]
+    layout_boxes: np.ndarray
     boxes: np.ndarray
     attrs: List[Optional[str]]
     prompt: str
+    ignored: List[bool]
 
 
 def render_layouts(pipe, layouts: Sequence[Mapping], seeds: Sequence[int], attr_mode: str, resize: bool = True,
-                   filters: Optional[Mapping[str, float]] = None, **call_kwargs) -> List[Optional[Rendering]]:
+                   filters: Optional[Mapping[str, float]] = None, box_source: str = 'layout',
+                   box_repair: Optional[Mapping[str, float]] = None, **call_kwargs) -> List[Optional[Rendering]]:
     """Generate one image per layout, all in one pipeline batch.
 
     Args:
@@ -55,11 +65,16 @@ def render_layouts(pipe, layouts: Sequence[Mapping], seeds: Sequence[int], attr_
             otherwise keep the generator's resolution.
         filters: ``min_box_area_ratio`` / ``min_object_area_ratio`` of the training data (other keys are not
             per-layout filters and are not read); ``None``: no filter.
+        box_source: ``'layout'`` (the layout's boxes) or ``'head'`` (the perception head's mask boxes).
+        box_repair: ``mask_thr`` / ``min_confidence`` of :func:`~.box_repair.mask_box` (``box_source='head'``).
         call_kwargs: ``num_inference_steps``, ``guidance_scale``, ``sampler`` of the pipeline.
 
     Returns:
         per layout its :class:`Rendering`, or ``None`` where the filters drop the whole layout (not generated).
     """
+    if box_source not in GENERATED_BOX_SOURCES:
+        raise ValueError(f'box_source must be one of {GENERATED_BOX_SOURCES} (a detector relabels a written set: '
+                         f'tools/filter_synthetic.py --relabel), got {box_source!r}')
     filters = filters or {}
     selected = [keep_objects(layout['boxes'], layout['image_size'][1], layout['image_size'][0],
                              filters.get('min_box_area_ratio', 0.0), filters.get('min_object_area_ratio', 0.0))
@@ -72,7 +87,8 @@ def render_layouts(pipe, layouts: Sequence[Mapping], seeds: Sequence[int], attr_
                                         for name in ('boxes', 'labels', 'attrs')}} for i in todo]
     device = pipe._execution_device
     output = pipe(prompt_layouts, attr_mode=attr_mode, output_type='np',
-                  generator=[torch.Generator(device).manual_seed(seeds[i]) for i in todo], **call_kwargs)
+                  generator=[torch.Generator(device).manual_seed(seeds[i]) for i in todo],
+                  predict_masks=box_source == 'head', **call_kwargs)
     images = uint8_images(output.images)
     for j, i in enumerate(todo):
         drawn = [selected[i][k] for k in output.kept[j]]
@@ -80,8 +96,12 @@ def render_layouts(pipe, layouts: Sequence[Mapping], seeds: Sequence[int], attr_
         if resize:
             height, width = layouts[i]['image_size']
             image = cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
-            boxes = np.array([layouts[i]['boxes'][k] for k in drawn], dtype=np.float64).reshape(-1, 4)
+            layout_boxes = np.array([layouts[i]['boxes'][k] for k in drawn], dtype=np.float64).reshape(-1, 4)
         else:
-            boxes = output.boxes[j].astype(np.float64)
-        renderings[i] = Rendering(np.ascontiguousarray(image), drawn, boxes, output.attrs[j], output.prompts[j])
+            layout_boxes = output.boxes[j].astype(np.float64)
+        boxes, ignored = layout_boxes, [False] * len(drawn)
+        if box_source == 'head':
+            boxes, ignored = head_boxes(output.masks[j], layout_boxes, image.shape[:2], **(box_repair or {}))
+        renderings[i] = Rendering(np.ascontiguousarray(image), drawn, layout_boxes, boxes, output.attrs[j],
+                                  output.prompts[j], ignored)
     return renderings

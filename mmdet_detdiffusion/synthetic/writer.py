@@ -15,10 +15,11 @@ from tqdm import tqdm
 from mmdet_detdiffusion.generator.sampling import sampler_name
 from mmdet_detdiffusion.layout.attributes import ATTR_KEY, HARD, MODE_ORIGINAL, RECORD_KEY
 from mmdet_detdiffusion.layout.inputs import MissingAttributesWarning, count_unlabelled
+from mmdet_detdiffusion.synthetic.box_repair import GENERATED_BOX_SOURCES
 from mmdet_detdiffusion.synthetic.manifest import IMAGES_FOLDER, Manifest, assemble_coco, load_done, write_coco
 from mmdet_detdiffusion.synthetic.plan import WorkItem, class_counts, plan_items, plan_summary, shard, skipped_reasons
 from mmdet_detdiffusion.synthetic.quotas import histogram_table
-from mmdet_detdiffusion.synthetic.render import render_layouts
+from mmdet_detdiffusion.synthetic.render import Rendering, render_layouts
 from mmdet_detdiffusion.visualization import draw_annotated, save_image, tile_grid
 
 OUTPUT_SIZES = ('source', 'model')
@@ -46,13 +47,20 @@ class SyntheticDatasetWriter:
         sampler: a name of ``SAMPLERS`` to sample with; ``None``: ``pipe.scheduler`` (an export's saved one). Every
             image records the one it used by name (:func:`~mmdet_detdiffusion.generator.sampling.sampler_name`).
         generator_sha256: identity of the generator, recorded in every image.
+        box_source: ``'layout'``: each object's label is its layout box; ``'head'``: the tight box of the perception
+            head's mask of it, or an ignore region (``iscrowd = 1``) where the mask is empty or unsure
+            (:mod:`~mmdet_detdiffusion.synthetic.box_repair`, settings ``box_repair``). Every image records both
+            (``box_source``, ``box_repair``), and every repaired annotation its ``layout_bbox``.
     """
 
     def __init__(self, pipe, out_dir: str, attr_mode: str = HARD, output_size: str = 'source',
                  batch_size: int = 8, num_inference_steps: int = 25, guidance_scale: float = 5.0,
-                 sampler: Optional[str] = None, generator_sha256: str = ''):
+                 sampler: Optional[str] = None, generator_sha256: str = '', box_source: str = 'layout',
+                 box_repair: Optional[dict] = None):
         if output_size not in OUTPUT_SIZES:
             raise ValueError(f'output_size must be one of {OUTPUT_SIZES}, got {output_size!r}')
+        if box_source not in GENERATED_BOX_SOURCES:
+            raise ValueError(f'box_source must be one of {GENERATED_BOX_SOURCES}, got {box_source!r}')
         self.pipe = pipe
         self.out_dir = out_dir
         self.attr_mode = attr_mode
@@ -60,7 +68,10 @@ class SyntheticDatasetWriter:
         self.batch_size = batch_size
         self.call_kwargs = dict(num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
                                 sampler=sampler)
-        self.recorded_settings = dict(self.call_kwargs, sampler=sampler or sampler_name(pipe.scheduler))
+        self.box_settings = dict(box_source=box_source, box_repair=dict(box_repair or {}) if box_source == 'head'
+                                 else None)
+        self.recorded_settings = dict(self.call_kwargs, sampler=sampler or sampler_name(pipe.scheduler),
+                                      **self.box_settings)
         self.generator_sha256 = generator_sha256
 
     def run(self, coco: dict, ann_file: str, num_per_image: int = 1, seed: int = 0, ext: str = 'png',
@@ -143,7 +154,8 @@ class SyntheticDatasetWriter:
         layouts = [dict(boxes=item.boxes, labels=[names[c] for c in item.category_ids], attrs=item.attrs,
                         image_size=(item.source['height'], item.source['width'])) for item in batch]
         renderings = render_layouts(self.pipe, layouts, [item.seed for item in batch], self.attr_mode,
-                                    resize=self.output_size == 'source', filters=filters, **self.call_kwargs)
+                                    resize=self.output_size == 'source', filters=filters, **self.box_settings,
+                                    **self.call_kwargs)
         records = []
         for item, rendering in zip(batch, renderings):
             if item.file_name in skip:
@@ -152,9 +164,7 @@ class SyntheticDatasetWriter:
                 raise RuntimeError(f'{item.file_name}: the filters {filters} drop a layout that the plan kept')
             height, width = rendering.image.shape[:2]
             save_image(os.path.join(self.out_dir, IMAGES_FOLDER, item.file_name), rendering.image)
-            annotations = [{'bbox': [x1, y1, x2 - x1, y2 - y1], 'category_id': item.category_ids[k],
-                            ATTR_KEY: rendering.attrs[j]}
-                           for j, (k, (x1, y1, x2, y2)) in enumerate(zip(rendering.drawn, rendering.boxes.tolist()))]
+            annotations = [self.annotation(item, rendering, j) for j in range(len(rendering.drawn))]
             provenance = dict(source_image_id=item.source['id'], source_file_name=item.source['file_name'],
                               attr_mode=self.attr_mode, variant=item.variant, seed=item.seed, layout_edit=item.edit,
                               prompt=rendering.prompt, generator_sha256=self.generator_sha256,
@@ -162,6 +172,18 @@ class SyntheticDatasetWriter:
             records.append({'index': item.index, 'file_name': item.file_name, 'width': width, 'height': height,
                             RECORD_KEY: provenance, 'annotations': annotations})
         return records
+
+    def annotation(self, item: WorkItem, rendering: Rendering, j: int) -> dict:
+        """The annotation of the ``j``-th drawn object of ``rendering`` (``bbox`` xywh pixels); an ignored one is the
+        layout box with ``iscrowd = 1``; a repaired one keeps its ``layout_bbox``."""
+        k = rendering.drawn[j]
+        x1, y1, x2, y2 = rendering.boxes[j].tolist()
+        annotation = {'bbox': [x1, y1, x2 - x1, y2 - y1], 'category_id': item.category_ids[k],
+                      ATTR_KEY: rendering.attrs[j]}
+        if self.box_settings['box_source'] != 'layout':
+            lx1, ly1, lx2, ly2 = rendering.layout_boxes[j].tolist()
+            annotation.update(layout_bbox=[lx1, ly1, lx2 - lx1, ly2 - ly1], iscrowd=int(rendering.ignored[j]))
+        return annotation
 
     def write_preview(self, records: List[dict], names: Dict[int, str], count: int = 8) -> str:
         """``preview.png``: the first ``count`` images with their boxes (green easy, red hard)."""

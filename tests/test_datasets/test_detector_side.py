@@ -13,29 +13,11 @@ from mmengine.config import Config
 from mmengine.dataset import ConcatDataset
 from mmengine.registry import init_default_scope
 
-from helpers import ONLINE_DETECTOR_CONFIG, REPO, run_generate, toy_detector_cfg
+from helpers import (CLASSES, ONLINE_DETECTOR_CONFIG, REPO, real_cfg, synthetic_cfg, synthetic_detector_cfg,
+                     toy_detector_cfg)
 from mmdet_detdiffusion.datasets import (DetDiffusionDataset, SyntheticRatioSampler, base_dataset, iter_datasets,
                                          samplers)
 from mmdet_detdiffusion.transforms import DetDiffusionGenerate
-
-CLASSES = ('circle', 'square', 'triangle')
-
-
-@pytest.fixture(scope='module')
-def synthetic_root(tiny_generator_export, shapes_root, tmp_path_factory):
-    out = tmp_path_factory.mktemp('synthetic_easy')
-    run_generate(tiny_generator_export, shapes_root, out, '--attr-mode', 'easy')
-    return str(out) + '/'
-
-
-def real_cfg(shapes_root):
-    return dict(type='CocoDataset', data_root=shapes_root, ann_file='annotations/train.json',
-                data_prefix=dict(img='images/'), metainfo=dict(classes=CLASSES), pipeline=[])
-
-
-def synthetic_cfg(root, **kwargs):
-    return dict(type='CocoDataset', data_root=root, ann_file='annotations.json', data_prefix=dict(img='images/'),
-                **kwargs)
 
 
 def wrapper(shapes_root, synthetic_root, **kwargs):
@@ -118,12 +100,6 @@ def test_unwrapping_reaches_the_real_set_of_configs_and_datasets(shapes_root, sy
     dataset = DATASETS.build(cfg)
     assert base_dataset(dataset) is dataset.dataset.real.dataset
     assert dataset.dataset.synthetic[0].metainfo['classes'] == CLASSES  # inherited through the real wrapper
-
-
-def synthetic_detector_cfg(shapes_root, synthetic_root, work_dir):
-    cfg = toy_detector_cfg('retinanet_r18-w16_fpn_1xb8-12e_shapes-detdiffusion.py', shapes_root, work_dir, max_epochs=1)
-    cfg.train_dataloader.dataset.synthetic[0].data_root = synthetic_root
-    return cfg
 
 
 def test_detector_trains_on_the_wrapper(shapes_root, synthetic_root, tmp_path):

@@ -37,6 +37,15 @@ def test_fidelity_needs_both_ratios(map_ratio, ap50_ratio, met):
     assert verdict == claims.Verdict(met, 'met' if met else 'missed', claims.FIDELITY_TARGET)
 
 
+@pytest.mark.parametrize('ap75_ratio, median_iou, met', [
+    (0.81, 0.86, True),
+    (0.79, 0.86, False),  # AP75 under its 0.8x target
+    (0.81, 0.84, False),  # the labels further from the drawn boxes than 0.85 IoU
+])
+def test_box_repair_needs_both_ap75_and_iou(ap75_ratio, median_iou, met):
+    assert claims.box_repair(ap75_ratio, median_iou).met is met
+
+
 def test_hard_generations_must_score_below_easy_ones():
     assert claims.hard_map_lower(0.217, 0.249).met
     assert not claims.hard_map_lower(0.249, 0.249).met
@@ -91,6 +100,8 @@ def test_targets_are_worded_from_the_thresholds_they_are_judged_with():
     assert f'{claims.RECALL_MIN_PAIRS} boxes' in claims.RECALL_TARGET
     assert f'p < {claims.RECALL_ALPHA:g}' in claims.RECALL_LOWER_TARGET
     assert f'{claims.CONTRAST_SHARE:.0%}' in claims.CONTRAST_TARGET
+    assert f'{claims.BOX_REPAIR_AP75_RATIO:g}x' in claims.BOX_REPAIR_TARGET
+    assert f'>= {claims.BOX_REPAIR_IOU:g}' in claims.BOX_REPAIR_TARGET
 
 
 def test_reports_bold_a_missed_target_and_word_each_gain():

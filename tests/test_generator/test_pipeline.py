@@ -20,13 +20,6 @@ LAYOUT = dict(boxes=[[10, 20, 60, 100], [70, 10, 120, 40]], labels=['circle', 2]
               image_size=(128, 160))
 
 
-@pytest.fixture(scope='module')
-def pipe(tiny_generator_export):
-    pipe = DetDiffusionPipeline.from_pretrained(tiny_generator_export)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
 def seeded(*seeds):
     return [torch.Generator().manual_seed(s) for s in seeds]
 

@@ -64,7 +64,7 @@ def test_train_tool_with_data_root(shapes_root, tmp_path):
 def test_demo_runs_the_whole_loop_and_reuses_finished_steps(tmp_path):
     args = ('projects/toy_shapes/tools/demo.py', '--work-dir', str(tmp_path), '--num-train', '16', '--num-val', '6',
             '--fidelity-layouts', '4', '--synthetic-layouts', '8', '--detector-epochs', '1', '--generator-epochs', '1',
-            '--steps', '2', '--trainability-epochs', '1', '--seeds', '0', '1')
+            '--steps', '2', '--trainability-epochs', '1', '--oracle-epochs', '1', '--seeds', '0', '1')
     run(*args, timeout=1200)
     attrs = json.load(open(tmp_path / 'attributes' / 'train_pa_attr.json'))
     assert len(attrs['images']) == 16 and all(a[ATTR_KEY] in ATTRIBUTES for a in attrs['annotations'])
@@ -90,6 +90,11 @@ def test_demo_runs_the_whole_loop_and_reuses_finished_steps(tmp_path):
     assert set(metrics['yolo_score']) == {'real', 'hard', 'easy', 'original', 'base (original)'}
     assert set(metrics['yolo_score']['real']) == {'mAP', 'AP50', 'AP75'}
     assert 0 <= metrics['yolo_score']['real']['mAP'] <= 1
+    assert set(metrics['box_repair']) == {'real', 'layout', 'head', 'detector', 'fused'}
+    assert all(set(metrics['box_repair'][m]) == {'ap75_ratio', 'median_iou_drawn'} for m in ('head', 'fused'))
+    head = json.load(open(tmp_path / 'box_repair' / 'head_labels' / 'annotations.json'))
+    assert head['detdiffusion']['box_source'] == 'head' and all('layout_bbox' in a for a in head['annotations'])
+    assert '| mean of the head\'s and the oracle\'s boxes |' in report
     train = metrics['trainability']
     assert set(train) == {'real only', 'real + hard', 'real + easy', 'real + original', 'real only, same epochs'}
     assert len(train['real + hard']['seeds']) == 2 and train['real + hard']['iters'] == train['real only']['iters']

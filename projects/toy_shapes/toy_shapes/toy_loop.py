@@ -180,18 +180,22 @@ def first_images(coco_file: str, count: int, out_file: str) -> str:
 
 
 def generate_set(pipe: DetDiffusionPipeline, identity: str, layouts_file: str, mode: str, seed: int, folder: str,
-                 steps: int, guidance_scale: float, layout_options: Optional[dict] = None) -> str:
+                 steps: int, guidance_scale: float, layout_options: Optional[dict] = None,
+                 box_source: str = 'layout') -> str:
     """A synthetic set of ``layouts_file`` in attribute ``mode`` with generation ``seed`` in ``folder``
     (reused when done); ``layout_options``: new layouts (:func:`~mmdet_detdiffusion.synthetic.plan.plan_items`);
-    no layout filters: every box is generated."""
+    ``box_source``: the labels (:class:`~mmdet_detdiffusion.synthetic.writer.SyntheticDatasetWriter`); no layout
+    filters: every box is generated."""
     ann_file = os.path.join(folder, ANNOTATION_FILE)
     if os.path.isfile(ann_file):
-        check_reusable(load_coco(ann_file)[RECORD_KEY], dict(attr_mode=mode, seed=seed, num_inference_steps=steps,
-                                                             guidance_scale=guidance_scale), ann_file)
+        expected = dict(attr_mode=mode, seed=seed, num_inference_steps=steps, guidance_scale=guidance_scale,
+                        box_source=box_source)
+        check_reusable({'box_source': 'layout', **load_coco(ann_file)[RECORD_KEY]}, expected, ann_file)
         print(f'{os.path.basename(folder.rstrip("/"))} set already in {folder}')
     else:
         writer = SyntheticDatasetWriter(pipe, folder, mode, batch_size=32, num_inference_steps=steps,
-                                        guidance_scale=guidance_scale, generator_sha256=identity)
+                                        guidance_scale=guidance_scale, generator_sha256=identity,
+                                        box_source=box_source)
         writer.run(load_coco(layouts_file), layouts_file, seed=seed, layout_options=layout_options)
     return folder
 

@@ -1,4 +1,4 @@
-# Two-stage toy detector (Faster R-CNN) on the shapes set.
+# Two-stage toy detector (Faster R-CNN) on the shapes set; ignore_iof_thr 0.5: see the RetinaNet config.
 _base_ = ['./_base_/shapes_detection.py', './_base_/tiny_resnet_fpn.py']
 
 model = dict(
@@ -25,13 +25,13 @@ model = dict(
                        loss_bbox=dict(type='L1Loss', loss_weight=1.0))),
     train_cfg=dict(
         rpn=dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3,
-                               match_low_quality=True, ignore_iof_thr=-1),
+                               match_low_quality=True, ignore_iof_thr=0.5),
                  sampler=dict(type='RandomSampler', num=128, pos_fraction=0.5, neg_pos_ub=-1,
                               add_gt_as_proposals=False),
                  allowed_border=-1, pos_weight=-1, debug=False),
         rpn_proposal=dict(nms_pre=1000, max_per_img=300, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0),
         rcnn=dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.5,
-                                match_low_quality=False, ignore_iof_thr=-1),
+                                match_low_quality=False, ignore_iof_thr=0.5),
                   sampler=dict(type='RandomSampler', num=128, pos_fraction=0.25, neg_pos_ub=-1,
                                add_gt_as_proposals=True),
                   pos_weight=-1, debug=False)),
