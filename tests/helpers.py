@@ -10,6 +10,7 @@ import subprocess
 import sys
 from functools import lru_cache
 from types import ModuleType
+from typing import Tuple
 
 import pytest
 from mmengine.config import Config
@@ -235,3 +236,18 @@ def pipe(tiny_generator_export):
     pipe = DetDiffusionPipeline.from_pretrained(tiny_generator_export)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def head_labelled_set(pipe, shapes_root: str, out: str, count: int, min_confidence: float) -> Tuple[dict, dict]:
+    """``(source, written)`` COCO dicts: the first ``count`` shapes training images, and the set the writer makes of
+    their layouts in ``out`` with the perception head's boxes (2 steps, ``mask_thr`` 0.5)."""
+    from mmdet_detdiffusion.layout.attribute_file import load_coco
+    from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
+    ann_file = shapes_root + 'annotations/train.json'
+    coco = load_coco(ann_file)
+    first = coco['images'][:count]
+    ids = {image['id'] for image in first}
+    coco = dict(coco, images=first, annotations=[a for a in coco['annotations'] if a['image_id'] in ids])
+    writer = SyntheticDatasetWriter(pipe, out, num_inference_steps=2, box_source='head',
+                                    box_repair=dict(mask_thr=0.5, min_confidence=min_confidence))
+    return coco, load_coco(writer.run(coco, ann_file, progress=False))

@@ -2,7 +2,8 @@
 
 Writes ``OUT/images/``, ``OUT/annotations.json`` (the real categories; every image records its source
 image, attribute mode, seed, prompt, sampler, steps, guidance scale, box source and the generator's sha256) and
-``OUT/preview.png``. ``--box-source head`` labels each object with the tight box of its perception-head mask.
+``OUT/preview.png``. ``--box-source head`` labels each object with the tight box of its perception-head mask and
+writes the mask (``segmentation``), which ``SyntheticInstancePaste`` cuts objects out with.
 Killed or interrupted runs continue where they stopped when started again.
 
 Examples::

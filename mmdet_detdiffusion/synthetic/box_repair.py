@@ -23,10 +23,11 @@ with mmdet's default -1 its anchors are background. COCO evaluation ignores dete
 Boxes are xyxy pixels of the image they label, in COCO's convention (pixel ``i`` spans ``[i, i + 1)``): the masks the
 head learns from are pycocotools' rasterisations of the annotated polygons, whose pixels span the annotated boxes.
 """
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+import pycocotools.mask as mask_utils
 
 from mmdet_detdiffusion.layout.attribute_file import xywh_to_xyxy
 
@@ -51,16 +52,25 @@ def mask_box(probs: np.ndarray, mask_thr: float = DEFAULT_MASK_THR, min_confiden
     return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float64)
 
 
+class HeadLabels(NamedTuple):
+    """The perception head's labels of N objects in an image of ``(H, W)`` pixels: ``boxes`` ``(N, 4)`` xyxy
+    (:func:`mask_box`; an ignored object's layout box), ``ignored`` per object, and ``masks`` ``(N, H, W)`` bool, the
+    pixels above ``mask_thr`` (all False for an ignored object)."""
+    boxes: np.ndarray
+    ignored: List[bool]
+    masks: np.ndarray
+
+
 def head_boxes(masks: np.ndarray, layout_boxes: np.ndarray, image_size: Tuple[int, int],
-               mask_thr: float = DEFAULT_MASK_THR, min_confidence: float = DEFAULT_MIN_CONFIDENCE
-               ) -> Tuple[np.ndarray, List[bool]]:
-    """``(boxes (N, 4), ignored)``: each object's :func:`mask_box` in pixels of ``image_size`` ``(height, width)``,
-    from its mask in ``masks`` ``(N, h, w)`` resized (bilinearly) to the image first, so that the box is as fine as
-    the image's pixels; an ignored object keeps its layout box (``layout_boxes``, pixels of ``image_size``)."""
+               mask_thr: float = DEFAULT_MASK_THR, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> HeadLabels:
+    """Each object's labels in pixels of ``image_size`` ``(height, width)`` from its mask probabilities in ``masks``
+    ``(N, h, w)``, resized (bilinearly) to the image first, so that the box is as fine as the image's pixels;
+    ``layout_boxes``: pixels of ``image_size``."""
     height, width = image_size
     boxes, ignored = np.asarray(layout_boxes, dtype=np.float64).reshape(-1, 4).copy(), []
     if len(masks) != len(boxes):
         raise ValueError(f'head_boxes: {len(masks)} masks for {len(boxes)} layout boxes')
+    binary = np.zeros((len(boxes), height, width), dtype=bool)
     for k, probs in enumerate(masks):
         if probs.shape != (height, width):
             probs = cv2.resize(probs, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -68,7 +78,15 @@ def head_boxes(masks: np.ndarray, layout_boxes: np.ndarray, image_size: Tuple[in
         ignored.append(box is None)
         if box is not None:
             boxes[k] = box
-    return boxes, ignored
+            binary[k] = probs > mask_thr
+    return HeadLabels(boxes, ignored, binary)
+
+
+def mask_rle(mask: np.ndarray) -> dict:
+    """COCO's RLE of a bool ``(H, W)`` mask, its ``counts`` a string (JSON-serialisable): an annotation's
+    ``segmentation``."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {'size': [int(v) for v in rle['size']], 'counts': rle['counts'].decode('ascii')}
 
 
 def relabel_boxes(annotations: Sequence[Mapping], matched: Mapping[object, Optional[Sequence[float]]],

@@ -66,7 +66,7 @@ def assemble_coco(records: Sequence[dict], categories: List[dict], record: dict)
 
     Each record holds ``index``, ``file_name``, ``width``, ``height``, ``detdiffusion`` (per-image
     provenance) and ``annotations`` (``bbox`` xywh pixels, ``category_id``, ``pa_attr``; ``iscrowd`` and
-    ``layout_bbox`` where boxes were repaired, :mod:`.box_repair`); ``record`` is the
+    ``layout_bbox`` and ``segmentation`` where boxes were repaired, :mod:`.box_repair`); ``record`` is the
     dataset's provenance (top-level ``"detdiffusion"``).
     """
     images, annotations = [], []
@@ -78,7 +78,7 @@ def assemble_coco(records: Sequence[dict], categories: List[dict], record: dict)
             annotations.append({'id': len(annotations) + 1, 'image_id': image_id, 'category_id': ann['category_id'],
                                 'bbox': [x, y, w, h], 'area': w * h, 'iscrowd': ann.get('iscrowd', 0),
                                 ATTR_KEY: ann.get(ATTR_KEY),
-                                **({'layout_bbox': ann['layout_bbox']} if 'layout_bbox' in ann else {})})
+                                **{key: ann[key] for key in ('layout_bbox', 'segmentation') if key in ann}})
     return {'info': dict(description='DetDiffusion synthetic dataset'), 'images': images, 'annotations': annotations,
             'categories': categories, RECORD_KEY: record}
 

@@ -38,7 +38,8 @@ class Rendering:
     boxes: their labels: ``layout_boxes``, or with ``box_source='head'`` the repaired ones;
     attrs: the attribute written for each drawn object (``None``: no attribute token);
     prompt: the layout prompt;
-    ignored: per drawn object, whether it is an ignore region (``box_source='head'``: no sure mask; its layout box).
+    ignored: per drawn object, whether it is an ignore region (``box_source='head'``: no sure mask; its layout box);
+    masks: with ``box_source='head'``, ``(len(drawn), H, W)`` bool masks of those objects in ``image``, else ``None``.
     """
     image: np.ndarray
     drawn: List[int]
@@ -47,6 +48,7 @@ class Rendering:
     attrs: List[Optional[str]]
     prompt: str
     ignored: List[bool]
+    masks: Optional[np.ndarray] = None
 
 
 def render_layouts(pipe, layouts: Sequence[Mapping], seeds: Sequence[int], attr_mode: str, resize: bool = True,
@@ -99,9 +101,9 @@ def render_layouts(pipe, layouts: Sequence[Mapping], seeds: Sequence[int], attr_
             layout_boxes = np.array([layouts[i]['boxes'][k] for k in drawn], dtype=np.float64).reshape(-1, 4)
         else:
             layout_boxes = output.boxes[j].astype(np.float64)
-        boxes, ignored = layout_boxes, [False] * len(drawn)
+        boxes, ignored, masks = layout_boxes, [False] * len(drawn), None
         if box_source == 'head':
-            boxes, ignored = head_boxes(output.masks[j], layout_boxes, image.shape[:2], **(box_repair or {}))
+            boxes, ignored, masks = head_boxes(output.masks[j], layout_boxes, image.shape[:2], **(box_repair or {}))
         renderings[i] = Rendering(np.ascontiguousarray(image), drawn, layout_boxes, boxes, output.attrs[j],
-                                  output.prompts[j], ignored)
+                                  output.prompts[j], ignored, masks)
     return renderings

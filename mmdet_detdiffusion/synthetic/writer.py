@@ -15,7 +15,7 @@ from tqdm import tqdm
 from mmdet_detdiffusion.generator.sampling import sampler_name
 from mmdet_detdiffusion.layout.attributes import ATTR_KEY, HARD, MODE_ORIGINAL, RECORD_KEY
 from mmdet_detdiffusion.layout.inputs import MissingAttributesWarning, count_unlabelled
-from mmdet_detdiffusion.synthetic.box_repair import GENERATED_BOX_SOURCES
+from mmdet_detdiffusion.synthetic.box_repair import GENERATED_BOX_SOURCES, mask_rle
 from mmdet_detdiffusion.synthetic.manifest import IMAGES_FOLDER, Manifest, assemble_coco, load_done, write_coco
 from mmdet_detdiffusion.synthetic.plan import WorkItem, class_counts, plan_items, plan_summary, shard, skipped_reasons
 from mmdet_detdiffusion.synthetic.quotas import histogram_table
@@ -175,7 +175,8 @@ class SyntheticDatasetWriter:
 
     def annotation(self, item: WorkItem, rendering: Rendering, j: int) -> dict:
         """The annotation of the ``j``-th drawn object of ``rendering`` (``bbox`` xywh pixels); an ignored one is the
-        layout box with ``iscrowd = 1``; a repaired one keeps its ``layout_bbox``."""
+        layout box with ``iscrowd = 1``; a repaired one keeps its ``layout_bbox`` and its mask (``segmentation``, COCO
+        RLE), what :class:`~mmdet_detdiffusion.transforms.SyntheticInstancePaste` cuts objects out with."""
         k = rendering.drawn[j]
         x1, y1, x2, y2 = rendering.boxes[j].tolist()
         annotation = {'bbox': [x1, y1, x2 - x1, y2 - y1], 'category_id': item.category_ids[k],
@@ -183,6 +184,8 @@ class SyntheticDatasetWriter:
         if self.box_settings['box_source'] != 'layout':
             lx1, ly1, lx2, ly2 = rendering.layout_boxes[j].tolist()
             annotation.update(layout_bbox=[lx1, ly1, lx2 - lx1, ly2 - ly1], iscrowd=int(rendering.ignored[j]))
+            if not rendering.ignored[j]:
+                annotation['segmentation'] = mask_rle(rendering.masks[j])
         return annotation
 
     def write_preview(self, records: List[dict], names: Dict[int, str], count: int = 8) -> str:

@@ -1,6 +1,5 @@
 """Box repair: the mask -> box rule and its ignore regions, the perception head's masks at the last denoising step,
 the written labels and their provenance, and the detector relabelling of a written set."""
-import json
 import os
 
 import numpy as np
@@ -8,10 +7,9 @@ import pycocotools.mask as mask_utils
 import pytest
 import torch
 
-from mmdet_detdiffusion.layout.attribute_file import load_coco
+from helpers import head_labelled_set
 from mmdet_detdiffusion.synthetic.box_repair import head_boxes, mask_box, relabel_boxes
 from mmdet_detdiffusion.synthetic.filter import agreement_filter
-from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
 
 LAYOUT = dict(boxes=[[10, 20, 60, 100], [70, 10, 120, 40]], labels=['circle', 'square'], attrs=['easy', 'hard'],
               image_size=(128, 160))
@@ -43,8 +41,10 @@ def test_an_empty_or_unsure_mask_is_an_ignore_region():
     layout = np.array([[1.0, 1.0, 5.0, 5.0], [0.0, 0.0, 2.0, 2.0]])
     masks = np.zeros((2, 8, 8))
     masks[0, 4:6, 2:8] = 0.95
-    boxes, ignored = head_boxes(masks, layout, image_size=(16, 32))
+    boxes, ignored, binary = head_boxes(masks, layout, image_size=(16, 32))
     assert ignored == [False, True]
+    assert binary.shape == (2, 16, 32) and not binary[1].any()
+    np.testing.assert_array_equal(mask_box(binary[0].astype(float)), boxes[0])  # the box is the mask's
     np.testing.assert_allclose(boxes[0], [8, 8, 32, 12])  # mask pixels of an 8x8 map in a 16x32 image
     np.testing.assert_array_equal(boxes[1], layout[1])    # an ignored object keeps its layout box
     with pytest.raises(ValueError, match='mask_thr'):
@@ -133,14 +133,7 @@ def test_predict_masks_without_a_head_is_refused(pipe):
 
 
 def test_writer_with_head_boxes_records_layout_boxes_ignores_and_provenance(pipe, shapes_root, tmp_path):
-    ann_file = shapes_root + 'annotations/train.json'
-    coco = load_coco(ann_file)
-    first = coco['images'][:3]
-    coco = dict(coco, images=first, annotations=[a for a in coco['annotations']
-                                                 if a['image_id'] in {image['id'] for image in first}])
-    writer = SyntheticDatasetWriter(pipe, str(tmp_path), num_inference_steps=2, box_source='head',
-                                    box_repair=dict(mask_thr=0.5, min_confidence=0.9))
-    out = json.load(open(writer.run(coco, ann_file, progress=False)))
+    coco, out = head_labelled_set(pipe, shapes_root, str(tmp_path), 3, min_confidence=0.9)
     record = out['images'][0]['detdiffusion']
     assert record['box_source'] == 'head' and record['box_repair'] == dict(mask_thr=0.5, min_confidence=0.9)
     assert out['annotations'] and all('layout_bbox' in a and a['iscrowd'] in (0, 1) for a in out['annotations'])
