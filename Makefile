@@ -3,7 +3,7 @@
 # make test:    install, lint, then the test suite (CPU only): the library's, then the toy project's
 # make test-fast: the same without the end-to-end subprocess runs marked slow (pytest.ini)
 # make demo:    install, then the end-to-end demo on the toy shapes set
-# make study:   install, then the rare-class study of the synthetic-data levers (about 24 minutes on 2 cores)
+# make study:   install, then the low-data study: learning curves of synthetic-data arms, best against best (at most 60 min on 2 cores)
 # make bench:   install, then the benchmarks
 # make toy-base: install, then train the toy base model from scratch (three stages, resumable) into
 #                projects/toy_shapes/assets/toy_shapes_base

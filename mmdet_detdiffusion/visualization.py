@@ -1,7 +1,7 @@
-"""Pictures a person can look at: images with their layout boxes drawn, tiled into a grid."""
+"""Pictures a person can look at: images with their layout boxes drawn, tiled into a grid; bar and line charts."""
 import io
 import math
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -88,6 +88,48 @@ def save_bar_chart(path: str, names: Sequence[str], means: Sequence[float], stds
     axis.set_title(title)
     low = min(min(v) for v in seeds)
     axis.set_ylim(max(0.0, low - 0.1), None)
+    save_figure(figure, path)
+
+
+class LineSeries(NamedTuple):
+    """One line of :func:`save_line_chart`: its points, and optionally a band ``low..high`` at each x (an interval,
+    or one std) and thin per-seed lines ``runs`` (each a ``(xs, ys)``)."""
+    xs: Sequence[float]
+    ys: Sequence[float]
+    low: Optional[Sequence[float]] = None
+    high: Optional[Sequence[float]] = None
+    runs: Sequence[Tuple[Sequence[float], Sequence[float]]] = ()
+
+
+def save_line_chart(path: str, lines: Mapping[str, LineSeries], xlabel: str, ylabel: str, title: str,
+                    log_x: bool = False, zero_line: bool = False) -> None:
+    """Lines (one colour each, with their bands and per-seed lines) as a PNG; ``zero_line``: a dashed y = 0."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    figure, axis = plt.subplots(figsize=(6.4, 4.0))
+    for (name, line), colour in zip(lines.items(), plt.rcParams['axes.prop_cycle'].by_key()['color'] * 4):
+        axis.plot(line.xs, line.ys, marker='o', markersize=3, color=colour, label=name)
+        if line.low is not None and line.high is not None:
+            axis.fill_between(line.xs, line.low, line.high, color=colour, alpha=0.15, linewidth=0)
+        for xs, ys in line.runs:
+            axis.plot(xs, ys, color=colour, alpha=0.3, linewidth=0.8)
+    if zero_line:
+        axis.axhline(0.0, color='black', linestyle='--', linewidth=0.8)
+    if log_x:
+        axis.set_xscale('log')
+        xs = sorted({x for line in lines.values() for x in line.xs})
+        axis.set_xticks(xs, [f'{x:g}' for x in xs])
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    axis.legend(fontsize=8)
+    save_figure(figure, path)
+
+
+def save_figure(figure, path: str) -> None:
+    """Write a matplotlib figure to ``path`` as a PNG (atomically) and close it."""
+    import matplotlib.pyplot as plt
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format='png', dpi=110)

@@ -9,6 +9,15 @@ gain is the mean of its per-seed differences to the iteration-matched real-only 
 with a Student-t confidence interval; :func:`.claims.gain` calls it beyond seed noise only when the interval
 excludes 0.
 
+Synthetic images either *replace* real ones (the arm's images shuffled together: a batch holds real and synthetic
+images in proportion to the set sizes) or are *added* (``synthetic_per_batch`` k: every batch holds the config's B
+real images plus k synthetic ones, mmdet's ``MultiSourceSampler``; Gen2Det draws synthetic images with p = 0.2, k = 2
+beside B = 8). An added arm sees more images per iteration: :func:`images_seen` states it beside the iterations.
+
+Learning curves: with ``val_interval``, every run validates every that many iterations (``ValCurveHook`` keeps the
+points) and :func:`curve_report` compares each arm's best point with the baseline's best, seed by seed: best against
+best, every arm under the same schedule.
+
 Works on any mmdet config (toy shapes or COCO): :func:`arm_config` rewrites a config for one arm and seed.
 """
 import copy
@@ -28,14 +37,28 @@ REAL_ONLY = 'real only'
 REAL_ONLY_SAME_EPOCHS = 'real only, same epochs'
 
 
+REFERENCE_ARMS = (REAL_ONLY, REAL_ONLY_SAME_EPOCHS)  # the arms the others are compared with
+
+
 @dataclass(frozen=True)
 class Arm:
     """One arm: its name, the synthetic dataset configs added to the real set (none: real only), its
-    optimiser iterations and the iterations that make one of its schedule's epochs."""
+    optimiser iterations and the iterations that make one of its schedule's epochs; ``synthetic_per_batch``: 0 when
+    synthetic images replace real ones in the shuffled mix, else the synthetic images added to every batch of real
+    ones (one synthetic set); ``real_dataset``: the arm's real training set config when it differs from the
+    config's (e.g. a paste transform in its pipeline)."""
     name: str
     synthetic: tuple
     max_iters: int
     iters_per_epoch: int
+    synthetic_per_batch: int = 0
+    real_dataset: Optional[dict] = None
+
+
+def images_seen(arm: Arm, batch_size: int) -> int:
+    """Training images an arm's run loads: ``max_iters`` batches of ``batch_size`` real-or-mixed images, plus the
+    added synthetic ones."""
+    return arm.max_iters * (batch_size + arm.synthetic_per_batch)
 
 
 def iterations_per_epoch(num_images: int, batch_size: int) -> int:
@@ -76,20 +99,34 @@ def schedule_in_iterations(schedulers: Sequence[dict], iters_per_epoch: int) -> 
     return converted
 
 
-def arm_config(cfg: Config, arm: Arm, seed: int, work_dir: str) -> Config:
+def arm_config(cfg: Config, arm: Arm, seed: int, work_dir: str, val_interval: Optional[int] = None) -> Config:
     """``cfg`` (an epoch-based mmdet detector config) rewritten to train ``arm`` with ``seed``: the real set
     plus the arm's synthetic sets (``DetDiffusionDataset``), ``arm.max_iters`` iterations of an infinite
-    shuffled sampler, the schedule in iterations, one validation and one checkpoint at the end."""
+    shuffled sampler (added synthetic images: ``MultiSourceSampler`` with B + k images a batch), the schedule in
+    iterations. One validation and one checkpoint at the end; with ``val_interval``, a validation and a checkpoint
+    (for resuming) every that many iterations, each validation's metrics kept by ``ValCurveHook``."""
+    if arm.synthetic_per_batch and len(arm.synthetic) != 1:
+        raise ValueError(f'arm {arm.name!r}: synthetic images added to each batch come from one synthetic set, got '
+                         f'{len(arm.synthetic)}')
     cfg = copy.deepcopy(cfg)
-    real = cfg.train_dataloader.dataset
+    real = copy.deepcopy(arm.real_dataset) if arm.real_dataset is not None else cfg.train_dataloader.dataset
+    cfg.train_dataloader.dataset = real
     if arm.synthetic:
         cfg.train_dataloader.dataset = dict(type='DetDiffusionDataset', real=real, synthetic=list(arm.synthetic))
-    cfg.train_dataloader.sampler = dict(type='InfiniteSampler', shuffle=True)
+    if arm.synthetic_per_batch:
+        real_per_batch = cfg.train_dataloader.batch_size
+        cfg.train_dataloader.batch_size = real_per_batch + arm.synthetic_per_batch
+        cfg.train_dataloader.sampler = dict(type='MultiSourceSampler', batch_size=cfg.train_dataloader.batch_size,
+                                            source_ratio=[real_per_batch, arm.synthetic_per_batch], shuffle=True)
+    else:
+        cfg.train_dataloader.sampler = dict(type='InfiniteSampler', shuffle=True)
     cfg.train_dataloader.persistent_workers = False
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=arm.max_iters, val_interval=arm.max_iters)
+    interval = val_interval or arm.max_iters
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=arm.max_iters, val_interval=interval)
     cfg.param_scheduler = schedule_in_iterations(cfg.get('param_scheduler') or [], arm.iters_per_epoch)
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=arm.max_iters,
-                                        max_keep_ckpts=1)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=interval, max_keep_ckpts=1)
+    if val_interval:
+        cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='ValCurveHook')]
     cfg.log_processor = dict(cfg.get('log_processor') or {}, by_epoch=False)
     cfg.randomness = dict(seed=seed)
     cfg.work_dir = work_dir
@@ -128,13 +165,39 @@ def paired_gain(arm: Sequence[float], baseline: Sequence[float], confidence: flo
 def protocol_report(results: Dict[str, Sequence[float]], arms: Sequence[Arm], confidence: float = 0.95,
                     baseline: str = REAL_ONLY) -> Dict[str, dict]:
     """``{arm: {mean, std, seeds, iters[, gain]}}`` from per-seed metrics ``results[arm]`` (same seed order
-    in every arm); mixed arms get their ``gain`` over ``baseline`` (:func:`paired_gain`)."""
+    in every arm); every arm but ``baseline`` and the real-only references gets its ``gain`` over ``baseline``
+    (:func:`paired_gain`)."""
     report = {}
     for arm in arms:
         entry = dict(summarize(results[arm.name]), iters=arm.max_iters)
-        if arm.synthetic:
+        if arm.name != baseline and arm.name not in REFERENCE_ARMS:
             entry['gain'] = paired_gain(results[arm.name], results[baseline], confidence)
         report[arm.name] = entry
+    return report
+
+
+def best_point(curve: Sequence[dict], key: str) -> Tuple[float, int]:
+    """``(value, iteration)`` of a learning curve's best point for metric ``key`` (the earliest of equal ones); a
+    point without ``key`` (nothing detected) counts 0. ``curve``: ``ValCurveHook``'s points."""
+    if not curve:
+        raise ValueError('best_point: the curve has no point')
+    values = [float(point['metrics'].get(key, 0.0)) for point in curve]
+    best = int(np.argmax(values))
+    return values[best], int(curve[best]['iter'])
+
+
+def curve_report(curves: Dict[str, Sequence[Sequence[dict]]], arms: Sequence[Arm], key: str, batch_size: int,
+                 confidence: float = 0.95, baseline: str = REAL_ONLY) -> Dict[str, dict]:
+    """Best against best: ``{arm: {mean, std, seeds, best_iters, best_iter_mean, iters, images_seen[, gain]}}``
+    from each run's learning curve ``curves[arm][seed index]`` (same seed order in every arm). ``seeds``: each
+    run's best ``key``; ``gain``: :func:`paired_gain` of those over ``baseline``'s best, seed by seed."""
+    best = {arm.name: [best_point(curve, key) for curve in curves[arm.name]] for arm in arms}
+    report = protocol_report({name: [value for value, _ in points] for name, points in best.items()}, arms,
+                             confidence, baseline)
+    for arm in arms:
+        iters = [it for _, it in best[arm.name]]
+        report[arm.name].update(best_iters=iters, best_iter_mean=float(np.mean(iters)),
+                                images_seen=images_seen(arm, batch_size))
     return report
 
 
@@ -157,10 +220,10 @@ def _use_threads(threads: int) -> None:
 def run_arms(cfg: Config, arms: Sequence[Arm], seeds: Sequence[int], work_root: str,
              train: Callable[[Config], Metric],
              progress: Optional[Callable[[Arm, int, Metric], None]] = None,
-             workers: int = 1) -> Dict[str, List[Metric]]:
+             workers: int = 1, val_interval: Optional[int] = None) -> Dict[str, List[Metric]]:
     """Train every arm with every seed: ``train(config) -> metric`` (e.g. val mAP, or a dict of metrics:
     :func:`select` picks one); returns ``{arm: [metric per seed]}``. ``progress(arm, seed, metric)`` is called
-    after each run, in the order the runs end.
+    after each run, in the order the runs end. ``val_interval``: learning curves (:func:`arm_config`).
 
     ``workers > 1`` runs that many trainings at once in spawned processes that share the available CPUs
     equally (``train`` must then be picklable, i.e. a module-level function); the first failure cancels the
@@ -168,7 +231,7 @@ def run_arms(cfg: Config, arms: Sequence[Arm], seeds: Sequence[int], work_root: 
     took 34 s and 37 s, one two-thread run 33 s (the pool's start-up, about 8 s, once). A run's result depends
     on its thread count (float summation order), not on the other runs.
     """
-    jobs = {(arm.name, seed): arm_config(cfg, arm, seed, f'{work_root}/{arm_slug(arm)}/seed{seed}')
+    jobs = {(arm.name, seed): arm_config(cfg, arm, seed, f'{work_root}/{arm_slug(arm)}/seed{seed}', val_interval)
             for arm in arms for seed in seeds}
     by_name = {arm.name: arm for arm in arms}
     metrics: Dict[Tuple[str, int], Metric] = {}

@@ -1,4 +1,5 @@
 """Config helpers shared by tools, the demo and the tests."""
+import copy
 from typing import Any, Iterator, List
 
 from mmdet.registry import DATASETS
@@ -127,3 +128,33 @@ def check_generator_classes(cfg: Config) -> None:
         raise ValueError(f'model.classes {tuple(model_classes)} differ from the classes of the training dataset '
                          f'({dataset.type}) {tuple(dataset_classes)}: write the tuple once in the config and use '
                          'it for both (model.classes and the dataset\'s metainfo=dict(classes=...))')
+
+
+def _loading_end(dataset: dict) -> int:
+    """The index just after ``LoadAnnotations`` in a dataset config's pipeline."""
+    types = [step.get('type') for step in dataset.get('pipeline', [])]
+    if 'LoadAnnotations' not in types:
+        raise ValueError(f'the dataset config ({dataset.get("type")}, {dataset.get("ann_file")}) has no '
+                         f'LoadAnnotations step in its pipeline {types}')
+    return types.index('LoadAnnotations') + 1
+
+
+def with_transform_after_loading(dataset: dict, transform: dict) -> dict:
+    """A copy of a dataset config with ``transform`` in its pipeline right after ``LoadAnnotations`` (e.g.
+    ``SyntheticInstancePaste``, before any resize or flip)."""
+    dataset = copy.deepcopy(dict(dataset))
+    end = _loading_end(dataset)
+    dataset['pipeline'] = [*dataset['pipeline'][:end], transform, *dataset['pipeline'][end:]]
+    return dataset
+
+
+def with_copy_paste(dataset: dict, max_num_pasted: int = 100) -> dict:
+    """mmdet's ``CopyPaste`` of real objects on a dataset config: a ``MultiImageMixDataset`` whose inner set loads
+    images and instance masks (``with_mask``; CopyPaste cuts objects by their masks), and whose pipeline pastes, then
+    runs the rest of the original pipeline."""
+    dataset = copy.deepcopy(dict(dataset))
+    end = _loading_end(dataset)
+    loading, rest = dataset['pipeline'][:end], dataset['pipeline'][end:]
+    loading[-1] = dict(loading[-1], with_mask=True)
+    return dict(type='MultiImageMixDataset', dataset=dict(dataset, pipeline=loading),
+                pipeline=[dict(type='CopyPaste', max_num_pasted=max_num_pasted), *rest])

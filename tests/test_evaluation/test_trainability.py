@@ -7,7 +7,8 @@ import pytest
 from mmengine.config import Config
 
 from mmdet_detdiffusion.evaluation.report import protocol_rows
-from mmdet_detdiffusion.evaluation.trainability import (REAL_ONLY, REAL_ONLY_SAME_EPOCHS, arm_config, available_cpus,
+from mmdet_detdiffusion.evaluation.trainability import (REAL_ONLY, REAL_ONLY_SAME_EPOCHS, Arm, arm_config,
+                                                        available_cpus, best_point, curve_report, images_seen,
                                                         paired_gain, plan_arms, protocol_report, run_arms,
                                                         schedule_in_iterations, select, summarize, threads_per_worker)
 
@@ -128,3 +129,59 @@ def test_protocol_rows_word_each_arm_of_a_protocol_report():
     rows = {row[0]: row for row in protocol_rows(protocol_report(results, arms))}
     assert rows[REAL_ONLY] == [REAL_ONLY, '304', '0.467 ± 0.058', '0.500, 0.400, 0.500', '-']
     assert rows['real + hard'][4].endswith('a gain beyond seed noise')
+
+
+def base_cfg() -> Config:
+    return Config(dict(train_dataloader=dict(batch_size=8, sampler=dict(type='DefaultSampler', shuffle=True),
+                                             dataset=dict(type='CocoDataset', data_root='real/')),
+                       train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=8, val_interval=8), param_scheduler=[],
+                       default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1))))
+
+
+def test_an_added_arm_keeps_the_real_images_of_every_batch_and_adds_synthetic_ones():
+    arm = Arm('real + hard, added', (SYNTHETIC['hard'],), max_iters=400, iters_per_epoch=25, synthetic_per_batch=2)
+    out = arm_config(base_cfg(), arm, seed=0, work_dir='w')
+    assert out.train_dataloader.batch_size == 10
+    assert out.train_dataloader.sampler == dict(type='MultiSourceSampler', batch_size=10, source_ratio=[8, 2],
+                                                shuffle=True)
+    assert out.train_dataloader.dataset.synthetic == [SYNTHETIC['hard']]
+    assert images_seen(arm, 8) == 4000 and images_seen(Arm(REAL_ONLY, (), 400, 25), 8) == 3200
+    with pytest.raises(ValueError, match='one synthetic set, got 2'):
+        arm_config(base_cfg(), Arm('two', (SYNTHETIC['hard'], SYNTHETIC['easy']), 400, 25, synthetic_per_batch=2),
+                   0, 'w')
+
+
+def test_an_arm_may_bring_its_own_real_set_and_a_curve_validates_along_the_way():
+    pasted = dict(type='MultiImageMixDataset', dataset=dict(type='CocoDataset', data_root='real/'), pipeline=[])
+    out = arm_config(base_cfg(), Arm('paste', (), 400, 25, real_dataset=pasted), seed=0, work_dir='w', val_interval=50)
+    assert out.train_dataloader.dataset == pasted and out.train_dataloader.sampler.type == 'InfiniteSampler'
+    assert out.train_cfg.val_interval == 50 and out.default_hooks.checkpoint.interval == 50
+    assert out.custom_hooks == [dict(type='ValCurveHook')]
+    assert 'custom_hooks' not in arm_config(base_cfg(), Arm(REAL_ONLY, (), 400, 25), 0, 'w')
+
+
+def curve(*values: float, key: str = 'mAP') -> list:
+    """A hand-made learning curve: one point every 100 iterations."""
+    return [dict(iter=100 * (i + 1), metrics={key: v}) for i, v in enumerate(values)]
+
+
+def test_the_best_point_of_a_curve_is_its_earliest_maximum_and_a_missing_metric_counts_zero():
+    assert best_point(curve(0.2, 0.5, 0.5, 0.4), 'mAP') == (0.5, 200)
+    assert best_point([dict(iter=100, metrics={}), dict(iter=200, metrics={'mAP': 0.1})], 'mAP') == (0.1, 200)
+    with pytest.raises(ValueError, match='no point'):
+        best_point([], 'mAP')
+
+
+def test_best_against_best_pairs_each_seeds_best_with_real_onlys_best():
+    arms = [Arm(REAL_ONLY, (), 400, 25),
+            Arm('real + hard, added', (SYNTHETIC['hard'],), 400, 25, synthetic_per_batch=2)]
+    # real only peaks early and decays; the added arm peaks later, higher by 0.03, 0.02 and 0.04
+    curves = {REAL_ONLY: [curve(0.50, 0.45, 0.4, 0.4), curve(0.3, 0.40, 0.38, 0.38), curve(0.2, 0.45, 0.44, 0.3)],
+              'real + hard, added': [curve(0.4, 0.45, 0.53, 0.5), curve(0.3, 0.3, 0.3, 0.42),
+                                     curve(0.1, 0.2, 0.3, 0.49)]}
+    report = curve_report(curves, arms, 'mAP', batch_size=8)
+    added, real = report['real + hard, added'], report[REAL_ONLY]
+    assert real['seeds'] == [0.5, 0.4, 0.45] and real['best_iters'] == [100, 200, 200] and 'gain' not in real
+    assert added['seeds'] == [0.53, 0.42, 0.49] and added['best_iters'] == [300, 400, 400]
+    assert added['best_iter_mean'] == pytest.approx(1100 / 3) and added['images_seen'] == 4000
+    assert added['gain']['mean'] == pytest.approx(0.03) and added['gain']['low'] > 0

@@ -108,27 +108,33 @@ def test_demo_runs_the_whole_loop_and_reuses_finished_steps(tmp_path):
 
 
 @pytest.mark.slow
-def test_study_runs_every_arm_and_reports_both_metrics(tmp_path):
+def test_study_runs_every_regime_and_arm_and_writes_the_metrics_schema(tmp_path):
     args = ('projects/toy_shapes/tools/study.py', '--work-dir', str(tmp_path), '--num-train', '10', '--num-val', '6',
-            '--detector-epochs', '1', '--oracle-epochs', '1', '--generator-epochs', '1', '--steps', '1',
-            '--trainability-epochs', '1', '--seeds', '0', '1', '--repeat-thr', '1.0')
+            '--regimes', '5', '10', '--detector-epochs', '1', '--oracle-epochs', '1', '--generator-epochs', '1',
+            '--steps', '1', '--epochs', '1', '--min-iters', '4', '--curve-points', '2', '--pool-size', '10',
+            '--fidelity-layouts', '4', '--seeds', '0', '1')
     proc = run(*args, timeout=1200)
-    assert 'rare-class quotas (repeat_thr 1.0): objects per class' in proc.stdout
-    quotas = json.load(open(tmp_path / 'data' / 'quotas' / 'annotations.json'))
-    assert len(quotas['images']) > 10 and quotas['detdiffusion']['layout_options'] == dict(repeat_thr=1.0)
-    augmented = json.load(open(tmp_path / 'data' / 'augmented' / 'annotations.json'))
-    assert all(image['detdiffusion']['layout_edit'] is not None for image in augmented['images'])
-    filtered = json.load(open(tmp_path / 'data' / 'copies' / 'annotations_filtered.json'))
-    assert all('found_score' in a for a in filtered['annotations'])
     metrics = json.load(open(tmp_path / 'metrics.json'))
-    arms = {'real only', 'real + hard copies', 'real + augmented layouts', 'real + rare-class quotas',
-            'real + filtered copies', 'real + all levers', 'real only, same epochs'}
-    assert set(metrics['reports']) == {'mAP', 'triangle AP'}
-    for report in metrics['reports'].values():
-        assert set(report) == arms and all(len(entry['seeds']) == 2 for entry in report.values())
-        assert {'mean', 'low', 'high'} <= set(report['real + all levers']['gain'])
-    assert set(metrics['gain_over_copies']['mAP']) == arms - {'real only', 'real only, same epochs',
-                                                              'real + hard copies'}
+    assert set(metrics['regimes']) == {'5', '10'}
+    for regime in metrics['regimes'].values():
+        arms = regime['arms']
+        assert set(arms) == {'real_only', 'hard_added', 'copy_paste', 'instance_paste'}
+        assert set(regime['gain']) == {'hard_added', 'copy_paste', 'instance_paste'}
+        assert all({'mean', 'ci_low', 'ci_high'} == set(gain) for gain in regime['gain'].values())
+        for entry in arms.values():
+            assert {'best_map_mean', 'best_map_std', 'best_iter_mean', 'seeds', 'images_seen'} <= set(entry)
+            assert len(entry['seeds']) == 2 and entry['iters'] == arms['real_only']['iters']
+        # 8 real images a batch, plus 2 synthetic ones in the added arm
+        assert arms['hard_added']['images_seen'] == arms['real_only']['images_seen'] * 10 // 8
+    assert set(metrics['box_repair']) == {'layout', 'head', 'detector', 'fused'}
+    assert all({'ap75_ratio', 'median_iou_drawn'} == set(m) for m in metrics['box_repair'].values())
+    pool = json.load(open(tmp_path / 'regime_5' / 'pool_hard' / 'annotations.json'))
+    assert pool['detdiffusion']['box_source'] == 'head' and pool['detdiffusion']['num_per_image'] == 2
+    curve = json.load(open(tmp_path / 'regime_5' / 'curves' / 'real_plus_instance_paste' / 'seed1' / 'val_curve.json'))
+    assert [p['iter'] for p in curve] == [2, 4]
     report = open(tmp_path / 'report.md').read()
-    assert '| real + filtered copies |' in report and 'gain over hard copies' in report
-    assert cv2.imread(str(tmp_path / 'study_triangle_AP.png')) is not None
+    assert '| real + CopyPaste |' in report and 'best against best' in report
+    for png in ('curves_5.png', 'curves_10.png', 'gain_vs_real_images.png'):
+        assert cv2.imread(str(tmp_path / png)) is not None
+    proc = run(*args)  # a rerun reuses every finished step and run
+    assert 'shapes dataset already in' in proc.stdout and 'pool_hard set already in' in proc.stdout

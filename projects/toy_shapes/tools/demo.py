@@ -27,10 +27,9 @@ Example::
 import argparse
 import dataclasses
 import json
-import math
 import os
 import sys
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -55,11 +54,10 @@ from mmdet_detdiffusion.layout.attribute_file import (annotations_by_image, form
                                                       xywh_to_xyxy)
 from mmdet_detdiffusion.layout.attributes import ATTR_KEY, ATTRIBUTES, EASY, GENERATION_MODES, HARD, MODE_ORIGINAL
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
-from mmdet_detdiffusion.synthetic.filter import filter_synthetic_set
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
 from mmdet_detdiffusion.visualization import draw_annotated, save_bar_chart, save_image, tile_grid
-from projects.toy_shapes.toy_shapes.drawn_boxes import label_ious
+from projects.toy_shapes.toy_shapes.box_repair_measure import measure_box_repair
 from projects.toy_shapes.toy_shapes.shapes import COLOUR_SCHEMES, DEMO_SHAPES
 from projects.toy_shapes.toy_shapes.toy_loop import (GENERATOR_CONFIG, MAP_KEY, Steps, base_pipeline, coco_set,
                                                      detector_config, final_checkpoint, finetune_generator,
@@ -141,54 +139,13 @@ def yolo_scores(args: argparse.Namespace, detector: Runner, data_root: str, val_
 
 def box_repair(args: argparse.Namespace, detector: Runner, data_root: str, val_layouts: str, export_dir: str,
                folders: Dict[str, str], real_ap75: float, work_dir: str) -> Dict[str, dict]:
-    """Per label set of the original-mode generations of the validation layouts (first seed): the layout boxes, the
-    perception head's mask boxes (the same images, generated again with ``box_source='head'``), the relabelling
-    by an oracle detector (the toy RetinaNet trained ``--oracle-epochs`` on the real images, seed + 1) and the fusion
-    of the head's and the oracle's boxes (:mod:`~mmdet_detdiffusion.synthetic.box_repair`): labelled
-    and ignored objects, the median IoU of the labels with the drawn boxes, and D's YOLO score against them (AP75
-    as a share of ``real_ap75``). ``'real'``: the measure on the real validation images and their boxes."""
+    """Box repair of the original-mode generations of the validation layouts (first seed):
+    :func:`~projects.toy_shapes.toy_shapes.box_repair_measure.measure_box_repair`, the oracle trained with seed + 1."""
     first = args.seeds[0]
-    layout_folder = folders[f'val_{MODE_ORIGINAL}_s{first}']
-    head_folder = generate_set(DetDiffusionPipeline.from_pretrained(export_dir), generator_identity(export_dir),
-                               val_layouts, MODE_ORIGINAL, first, os.path.join(work_dir, 'head_labels') + '/',
-                               args.steps, args.guidance_scale, box_source='head')
-    relabelled = {'detector': (layout_folder, 'replace'), 'fused': (head_folder, 'fuse')}
-    oracle = None
-    for method, (folder, relabel) in relabelled.items():
-        if os.path.isfile(os.path.join(work_dir, f'{method}_labels.json')):
-            continue
-        oracle = oracle or train_detector(data_root, os.path.join(work_dir, 'oracle'), args.oracle_epochs,
-                                          args.seed + 1)
-        labeler = AttributeLabeler(oracle.model, oracle.cfg.test_dataloader.dataset.pipeline, args.score_thr,
-                                   DEFAULT_IOU_THR, match_class=True, batch_size=8)
-        filter_synthetic_set(labeler, folder, args.score_thr, relabel=relabel,
-                             out=os.path.join(work_dir, f'{method}_labels.json'),
-                             record=dict(oracle_epochs=args.oracle_epochs, checkpoint=final_checkpoint(oracle)))
-    real_ious = label_ious(load_coco(val_layouts), data_root + 'images')
-    results = {'real': dict(measured=len(real_ious), median_iou_drawn=float(np.median(list(real_ious.values()))))}
-    sets = {'layout': coco_set(layout_folder), 'head': coco_set(head_folder),
-            **{method: (os.path.join(work_dir, f'{method}_labels.json'), coco_set(folder)[1])
-               for method, (folder, _) in relabelled.items()}}
-    ious = {}  # method -> annotation id -> IoU (the sets number their objects alike: one plan, one order)
-    for method, (ann_file, img_prefix) in sets.items():
-        coco = load_coco(ann_file)
-        ious[method] = label_ious(coco, img_prefix)
-        score = evaluate_yolo_score(detector.cfg, final_checkpoint(detector), ann_file, img_prefix,
-                                    os.path.join(work_dir, method))
-        results[method] = dict(objects=len(coco['annotations']),
-                               ignored=sum(int(a.get('iscrowd', 0)) for a in coco['annotations']),
-                               measured=len(ious[method]), median_iou_drawn=median(ious[method].values()),
-                               AP75=score['AP75'], mAP=score['mAP'], ap75_ratio=claims.ratio(score['AP75'], real_ap75))
-    common = set.intersection(*(set(by_id) for by_id in ious.values()))
-    for method, by_id in ious.items():
-        results[method].update(common=len(common), median_iou_common=median(by_id[i] for i in common))
-    return results
-
-
-def median(values: Iterable[float]) -> float:
-    """The median of ``values``; NaN when there are none."""
-    values = list(values)
-    return float(np.median(values)) if values else math.nan
+    return measure_box_repair(detector, data_root, val_layouts, export_dir, folders[f'val_{MODE_ORIGINAL}_s{first}'],
+                              real_ap75, work_dir, generation_seed=first, oracle_seed=args.seed + 1,
+                              oracle_epochs=args.oracle_epochs, steps=args.steps, guidance_scale=args.guidance_scale,
+                              score_thr=args.score_thr)
 
 
 def hard_vs_easy_recall(args: argparse.Namespace, detector: Runner, folders: Dict[str, str]

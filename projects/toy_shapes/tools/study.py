@@ -1,215 +1,359 @@
-"""Which lever makes synthetic data pay its way? A study on the toy shapes set with a rare class (CPU).
+"""Does synthetic data pay its way when real data is scarce? Learning curves, best against best (toy shapes, CPU).
 
-One shapes class is made rare in the real training images (``--rare-class``, ``--rare-weight`` of the others'
-frequency); the val images keep every class equally common, so its AP is measured on as many objects as the
-others'. After the toy loop (detector D, P.A. labels, the fine-tuned generator), hard synthetic sets are made
-from the training layouts with each lever, and each arm trains D on real + that set for the same number of
-iterations as the real-only arm (:mod:`mmdet_detdiffusion.evaluation.trainability`), with every seed:
+For each regime of ``--regimes`` real training images (the first N of one training set in which ``--rare-class`` is
+rare), the whole loop runs on those N images only: D trains on them and labels their boxes easy/hard, the toy base is
+fine-tuned on them (the base itself is unchanged: its pretraining stream is data the detector never sees), and the
+fine-tuned generator makes a pool of hard images of their layouts, labelled with the perception head's mask boxes
+(``box_source='head'``; rare-class layouts repeated by LVIS repeat factors). Then D's config trains each arm with
+every seed:
 
-- hard copies: the training layouts as they are;
-- augmented layouts: GeoDiffusion's edits, flip and shift (:mod:`mmdet_detdiffusion.layout.augment`);
-- rare-class quotas: LVIS repeat factors decide how often each layout is drawn
-  (:mod:`mmdet_detdiffusion.synthetic.quotas`);
-- filtered copies: the boxes an oracle (D's config trained ``--oracle-epochs``) does not find are ignored
-  (:mod:`mmdet_detdiffusion.synthetic.filter`; not D: hard generations are meant to be hard for D);
-- all levers: augmented layouts with quotas, filtered.
+- real only: B = 8 real images a batch;
+- real + hard, added: the same 8 real images a batch plus ``--synthetic-per-batch`` pool images (Gen2Det: p = 0.2);
+- real + CopyPaste: mmdet's ``CopyPaste`` of real objects onto real images (the control: if it gives no gain
+  either, the regime is saturated);
+- real + instance paste: ``SyntheticInstancePaste`` of the pool's objects, cut by their masks, onto real images.
 
-It reports overall val mAP and the rare class's AP, each as mean ± std over seeds with the paired gain over
-real only and its 95% interval, in ``report.md``, ``metrics.json`` and two bar charts. Finished steps are
-reused on a rerun.
+Every arm of a regime trains the same iterations with the same schedule, long enough for real only to stop improving
+(``--trainability-epochs`` passes over the real images, at least ``--min-iters``), and is validated ``--curve-points``
+times along the way. Each run's best val mAP is compared with real only's best of the same seed: the paired gain with
+its 95% t interval. The rare class's AP is read at the iteration of each run's best mAP. Besides, the box repair of
+the largest regime: the labels of generations of unseen validation layouts against the drawn boxes
+(:mod:`~projects.toy_shapes.toy_shapes.box_repair_measure`).
+
+Writes ``report.md``, ``metrics.json`` (``regimes.<n>.arms.<arm>``, ``regimes.<n>.gain.<arm>``,
+``box_repair.<method>``), one learning-curve plot per regime and the gain against the number of real images. Finished
+steps and runs are reused on a rerun.
 
 Example::
 
     python projects/toy_shapes/tools/study.py --work-dir work_dirs/study
 """
 import argparse
+import math
 import os
-from typing import Dict, List
+import sys
+from typing import Dict, List, NamedTuple
 
+import numpy as np
 import torch
+from mmengine.config import Config
 
-from mmdet_detdiffusion.attributes.labeler import AttributeLabeler
+import mmdet_detdiffusion  # noqa: F401  (registers components and the checkpoint allow-list)
 from mmdet_detdiffusion.evaluation import claims
-from mmdet_detdiffusion.evaluation.report import gain_rule, markdown_table, protocol_rows
-from mmdet_detdiffusion.evaluation.trainability import Arm, plan_arms, protocol_report, run_arms, select
+from mmdet_detdiffusion.evaluation.report import gain_cell, gain_rule, markdown_table, verdict_cell
+from mmdet_detdiffusion.evaluation.trainability import (REAL_ONLY, Arm, available_cpus, best_point, curve_report,
+                                                        iterations_per_epoch, run_arms, threads_per_worker)
+from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
 from mmdet_detdiffusion.generator.export import generator_identity
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
 from mmdet_detdiffusion.layout.attribute_file import load_coco
-from mmdet_detdiffusion.layout.attributes import HARD
-from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
-from mmdet_detdiffusion.synthetic.filter import FILTERED_FILE, filter_summary, filter_synthetic_set
-from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE
+from mmdet_detdiffusion.layout.attributes import HARD, MODE_ORIGINAL
+from mmdet_detdiffusion.layout.matching import DEFAULT_SCORE_THR
+from mmdet_detdiffusion.synthetic.box_repair import DEFAULT_MIN_CONFIDENCE
+from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
+from mmdet_detdiffusion.utils.config import with_copy_paste, with_transform_after_loading
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
-from mmdet_detdiffusion.visualization import save_bar_chart
+from mmdet_detdiffusion.visualization import LineSeries, save_line_chart
+from projects.toy_shapes.toy_shapes.box_repair_measure import REPAIR_METHODS, measure_box_repair
 from projects.toy_shapes.toy_shapes.shapes import DEMO_SHAPES, SHAPES_CLASSES
-from projects.toy_shapes.toy_shapes.toy_loop import (MAP_KEY, Steps, detector_config, finetune_generator, generate_set,
+from projects.toy_shapes.toy_shapes.toy_loop import (DETECTOR_CONFIG, MAP_KEY, TRAIN_ANN, Steps, detector_config,
+                                                     final_checkpoint, finetune_generator, first_images, generate_set,
                                                      label_boxes, loop_paths, make_shapes_data, synthetic_dataset,
-                                                     toy_loop_parser, train_arm, train_detector)
+                                                     toy_loop_parser, train_curve, train_detector)
 
-COPIES = 'real + hard copies'  # the lever-free synthetic arm each lever is also compared with
+# metrics.json key -> the arm's name in the report
+ARMS = {'real_only': REAL_ONLY, 'hard_added': 'real + hard, added', 'copy_paste': 'real + CopyPaste',
+        'instance_paste': 'real + instance paste'}
+
+
+class Regime(NamedTuple):
+    """What one regime's arms train on: the real subset (relative to the data root), its hard pool's folder, and
+    its schedule (the epochs of D's config and the iterations one of them takes)."""
+    num_real: int
+    train_ann: str
+    pool: str
+    epochs: int
+    iters_per_epoch: int
+
+    @property
+    def max_iters(self) -> int:
+        return self.epochs * self.iters_per_epoch
 
 
 def parse_args() -> argparse.Namespace:
     parser = toy_loop_parser(__doc__.split('\n\n')[0], 'work_dirs/study')
+    parser.set_defaults(num_train=200, trainability_epochs=32)
+    parser.add_argument('--regimes', type=int, nargs='+', default=[25, 50, 200],
+                        help='real training images per regime: the first N of the --num-train training images')
     parser.add_argument('--rare-class', choices=SHAPES_CLASSES, default='triangle')
-    parser.add_argument('--rare-weight', type=float, default=0.15,
+    parser.add_argument('--rare-weight', type=float, default=0.04,
                         help='frequency of the rare class in the training images, relative to each other class')
-    parser.add_argument('--oracle-epochs', type=int, default=24, help='epochs of the filter\'s oracle detector')
-    parser.add_argument('--flip-prob', type=float, default=0.5, help='augmented layouts: flip probability')
-    parser.add_argument('--max-shift', type=float, default=0.1, help='augmented layouts: largest shift (image share)')
-    parser.add_argument('--repeat-thr', type=float, default=0.5, help='quotas: LVIS repeat-factor threshold t')
-    parser.add_argument('--filter-score-thr', type=float, default=DEFAULT_SCORE_THR,
-                        help='filter: a layout box is found when the oracle scores it above this')
+    parser.add_argument('--min-iters', type=int, default=400, help='the shortest schedule of a regime, in iterations')
+    parser.add_argument('--curve-points', type=int, default=8, help='validations along each run')
+    parser.add_argument('--synthetic-per-batch', type=int, default=2,
+                        help='added arm: synthetic images beside the 8 real images of every batch')
+    parser.add_argument('--pool-size', type=int, default=200,
+                        help='hard images per regime (before rare-class repeats): ceil(size / N) per layout')
+    parser.add_argument('--repeat-thr', type=float, default=0.5, help='pool: LVIS repeat-factor threshold t')
+    parser.add_argument('--head-min-confidence', type=float, default=DEFAULT_MIN_CONFIDENCE,
+                        help='pool: an object whose mask\'s mean probability is lower becomes an ignore region '
+                             '(synthetic/box_repair.mask_box)')
+    parser.add_argument('--paste-max', type=int, default=2, help='instance paste: at most this many objects an image')
+    parser.add_argument('--generator-share', type=float, default=0.5,
+                        help='a smaller regime fine-tunes the generator at least this share of the largest '
+                             'regime\'s iterations')
+    parser.add_argument('--fidelity-layouts', type=int, default=110,
+                        help='box repair: the layouts of the first N validation images')
+    parser.add_argument('--oracle-epochs', type=int, default=32, help='box repair: epochs of the relabelling oracle')
     return parser.parse_args()
 
 
-def synthetic_sets(args: argparse.Namespace, export_dir: str, layouts_file: str, out_root: str) -> Dict[str, str]:
-    """The hard synthetic sets of the training layouts, ``{lever: folder}``."""
-    pipe = DetDiffusionPipeline.from_pretrained(export_dir)
+def scaled_epochs(epochs: int, num_images: int, reference_images: int, batch_size: int, share: float = 1.0) -> int:
+    """Epochs over ``num_images`` that make at least ``share`` of the iterations ``epochs`` make over
+    ``reference_images`` (and never fewer than ``epochs``): a smaller regime trains as many steps, not as few."""
+    reference = share * epochs * iterations_per_epoch(reference_images, batch_size)
+    return max(epochs, math.ceil(reference / iterations_per_epoch(num_images, batch_size)))
+
+
+def prepare_regime(args: argparse.Namespace, num_real: int, data_root: str, work_dir: str, batch_size: int
+                   ) -> Regime:
+    """D, its easy/hard labels, the fine-tuned generator and the hard pool of one regime (each reused when done)."""
+    regime_dir = os.path.join(work_dir, f'regime_{num_real}')
+    train_ann = f'annotations/train_{num_real}.json'
+    first_images(data_root + TRAIN_ANN, num_real, data_root + train_ann)
+    detector = train_detector(data_root, os.path.join(regime_dir, 'detector'),
+                              scaled_epochs(args.detector_epochs, num_real, args.num_train, batch_size), args.seed,
+                              train_ann=train_ann)
+    attr_file = os.path.join(regime_dir, 'attributes', 'train_pa_attr.json')
+    label_boxes(detector, data_root + train_ann, data_root + 'images', attr_file)
+    generator_epochs = scaled_epochs(args.generator_epochs, num_real, args.num_train, 16, args.generator_share)
+    export = finetune_generator(data_root, attr_file, os.path.join(regime_dir, 'generator'), generator_epochs,
+                                args.seed)
+    pipe = DetDiffusionPipeline.from_pretrained(export)
     pipe.set_progress_bar_config(disable=True)
-    identity = generator_identity(export_dir)
-    edits = dict(flip_prob=args.flip_prob, max_shift=args.max_shift)
-    quotas = dict(repeat_thr=args.repeat_thr)
-    plans = {'copies': {}, 'augmented': edits, 'quotas': quotas, 'augmented_quotas': {**edits, **quotas}}
-    return {name: generate_set(pipe, identity, layouts_file, HARD, args.seed, os.path.join(out_root, name) + '/',
-                               args.steps, args.guidance_scale, plan)
-            for name, plan in plans.items()}
+    pool = generate_set(pipe, generator_identity(export), attr_file, HARD, args.seed,
+                        os.path.join(regime_dir, 'pool_hard') + '/', args.steps, args.guidance_scale,
+                        dict(repeat_thr=args.repeat_thr), box_source='head',
+                        num_per_image=math.ceil(args.pool_size / num_real),
+                        box_repair=dict(min_confidence=args.head_min_confidence))
+    epochs = max(args.trainability_epochs, math.ceil(args.min_iters / iterations_per_epoch(num_real, batch_size)))
+    return Regime(num_real, train_ann, pool, epochs, iterations_per_epoch(num_real, batch_size))
 
 
-def filter_sets(args: argparse.Namespace, oracle, folders: Dict[str, str]) -> Dict[str, dict]:
-    """Filter the copies and the augmented-with-quotas set with the oracle: boxes it does not find (its class,
-    score > ``--filter-score-thr``, IoU > beta) are marked ignored. Returns ``{set: summary}``."""
-    labeler = AttributeLabeler(oracle.model, oracle.cfg.test_dataloader.dataset.pipeline, iou_thr=DEFAULT_IOU_THR,
-                               match_class=True, batch_size=8)
-    summaries = {}
-    for name in ('copies', 'augmented_quotas'):
-        out = os.path.join(folders[name], FILTERED_FILE)
-        if os.path.isfile(out):
-            summaries[name] = load_coco(out)['detdiffusion']['filter']
-        else:
-            summaries[name] = filter_synthetic_set(labeler, folders[name], args.filter_score_thr, ignore_unfound=True,
-                                                   record=dict(oracle=f'{oracle.cfg.filename}, {oracle.epoch} epochs'))
-        print(f'{name}: {filter_summary(summaries[name])}')
-    return summaries
+def regime_arms(args: argparse.Namespace, regime: Regime, real: dict) -> List[Arm]:
+    """The arms of a regime, all ``regime.max_iters`` long; ``real``: its real training set config."""
+    pool = synthetic_dataset(regime.pool)
+    paste = dict(type='SyntheticInstancePaste', ann_file=os.path.join(regime.pool, ANNOTATION_FILE),
+                 img_prefix=os.path.join(regime.pool, IMAGES_FOLDER), classes=list(SHAPES_CLASSES), prob=1.0,
+                 max_instances=args.paste_max)
+    schedule = dict(max_iters=regime.max_iters, iters_per_epoch=regime.iters_per_epoch)
+    return [Arm(ARMS['real_only'], (), **schedule),
+            Arm(ARMS['hard_added'], (pool,), synthetic_per_batch=args.synthetic_per_batch, **schedule),
+            Arm(ARMS['copy_paste'], (), real_dataset=with_copy_paste(real), **schedule),
+            Arm(ARMS['instance_paste'], (), real_dataset=with_transform_after_loading(real, paste), **schedule)]
 
 
-def trainability(args: argparse.Namespace, data_root: str, folders: Dict[str, str], work_dir: str
-                 ) -> Dict[str, dict]:
-    """Every arm with every seed; ``{metric: protocol report}`` for the val mAP and the rare class's AP."""
-    cfg = detector_config(data_root, args.trainability_epochs)
+def train_regime(args: argparse.Namespace, regime: Regime, data_root: str, work_dir: str) -> dict:
+    """Every arm of a regime with every seed; its :func:`curve_report` for the val mAP, the rare class's AP at each
+    run's best mAP, and the curves."""
+    cfg = detector_config(data_root, regime.epochs, train_ann=regime.train_ann)
     cfg.default_hooks.logger.interval = 50
     cfg.val_evaluator.classwise = True  # per-class AP, for the rare class
-    arms_sets = {'hard copies': synthetic_dataset(folders['copies']),
-                 'augmented layouts': synthetic_dataset(folders['augmented']),
-                 'rare-class quotas': synthetic_dataset(folders['quotas']),
-                 'filtered copies': synthetic_dataset(folders['copies'], FILTERED_FILE),
-                 'all levers': synthetic_dataset(folders['augmented_quotas'], FILTERED_FILE)}
-    sizes = {name: len(load_coco(os.path.join(d['data_root'], d['ann_file']))['images'])
-             for name, d in arms_sets.items()}
-    num_real = len(load_coco(data_root + 'annotations/train.json')['images'])
-    arms = plan_arms(num_real, arms_sets, sizes, args.trainability_epochs, cfg.train_dataloader.batch_size)
+    arms = regime_arms(args, regime, cfg.train_dataloader.dataset)
+    interval = math.ceil(regime.max_iters / args.curve_points)
     rare_key = f'coco/{args.rare_class}_precision'
 
-    def both(metrics: Dict[str, float]) -> Dict[str, float]:
-        """The run's val mAP and rare-class AP (the evaluator gives none when nothing is found: 0)."""
-        return {MAP_KEY: metrics[MAP_KEY], rare_key: metrics.get(rare_key, 0.0)}
+    def progress(arm: Arm, seed: int, curve: List[dict]) -> None:
+        value, iteration = best_point(curve, MAP_KEY)
+        print(f'study: {regime.num_real} real images, {arm.name}, seed {seed}: best val mAP {value:.3f} at '
+              f'{iteration} of {arm.max_iters} iterations', flush=True)
 
-    def progress(arm: Arm, seed: int, metrics: Dict[str, float]) -> None:
-        print(f'study: {arm.name}, seed {seed}, {arm.max_iters} iterations: val mAP {metrics[MAP_KEY]:.3f}, '
-              f'{args.rare_class} AP {both(metrics)[rare_key]:.3f}', flush=True)
-
-    runs = run_arms(cfg, arms, args.seeds, work_dir, train_arm, progress, args.trainability_workers)
-    results = {arm: [both(metrics) for metrics in per_seed] for arm, per_seed in runs.items()}
-    metrics = (('mAP', MAP_KEY), (f'{args.rare_class} AP', rare_key))
-    reports = {metric: protocol_report(select(results, key), arms) for metric, key in metrics}
-    over_copies = {metric: protocol_report(select(results, key), arms, baseline=COPIES) for metric, key in metrics}
-    return dict(reports=reports, gain_over_copies={metric: {arm: entry['gain'] for arm, entry in report.items()
-                                                            if 'gain' in entry and arm != COPIES}
-                                                   for metric, report in over_copies.items()}, sizes=sizes)
-
-
-def gains(gain: dict) -> bool:
-    """Whether a paired gain is a gain beyond seed noise (:func:`claims.gain`)."""
-    return claims.gain(gain['low'], gain['high']).met
+    curves = run_arms(cfg, arms, args.seeds, os.path.join(work_dir, f'regime_{regime.num_real}', 'curves'),
+                      train_curve, progress, args.trainability_workers, val_interval=interval)
+    report = curve_report(curves, arms, MAP_KEY, cfg.train_dataloader.batch_size)
+    for arm in arms:
+        at_best = []
+        for curve, iteration in zip(curves[arm.name], report[arm.name]['best_iters']):
+            point = next(p for p in curve if p['iter'] == iteration)
+            at_best.append(point['metrics'].get(rare_key, 0.0))
+        report[arm.name]['rare_ap'] = at_best
+    return dict(report=report, curves=curves, interval=interval)
 
 
-def write_report(args: argparse.Namespace, work_dir: str, folders: Dict[str, str], filtered: Dict[str, dict],
-                 study: Dict[str, dict], seconds: Dict[str, float]) -> None:
-    """``report.md``, ``metrics.json`` and one bar chart per metric."""
-    command = f'python projects/toy_shapes/tools/study.py --work-dir {args.work_dir}'
-    train = load_coco(os.path.join(work_dir, 'data', 'shapes', 'annotations', 'train.json'))
-    per_class = {cat['name']: sum(a['category_id'] == cat['id'] for a in train['annotations'])
-                 for cat in train['categories']}
-    quotas = load_coco(folders['quotas'] + ANNOTATION_FILE)
-    names = {cat['id']: cat['name'] for cat in quotas['categories']}
-    after = {name: sum(names[a['category_id']] == name for a in quotas['annotations']) for name in per_class}
-    copies = load_coco(folders['copies'] + ANNOTATION_FILE)
-    before = {name: sum(names[a['category_id']] == name for a in copies['annotations']) for name in per_class}
+def box_repair(args: argparse.Namespace, data_root: str, work_dir: str, batch_size: int) -> Dict[str, dict]:
+    """Box repair of the largest regime (:func:`measure_box_repair`): its D, its generator, original-mode generations
+    of the first ``--fidelity-layouts`` validation layouts (labelled easy/hard by its D)."""
+    largest = max(args.regimes)
+    regime_dir = os.path.join(work_dir, f'regime_{largest}')
+    train_ann = f'annotations/train_{largest}.json'
+    detector = train_detector(data_root, os.path.join(regime_dir, 'detector'),
+                              scaled_epochs(args.detector_epochs, largest, args.num_train, batch_size), args.seed,
+                              train_ann=train_ann)
+    out = os.path.join(work_dir, 'box_repair')
+    val_layouts = os.path.join(out, 'val_layouts_pa_attr.json')
+    label_boxes(detector, first_images(data_root + 'annotations/val.json', args.fidelity_layouts,
+                                       os.path.join(out, 'val_layouts.json')), data_root + 'images', val_layouts)
+    export = os.path.join(regime_dir, 'generator', 'export')
+    layout_folder = generate_set(DetDiffusionPipeline.from_pretrained(export), generator_identity(export), val_layouts,
+                                 MODE_ORIGINAL, args.seed, os.path.join(out, 'layout_labels') + '/', args.steps,
+                                 args.guidance_scale)
+    real = evaluate_yolo_score(detector.cfg, final_checkpoint(detector), val_layouts, data_root + 'images',
+                               os.path.join(out, 'real'))
+    return measure_box_repair(detector, data_root, val_layouts, export, layout_folder, real['AP75'], out,
+                              generation_seed=args.seed, oracle_seed=args.seed + 1, oracle_epochs=args.oracle_epochs,
+                              steps=args.steps, guidance_scale=args.guidance_scale, score_thr=DEFAULT_SCORE_THR,
+                              train_ann=train_ann)
+
+
+def curve_lines(result: dict) -> Dict[str, LineSeries]:
+    """Per arm, the mean learning curve over seeds with a one-std band and the seeds' own curves."""
+    lines = {}
+    for name, runs in result['curves'].items():
+        iters = [p['iter'] for p in runs[0]]
+        values = np.array([[p['metrics'].get(MAP_KEY, 0.0) for p in run] for run in runs])
+        mean, std = values.mean(axis=0), values.std(axis=0, ddof=1) if len(runs) > 1 else np.zeros(len(iters))
+        lines[name] = LineSeries(iters, mean, mean - std, mean + std,
+                                 [([p['iter'] for p in run], list(row)) for run, row in zip(runs, values)])
+    return lines
+
+
+def gain_lines(results: Dict[int, dict]) -> Dict[str, LineSeries]:
+    """Per compared arm, its best-against-best gain over real only against the number of real images."""
+    regimes = sorted(results)
+    lines = {}
+    for name in ARMS.values():
+        if name == REAL_ONLY:
+            continue
+        gains = [results[n]['report'][name]['gain'] for n in regimes]
+        lines[name] = LineSeries(regimes, [g['mean'] for g in gains], [g['low'] for g in gains],
+                                 [g['high'] for g in gains])
+    return lines
+
+
+def metrics_summary(results: Dict[int, dict], repair: Dict[str, dict]) -> dict:
+    """``metrics.json``'s ``regimes`` and ``box_repair`` (the schema in the module docstring)."""
+    regimes = {}
+    for n, result in results.items():
+        report = result['report']
+        arms, gains = {}, {}
+        for key, name in ARMS.items():
+            entry = report[name]
+            arms[key] = dict(best_map_mean=entry['mean'], best_map_std=entry['std'],
+                             best_iter_mean=entry['best_iter_mean'], seeds=entry['seeds'],
+                             images_seen=entry['images_seen'], iters=entry['iters'], best_iters=entry['best_iters'],
+                             rare_ap_at_best=entry['rare_ap'])
+            if 'gain' in entry:
+                gains[key] = dict(mean=entry['gain']['mean'], ci_low=entry['gain']['low'],
+                                  ci_high=entry['gain']['high'])
+        regimes[str(n)] = dict(arms=arms, gain=gains, val_interval=result['interval'])
+    return dict(regimes=regimes, box_repair={method: {k: repair[method][k] for k in ('ap75_ratio', 'median_iou_drawn')}
+                                             for method in REPAIR_METHODS})
+
+
+def regime_section(args: argparse.Namespace, n: int, result: dict) -> List[str]:
+    """The report's table and curves of one regime."""
+    report = result['report']
+    rows = []
+    for name, entry in report.items():
+        rows.append([name, entry['iters'], entry['images_seen'], f'{entry["mean"]:.3f} ± {entry["std"]:.3f}',
+                     ', '.join(f'{v:.3f}' for v in entry['seeds']),
+                     ', '.join(str(i) for i in entry['best_iters']),
+                     f'{np.mean(entry["rare_ap"]):.3f}', gain_cell(entry['gain']) if 'gain' in entry else '-'])
+    real = report[REAL_ONLY]
+    at_end = sum(i == real['iters'] for i in real['best_iters'])
+    chart = f'curves_{n}.png'
+    return [f'## {n} real training images', '',
+            f'{real["iters"]} iterations ({len(result["curves"][REAL_ONLY][0])} validations, every '
+            f'{result["interval"]}). Real only peaks at its last validation in {at_end} of '
+            f'{len(real["best_iters"])} seeds' + (' (it may still be improving: a longer schedule would tell).'
+                                                  if at_end else ': it has stopped improving.'), '',
+            markdown_table(('arm', 'iterations', 'images seen', 'best val mAP mean ± std', 'per seed',
+                            'best at iteration', f'{args.rare_class} AP at best', 'gain over real only, best vs best'),
+                           rows), '', f'![learning curves, {n} real images]({chart})', '']
+
+
+def write_report(args: argparse.Namespace, work_dir: str, data_root: str, results: Dict[int, dict],
+                 repair: Dict[str, dict], seconds: Dict[str, float]) -> None:
+    """``report.md``, ``metrics.json`` and the plots."""
+    command = 'python projects/toy_shapes/tools/study.py ' + ' '.join(sys.argv[1:])
+    train = load_coco(data_root + TRAIN_ANN)
+    names = {cat['id']: cat['name'] for cat in train['categories']}
+    per_class = {n: {name: 0 for name in SHAPES_CLASSES} for n in results}
+    for n in results:
+        ids = {image['id'] for image in train['images'][:n]}
+        for ann in train['annotations']:
+            if ann['image_id'] in ids:
+                per_class[n][names[ann['category_id']]] += 1
+    for n, result in results.items():
+        save_line_chart(os.path.join(work_dir, f'curves_{n}.png'), curve_lines(result), 'iteration', 'val mAP',
+                        f'{n} real images: val mAP along training (mean ± std over {len(args.seeds)} seeds)')
+    save_line_chart(os.path.join(work_dir, 'gain_vs_real_images.png'), gain_lines(results), 'real training images',
+                    'gain in best val mAP over real only', 'Best against best, with 95% t intervals', log_x=True,
+                    zero_line=True)
+    verdicts = []
+    for n, result in results.items():
+        winners = [name for name, entry in result['report'].items()
+                   if 'gain' in entry and claims.gain(entry['gain']['low'], entry['gain']['high']).met]
+        verdicts.append(f'- {n} real images: ' + (', '.join(winners) or 'no arm') + ' gains over real only beyond '
+                        'seed noise (best against best).')
+    repair_rows = [[method, f'{repair[method]["median_iou_drawn"]:.3f}', f'{repair[method]["ap75_ratio"]:.2f}x',
+                    verdict_cell(claims.box_repair(repair[method]['ap75_ratio'], repair[method]['median_iou_drawn']))]
+                   for method in REPAIR_METHODS]
+    first_gain = next(entry['gain'] for entry in next(iter(results.values()))['report'].values() if 'gain' in entry)
     lines: List[str] = [
-        '# Which lever makes synthetic data pay its way? (toy shapes, rare class)', '',
-        f'Command: `{command}`; settings: {vars(args)}.', '',
-        f'Real training objects per class: {per_class} ({args.rare_class} rare, weight {args.rare_weight}); the '
-        f'{args.num_val} val images have every class equally often. Synthetic sets: hard generations of the '
-        f'{args.num_train} training layouts by the fine-tuned toy generator ({args.generator_epochs} epochs).', '',
-        f'Synthetic objects per class, copies vs rare-class quotas (t = {args.repeat_thr}): '
-        + ', '.join(f'{n} {before[n]} -> {after[n]}' for n in per_class) + '.', '',
-        'Filter (oracle: D\'s config trained {0} epochs; unfound boxes ignored): '.format(args.oracle_epochs)
-        + '; '.join(f'{name}: {filter_summary(s)}' for name, s in filtered.items()) + '.', '',
-        'Images per synthetic set: ' + ', '.join(f'{k} {v}' for k, v in study['sizes'].items()) + '.', '']
-    for metric, report in study['reports'].items():
-        arms = list(report)
-        chart = f'study_{metric.replace(" ", "_")}.png'
-        save_bar_chart(os.path.join(work_dir, chart), arms, [report[a]['mean'] for a in arms],
-                       [report[a]['std'] for a in arms], [report[a]['seeds'] for a in arms], f'val {metric}',
-                       f'{metric}: real + synthetic arms ({len(args.seeds)} seeds; mean ± std)')
-        over_copies = study['gain_over_copies'][metric]
-        lines += [f'## {metric} on the real val set', '',
-                  'Every arm but the last trains the same iterations and schedule; gain: mean of per-seed '
-                  f'differences to real only (or to {COPIES}, for what a lever adds) '
-                  f'{gain_rule(report[COPIES]["gain"])}.', '',
-                  markdown_table(('arm', 'iterations', f'{metric} mean ± std', 'per seed', 'gain over real only',
-                                  'gain over hard copies'), protocol_rows(report, over_copies)), '',
-                  f'![{metric}]({chart})', '']
-    lines += ['## Verdict', '']
-    for metric, report in study['reports'].items():
-        over_real = [arm for arm, entry in report.items() if 'gain' in entry and gains(entry['gain'])]
-        over_copies = [arm for arm, gain in study['gain_over_copies'][metric].items() if gains(gain)]
-        lines.append(f'- {metric}: over real only, ' + (', '.join(over_real) or 'no arm') + ' gains beyond seed '
-                     'noise; over hard copies, ' + (', '.join(over_copies) or 'no lever') + ' does.')
-    lines += ['', '## Time per step of this run (s; a step reused from an earlier run takes seconds)', '',
+        '# Synthetic data against scarce real data: learning curves, best against best (toy shapes)', '',
+        f'Command: `{command}`; settings: {vars(args)}. {args.trainability_workers} runs at once, each with '
+        f'{threads_per_worker(args.trainability_workers)} of the {available_cpus()} CPU threads.', '',
+        f'Real training objects per class in each regime ({args.rare_class} rare, weight {args.rare_weight}): '
+        + '; '.join(f'{n} images: ' + ', '.join(f'{c} {k}' for c, k in counts.items())
+                    for n, counts in per_class.items())
+        + f'. The {args.num_val} val images hold every class equally often ({DEMO_SHAPES["size"]} px).', '',
+        'Arms: real only (8 real images a batch); real + hard, added (the same 8 real images plus '
+        f'{args.synthetic_per_batch} images of the regime\'s hard pool, labelled with the perception head\'s mask '
+        'boxes); real + CopyPaste (mmdet\'s, real objects: the control); real + instance paste (1 to '
+        f'{args.paste_max} pool objects cut by their masks onto every real image). Gain: the mean of the per-seed '
+        f'differences of the best val mAP to real only\'s best {gain_rule(first_gain)}. Picking the best of '
+        f'{args.curve_points} validations favours every arm alike; the added arm sees more images per iteration '
+        '(the images-seen column).', '',
+        '## Gain against the number of real images', '', '![gain against real images](gain_vs_real_images.png)', '',
+        *verdicts, '']
+    for n, result in results.items():
+        lines += regime_section(args, n, result)
+    lines += ['## Box repair (the largest regime; unseen validation layouts)', '',
+              f'Target: {claims.BOX_REPAIR_TARGET}.', '',
+              markdown_table(('labels', 'median IoU with drawn', 'AP75 / real', 'target'), repair_rows), '',
+              '## Time per step of this run (s; a step reused from an earlier run takes seconds)', '',
               markdown_table(('step', 'seconds'), [(k, f'{v:.1f}') for k, v in seconds.items()])]
     path = os.path.join(work_dir, 'report.md')
     with open(path + '.tmp', 'w') as f:
         f.write('\n'.join(lines) + '\n')
     os.replace(path + '.tmp', path)
-    atomic_write_json(dict(study, filter=filtered, command=command, settings=vars(args),
+    atomic_write_json(dict(metrics_summary(results, repair), command=command, settings=vars(args),
+                           objects_per_class={str(n): c for n, c in per_class.items()},
                            seconds={k: round(v, 1) for k, v in seconds.items()}),
-                      os.path.join(work_dir, 'metrics.json'))
+                      os.path.join(work_dir, 'metrics.json'), indent=1)
     print(f'\nreport: {path}')
 
 
 def main() -> None:
     args = parse_args()
+    if max(args.regimes) > args.num_train or min(args.regimes) < 1:
+        raise ValueError(f'--regimes must be within 1..--num-train ({args.num_train}), got {args.regimes}')
     torch.manual_seed(args.seed)
-    work_dir, data_root, attr_file = loop_paths(args.work_dir)
+    work_dir, data_root, _ = loop_paths(args.work_dir)
     weights = [args.rare_weight if name == args.rare_class else 1.0 for name in SHAPES_CLASSES]
-    steps = Steps(total=8)
+    batch_size = Config.fromfile(DETECTOR_CONFIG).train_dataloader.batch_size
+    regimes_sorted = sorted(args.regimes)
+    steps = Steps(total=2 + 2 * len(regimes_sorted))
     steps.run('dataset', f'toy shapes dataset ({args.rare_class} rare in train)', make_shapes_data, data_root,
               args.num_train, args.num_val, args.seed, DEMO_SHAPES['colours'], weights)
-    detector = steps.run('detector', 'train the tiny detector D on real data', train_detector, data_root,
-                         os.path.join(work_dir, 'detector'), args.detector_epochs, args.seed)
-    steps.run('labeling', 'label easy/hard attributes of the training boxes with D', label_boxes, detector,
-              data_root + 'annotations/train.json', data_root + 'images', attr_file)
-    oracle = steps.run('oracle', f'train the filter\'s oracle ({args.oracle_epochs} epochs)', train_detector,
-                       data_root, os.path.join(work_dir, 'oracle'), args.oracle_epochs, args.seed)
-    export = steps.run('generator', 'fine-tune the toy generator on the labelled set', finetune_generator, data_root,
-                       attr_file, os.path.join(work_dir, 'generator'), args.generator_epochs, args.seed)
-    folders = steps.run('generation', 'hard synthetic sets of the training layouts, one per lever', synthetic_sets,
-                        args, export, attr_file, os.path.join(work_dir, 'data'))
-    filtered = steps.run('filter', 'filter with the oracle', filter_sets, args, oracle, folders)
-    study = steps.run('trainability', 'arms x seeds, iteration-matched', trainability, args, data_root, folders,
-                      os.path.join(work_dir, 'trainability'))
-    write_report(args, work_dir, folders, filtered, study, steps.seconds)
+    regimes = {n: steps.run(f'prepare_{n}', f'{n} real images: D, labels, generator, hard pool', prepare_regime, args,
+                            n, data_root, work_dir, batch_size) for n in regimes_sorted}
+    repair = steps.run('box_repair', 'box repair on unseen validation layouts', box_repair, args, data_root, work_dir,
+                       batch_size)
+    results = {n: steps.run(f'train_{n}', f'{n} real images: arms x seeds, learning curves', train_regime, args,
+                            regime, data_root, work_dir) for n, regime in regimes.items()}
+    write_report(args, work_dir, data_root, results, repair, steps.seconds)
 
 
 if __name__ == '__main__':

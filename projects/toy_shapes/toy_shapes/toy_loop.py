@@ -7,7 +7,7 @@ rerun of a tool continues where it stopped. The configs are the project's (``pro
 import argparse
 import os
 import time
-from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -15,6 +15,7 @@ from mmengine.runner import Runner
 
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, labeling_record, write_labeling
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
+from mmdet_detdiffusion.hooks.val_curve_hook import CURVE_FILE, load_curve
 from mmdet_detdiffusion.layout.attribute_file import load_coco
 from mmdet_detdiffusion.layout.attributes import RECORD_KEY
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
@@ -28,6 +29,7 @@ from projects.toy_shapes.toy_shapes.shapes import DEMO_SHAPES, write_shapes_data
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DETECTOR_CONFIG = os.path.join(PROJECT, 'configs', 'detector', 'retinanet_r18-w16_fpn_1xb8-12e_shapes.py')
 MAP_KEY = 'coco/bbox_mAP'  # the val metric the toy loop reports
+TRAIN_ANN = 'annotations/train.json'  # the real training set, relative to the data root
 GENERATOR_CONFIG = os.path.join(PROJECT, 'configs', 'generator', 'detdiffusion_toy-base_1xb16-30e_shapes-64x64.py')
 
 
@@ -99,14 +101,19 @@ def make_shapes_data(data_root: str, num_train: int, num_val: int, seed: int, co
     write_shapes_dataset(data_root, num_train, num_val, seed=seed, train_class_weights=train_class_weights, **recipe)
 
 
-def detector_config(data_root: str, epochs: int, config: str = DETECTOR_CONFIG) -> Config:
-    """The toy detector config on ``data_root`` with an ``epochs``-long schedule."""
-    return set_max_epochs(set_data_root(Config.fromfile(config), data_root), epochs)
+def detector_config(data_root: str, epochs: int, config: str = DETECTOR_CONFIG,
+                    train_ann: str = TRAIN_ANN) -> Config:
+    """The toy detector config on ``data_root`` with an ``epochs``-long schedule, trained on ``train_ann``
+    (relative to ``data_root``: the training set or a subset of it)."""
+    cfg = set_max_epochs(set_data_root(Config.fromfile(config), data_root), epochs)
+    cfg.train_dataloader.dataset.ann_file = train_ann
+    return cfg
 
 
-def train_detector(data_root: str, work_dir: str, epochs: int, seed: int, config: str = DETECTOR_CONFIG) -> Runner:
-    """Train (or resume, or reuse) a toy detector on the real images; return its Runner."""
-    cfg = detector_config(data_root, epochs, config)
+def train_detector(data_root: str, work_dir: str, epochs: int, seed: int, config: str = DETECTOR_CONFIG,
+                   train_ann: str = TRAIN_ANN) -> Runner:
+    """Train (or resume, or reuse) a toy detector on the real images of ``train_ann``; return its Runner."""
+    cfg = detector_config(data_root, epochs, config, train_ann)
     cfg.work_dir = work_dir
     cfg.default_hooks.checkpoint.update(interval=4, max_keep_ckpts=1, save_last=True)
     cfg.randomness = dict(seed=seed)
@@ -181,22 +188,23 @@ def first_images(coco_file: str, count: int, out_file: str) -> str:
 
 def generate_set(pipe: DetDiffusionPipeline, identity: str, layouts_file: str, mode: str, seed: int, folder: str,
                  steps: int, guidance_scale: float, layout_options: Optional[dict] = None,
-                 box_source: str = 'layout') -> str:
+                 box_source: str = 'layout', num_per_image: int = 1, box_repair: Optional[dict] = None) -> str:
     """A synthetic set of ``layouts_file`` in attribute ``mode`` with generation ``seed`` in ``folder``
-    (reused when done); ``layout_options``: new layouts (:func:`~mmdet_detdiffusion.synthetic.plan.plan_items`);
-    ``box_source``: the labels (:class:`~mmdet_detdiffusion.synthetic.writer.SyntheticDatasetWriter`); no layout
-    filters: every box is generated."""
+    (reused when done), ``num_per_image`` images per layout; ``layout_options``: new layouts
+    (:func:`~mmdet_detdiffusion.synthetic.plan.plan_items`); ``box_source`` and ``box_repair``: the labels
+    (:class:`~mmdet_detdiffusion.synthetic.writer.SyntheticDatasetWriter`); no layout filters: every box is
+    generated."""
     ann_file = os.path.join(folder, ANNOTATION_FILE)
     if os.path.isfile(ann_file):
         expected = dict(attr_mode=mode, seed=seed, num_inference_steps=steps, guidance_scale=guidance_scale,
-                        box_source=box_source)
+                        box_source=box_source, num_per_image=num_per_image)
         check_reusable({'box_source': 'layout', **load_coco(ann_file)[RECORD_KEY]}, expected, ann_file)
         print(f'{os.path.basename(folder.rstrip("/"))} set already in {folder}')
     else:
         writer = SyntheticDatasetWriter(pipe, folder, mode, batch_size=32, num_inference_steps=steps,
                                         guidance_scale=guidance_scale, generator_sha256=identity,
-                                        box_source=box_source)
-        writer.run(load_coco(layouts_file), layouts_file, seed=seed, layout_options=layout_options)
+                                        box_source=box_source, box_repair=box_repair)
+        writer.run(load_coco(layouts_file), layouts_file, num_per_image, seed=seed, layout_options=layout_options)
     return folder
 
 
@@ -208,6 +216,18 @@ def coco_set(folder: str, ann_file: str = ANNOTATION_FILE) -> Tuple[str, str]:
 def synthetic_dataset(folder: str, ann_file: str = ANNOTATION_FILE) -> dict:
     """The mmdet dataset config of a synthetic set."""
     return dict(type='CocoDataset', data_root=folder, ann_file=ann_file, data_prefix=dict(img=IMAGES_FOLDER + '/'))
+
+
+def train_curve(arm_cfg: Config) -> List[dict]:
+    """Train one arm with validations along the way (``arm_config(..., val_interval)``; resuming an interrupted
+    run) and return its learning curve, ``ValCurveHook``'s points; a finished run's curve is read back."""
+    path = os.path.join(arm_cfg.work_dir, CURVE_FILE)
+    curve = load_curve(path) if os.path.isfile(path) else []
+    if curve and curve[-1]['iter'] == arm_cfg.train_cfg.max_iters:
+        return curve
+    arm_cfg.resume = True
+    QuietRunner.from_cfg(arm_cfg).train()
+    return load_curve(path)
 
 
 def train_arm(arm_cfg: Config) -> Dict[str, float]:
