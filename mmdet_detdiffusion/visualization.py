@@ -1,7 +1,8 @@
 """Pictures a person can look at: images with their layout boxes drawn, tiled into a grid; bar and line charts."""
 import io
+import itertools
 import math
-from typing import Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -9,6 +10,9 @@ import numpy as np
 from mmdet_detdiffusion.layout.attribute_file import xywh_to_xyxy
 from mmdet_detdiffusion.layout.attributes import ATTR_KEY, EASY, HARD
 from mmdet_detdiffusion.utils.fileio import atomic_write_bytes
+
+if TYPE_CHECKING:  # matplotlib is imported where a chart is drawn, with its Agg backend
+    from matplotlib.figure import Figure
 
 # BGR colours: easy green, hard red, no attribute yellow; a project that registers slot values adds theirs.
 ATTR_COLOURS = {EASY: (60, 200, 60), HARD: (40, 40, 230), None: (0, 220, 255)}
@@ -108,7 +112,7 @@ def save_line_chart(path: str, lines: Mapping[str, LineSeries], xlabel: str, yla
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     figure, axis = plt.subplots(figsize=(6.4, 4.0))
-    for (name, line), colour in zip(lines.items(), plt.rcParams['axes.prop_cycle'].by_key()['color'] * 4):
+    for (name, line), colour in zip(lines.items(), itertools.cycle(plt.rcParams['axes.prop_cycle'].by_key()['color'])):
         axis.plot(line.xs, line.ys, marker='o', markersize=3, color=colour, label=name)
         if line.low is not None and line.high is not None:
             axis.fill_between(line.xs, line.low, line.high, color=colour, alpha=0.15, linewidth=0)
@@ -127,7 +131,7 @@ def save_line_chart(path: str, lines: Mapping[str, LineSeries], xlabel: str, yla
     save_figure(figure, path)
 
 
-def save_figure(figure, path: str) -> None:
+def save_figure(figure: 'Figure', path: str) -> None:
     """Write a matplotlib figure to ``path`` as a PNG (atomically) and close it."""
     import matplotlib.pyplot as plt
     figure.tight_layout()

@@ -36,8 +36,7 @@ Metric = TypeVar('Metric')  # what one training run reports: a float (val mAP) o
 REAL_ONLY = 'real only'
 REAL_ONLY_SAME_EPOCHS = 'real only, same epochs'
 
-
-REFERENCE_ARMS = (REAL_ONLY, REAL_ONLY_SAME_EPOCHS)  # the arms the others are compared with
+REFERENCE_ARMS = (REAL_ONLY, REAL_ONLY_SAME_EPOCHS)  # the real-only rows: the baseline and a reference, no gain
 
 
 @dataclass(frozen=True)
@@ -46,13 +45,15 @@ class Arm:
     optimiser iterations and the iterations that make one of its schedule's epochs; ``synthetic_per_batch``: 0 when
     synthetic images replace real ones in the shuffled mix, else the synthetic images added to every batch of real
     ones (one synthetic set); ``real_dataset``: the arm's real training set config when it differs from the
-    config's (e.g. a paste transform in its pipeline)."""
+    config's (e.g. a paste transform in its pipeline); ``cfg_options``: other changes to the config, as mmengine's
+    ``--cfg-options`` give them (e.g. ``{'model.bbox_head.type': 'SyntheticAwareRetinaHead'}``)."""
     name: str
     synthetic: tuple
     max_iters: int
     iters_per_epoch: int
     synthetic_per_batch: int = 0
     real_dataset: Optional[dict] = None
+    cfg_options: Optional[dict] = None
 
 
 def images_seen(arm: Arm, batch_size: int) -> int:
@@ -109,6 +110,7 @@ def arm_config(cfg: Config, arm: Arm, seed: int, work_dir: str, val_interval: Op
         raise ValueError(f'arm {arm.name!r}: synthetic images added to each batch come from one synthetic set, got '
                          f'{len(arm.synthetic)}')
     cfg = copy.deepcopy(cfg)
+    cfg.merge_from_dict(arm.cfg_options or {})
     real = copy.deepcopy(arm.real_dataset) if arm.real_dataset is not None else cfg.train_dataloader.dataset
     cfg.train_dataloader.dataset = real
     if arm.synthetic:
@@ -118,6 +120,8 @@ def arm_config(cfg: Config, arm: Arm, seed: int, work_dir: str, val_interval: Op
         cfg.train_dataloader.batch_size = real_per_batch + arm.synthetic_per_batch
         cfg.train_dataloader.sampler = dict(type='MultiSourceSampler', batch_size=cfg.train_dataloader.batch_size,
                                             source_ratio=[real_per_batch, arm.synthetic_per_batch], shuffle=True)
+        # an aspect-ratio batch sampler (mmdet's COCO configs) would regroup the sampler's B + k chunks
+        cfg.train_dataloader.pop('batch_sampler', None)
     else:
         cfg.train_dataloader.sampler = dict(type='InfiniteSampler', shuffle=True)
     cfg.train_dataloader.persistent_workers = False
@@ -126,7 +130,8 @@ def arm_config(cfg: Config, arm: Arm, seed: int, work_dir: str, val_interval: Op
     cfg.param_scheduler = schedule_in_iterations(cfg.get('param_scheduler') or [], arm.iters_per_epoch)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=interval, max_keep_ckpts=1)
     if val_interval:
-        cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='ValCurveHook')]
+        hooks = [hook for hook in cfg.get('custom_hooks') or [] if hook.get('type') != 'ValCurveHook']
+        cfg.custom_hooks = hooks + [dict(type='ValCurveHook')]
     cfg.log_processor = dict(cfg.get('log_processor') or {}, by_epoch=False)
     cfg.randomness = dict(seed=seed)
     cfg.work_dir = work_dir
@@ -188,9 +193,11 @@ def best_point(curve: Sequence[dict], key: str) -> Tuple[float, int]:
 
 def curve_report(curves: Dict[str, Sequence[Sequence[dict]]], arms: Sequence[Arm], key: str, batch_size: int,
                  confidence: float = 0.95, baseline: str = REAL_ONLY) -> Dict[str, dict]:
-    """Best against best: ``{arm: {mean, std, seeds, best_iters, best_iter_mean, iters, images_seen[, gain]}}``
-    from each run's learning curve ``curves[arm][seed index]`` (same seed order in every arm). ``seeds``: each
-    run's best ``key``; ``gain``: :func:`paired_gain` of those over ``baseline``'s best, seed by seed."""
+    """Best against best: ``{arm: {mean, std, seeds, best_iters, best_iter_mean, iters, images_seen[, gain]}}`` from
+    each run's learning curve ``curves[arm][seed index]`` (same seed order in every arm). ``seeds``: each run's best
+    ``key``; ``gain``: :func:`paired_gain` of those over ``baseline``'s best, seed by seed. The best of several
+    validations on the set it is reported on is biased upwards, the more so the noisier a curve: report the last
+    points beside it (:func:`final_values`)."""
     best = {arm.name: [best_point(curve, key) for curve in curves[arm.name]] for arm in arms}
     report = protocol_report({name: [value for value, _ in points] for name, points in best.items()}, arms,
                              confidence, baseline)
@@ -199,6 +206,12 @@ def curve_report(curves: Dict[str, Sequence[Sequence[dict]]], arms: Sequence[Arm
         report[arm.name].update(best_iters=iters, best_iter_mean=float(np.mean(iters)),
                                 images_seen=images_seen(arm, batch_size))
     return report
+
+
+def final_values(curves: Dict[str, Sequence[Sequence[dict]]], key: str) -> Dict[str, List[float]]:
+    """``{arm: [metric key at each run's last point]}``: the runs' results at the end of their schedule, for
+    :func:`protocol_report` (0 where the last point has no ``key``)."""
+    return {arm: [float(curve[-1]['metrics'].get(key, 0.0)) for curve in runs] for arm, runs in curves.items()}
 
 
 def available_cpus() -> int:

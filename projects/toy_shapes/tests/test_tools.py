@@ -112,14 +112,17 @@ def test_study_runs_every_regime_and_arm_and_writes_the_metrics_schema(tmp_path)
     args = ('projects/toy_shapes/tools/study.py', '--work-dir', str(tmp_path), '--num-train', '10', '--num-val', '6',
             '--regimes', '5', '10', '--detector-epochs', '1', '--oracle-epochs', '1', '--generator-epochs', '1',
             '--steps', '1', '--epochs', '1', '--min-iters', '4', '--curve-points', '2', '--pool-size', '10',
-            '--fidelity-layouts', '4', '--seeds', '0', '1')
+            '--fidelity-layouts', '4', '--seeds', '0', '1', '--head-min-confidence', '0')  # a 1-epoch head is unsure
     proc = run(*args, timeout=1200)
     metrics = json.load(open(tmp_path / 'metrics.json'))
     assert set(metrics['regimes']) == {'5', '10'}
-    for regime in metrics['regimes'].values():
+    for n, regime in metrics['regimes'].items():
         arms = regime['arms']
-        assert set(arms) == {'real_only', 'hard_added', 'copy_paste', 'instance_paste'}
-        assert set(regime['gain']) == {'hard_added', 'copy_paste', 'instance_paste'}
+        compared = {'hard_added', 'hard_added_cls', 'copy_paste', 'instance_paste'}
+        if n == '10':  # the largest regime also pastes from pools of the other generation modes
+            compared |= {'instance_paste_easy', 'instance_paste_original'}
+        assert set(arms) == compared | {'real_only'} and set(regime['gain']) == compared
+        assert set(regime['final_gain']) == set(regime['gain'])
         assert all({'mean', 'ci_low', 'ci_high'} == set(gain) for gain in regime['gain'].values())
         for entry in arms.values():
             assert {'best_map_mean', 'best_map_std', 'best_iter_mean', 'seeds', 'images_seen'} <= set(entry)

@@ -27,6 +27,7 @@ Example::
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from typing import Dict, List, Sequence, Tuple
@@ -44,8 +45,9 @@ from mmdet_detdiffusion.evaluation.contrast import object_contrast
 from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall, paired_recall
 from mmdet_detdiffusion.evaluation.report import (FIDELITY_COLUMNS, fidelity_rows, gain_rule, markdown_table,
                                                   protocol_rows, verdict_cell)
-from mmdet_detdiffusion.evaluation.trainability import (REAL_ONLY, Arm, available_cpus, plan_arms, protocol_report,
-                                                        run_arms, select, threads_per_worker)
+from mmdet_detdiffusion.evaluation.trainability import (REAL_ONLY, Arm, available_cpus, best_point, curve_report,
+                                                        final_values, plan_arms, protocol_report, run_arms,
+                                                        threads_per_worker)
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
 from mmdet_detdiffusion.generator.export import generator_identity
 from mmdet_detdiffusion.generator.model import TRAINABLE_PARTS
@@ -62,7 +64,7 @@ from projects.toy_shapes.toy_shapes.shapes import COLOUR_SCHEMES, DEMO_SHAPES
 from projects.toy_shapes.toy_shapes.toy_loop import (GENERATOR_CONFIG, MAP_KEY, Steps, base_pipeline, coco_set,
                                                      detector_config, final_checkpoint, finetune_generator,
                                                      first_images, generate_set, label_boxes, loop_paths,
-                                                     make_shapes_data, synthetic_dataset, toy_loop_parser, train_arm,
+                                                     make_shapes_data, synthetic_dataset, toy_loop_parser, train_curve,
                                                      train_detector)
 
 
@@ -79,6 +81,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--iou-thr', type=float, default=DEFAULT_IOU_THR, help='beta')
     parser.add_argument('--match-class', action='store_true',
                         help='P.A. rule also requires the class (default: the paper\'s class-agnostic rule)')
+    parser.add_argument('--curve-points', type=int, default=4,
+                        help='trainability: validations along each run, for best against best')
     parser.add_argument('--oracle-epochs', type=int, default=32,
                         help='box repair: epochs of the oracle detector that relabels (D trains --detector-epochs)')
     return parser.parse_args()
@@ -191,9 +195,12 @@ def contrast_gaps(attr_file: str, data_root: str, folders: Dict[str, str], seed:
                 generated_gap=generated[EASY] - generated[HARD])
 
 
-def trainability(args: argparse.Namespace, data_root: str, folders: Dict[str, str], work_dir: str) -> Dict[str, dict]:
+def trainability(args: argparse.Namespace, data_root: str, folders: Dict[str, str], work_dir: str
+                 ) -> Dict[str, Dict[str, dict]]:
     """The trainability protocol: real only, real + each training-layout synthetic set, real only for the
-    same epochs; every seed of ``args.seeds``; D's mAP on the real validation set."""
+    same epochs; every seed of ``args.seeds``; D's mAP on the real validation set, ``--curve-points`` times along each
+    run. ``{'final': the protocol at the end of the schedule, 'best': best against best}``
+    (:func:`protocol_report`, :func:`curve_report`)."""
     cfg = detector_config(data_root, args.trainability_epochs)
     cfg.default_hooks.logger.interval = 50
     synthetic = {mode: synthetic_dataset(folders[f'train_{mode}']) for mode in GENERATION_MODES}
@@ -201,12 +208,14 @@ def trainability(args: argparse.Namespace, data_root: str, folders: Dict[str, st
     num_real = len(load_coco(data_root + 'annotations/train.json')['images'])
     arms = plan_arms(num_real, synthetic, sizes, args.trainability_epochs, cfg.train_dataloader.batch_size)
 
-    def progress(arm: Arm, seed: int, metrics: Dict[str, float]) -> None:
-        print(f'trainability: {arm.name}, seed {seed}, {arm.max_iters} iterations: val mAP {metrics[MAP_KEY]:.3f}',
-              flush=True)
+    def progress(arm: Arm, seed: int, curve: List[dict]) -> None:
+        print(f'trainability: {arm.name}, seed {seed}, {arm.max_iters} iterations: val mAP '
+              f'{curve[-1]["metrics"].get(MAP_KEY, 0.0):.3f} (best {best_point(curve, MAP_KEY)[0]:.3f})', flush=True)
 
-    results = run_arms(cfg, arms, args.seeds, work_dir, train_arm, progress, args.trainability_workers)
-    return protocol_report(select(results, MAP_KEY), arms)
+    curves = run_arms(cfg, arms, args.seeds, work_dir, train_curve, progress, args.trainability_workers,
+                      val_interval=math.ceil(arms[0].max_iters / args.curve_points))
+    return dict(final=protocol_report(final_values(curves, MAP_KEY), arms),
+                best=curve_report(curves, arms, MAP_KEY, cfg.train_dataloader.batch_size))
 
 
 def comparison_grid(rows: Sequence[tuple], out_path: str, count: int = 6) -> None:
@@ -258,10 +267,10 @@ def main() -> None:
     recall = steps.run('recall', 'recall of D on hard vs easy generations, box by box, per seed',
                        hard_vs_easy_recall, args, detector, folders)
     contrast = contrast_gaps(attr_file, data_root, folders, args.seeds[0])
-    train_report = steps.run('trainability', 'trainability protocol: iteration-matched arms x seeds', trainability,
-                             args, data_root, folders, os.path.join(work_dir, 'trainability'))
+    train_reports = steps.run('trainability', 'trainability protocol: iteration-matched arms x seeds', trainability,
+                              args, data_root, folders, os.path.join(work_dir, 'trainability'))
     steps.run('report', 'report', write_report, args, work_dir, labelled, attr_file, data_root, val_layouts, folders,
-              scores, repair, recall, contrast, train_report, steps.seconds)
+              scores, repair, recall, contrast, train_reports, steps.seconds)
 
 
 def mean_by_attribute(coco: dict, field: str) -> Dict[str, float]:
@@ -342,8 +351,10 @@ def recall_section(args: argparse.Namespace, recall: Dict[int, PairedRecall], co
         f'{verdict_cell(contrast_verdict)}).', '']
 
 
-def trainability_section(train_report: Dict[str, dict]) -> List[str]:
-    """Claim 3 of the report: the trainability arms, each gain judged by :func:`claims.gain`."""
+def trainability_section(args: argparse.Namespace, reports: Dict[str, Dict[str, dict]]) -> List[str]:
+    """Claim 3 of the report: the trainability arms at the end of the schedule and best against best, each gain
+    judged by :func:`claims.gain`."""
+    train_report, best = reports['final'], reports['best']
     real_only, hard_gain = train_report[REAL_ONLY], train_report[f'real + {HARD}']['gain']
     return [
         '## 3. Trainability: D on the real val set (step: trainability)', '',
@@ -354,12 +365,20 @@ def trainability_section(train_report: Dict[str, dict]) -> List[str]:
         'the smallest gain these seeds can tell from noise.', '',
         markdown_table(('arm', 'iterations', 'val mAP mean ± std', 'per seed', 'gain over real only'),
                        protocol_rows(train_report)),
-        '', '![trainability](trainability.png)', '']
+        '', '![trainability](trainability.png)', '',
+        f'Best against best ({args.num_train} real images): each run is validated {args.curve_points} times along its '
+        'schedule, and each arm\'s best point is compared with real only\'s best of the same seed. The best of '
+        'several validations on the set it is reported on is biased upwards, for every arm. Best at iteration: per '
+        'seed.', '',
+        markdown_table(('arm', 'iterations', 'best val mAP mean ± std', 'per seed', 'gain over real only, best vs best',
+                        'best at iteration'),
+                       [row + [', '.join(map(str, best[row[0]]['best_iters']))] for row in protocol_rows(best)]),
+        '']
 
 
 def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_file: str, data_root: str,
                  val_layouts: str, folders: Dict[str, str], scores: Dict[str, dict], repair: Dict[str, dict],
-                 recall: Dict[int, PairedRecall], contrast: Dict[str, float], train_report: Dict[str, dict],
+                 recall: Dict[int, PairedRecall], contrast: Dict[str, float], train_reports: Dict[str, Dict[str, dict]],
                  seconds: Dict[str, float]) -> None:
     """``report.md`` (figures and the verdicts of :mod:`~mmdet_detdiffusion.evaluation.claims`), ``metrics.json``
     and the pictures."""
@@ -370,6 +389,7 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
     comparison_grid([(load_coco(val_layouts), data_root + 'images'), loaded_set(folders['base_original'])]
                     + [loaded_set(folders[f'val_{mode}_s{first}']) for mode in GENERATION_MODES],
                     os.path.join(work_dir, 'real_vs_generated.png'))
+    train_report = train_reports['final']
     arms = list(train_report)
     save_bar_chart(os.path.join(work_dir, 'trainability.png'), arms, [train_report[a]['mean'] for a in arms],
                    [train_report[a]['std'] for a in arms], [train_report[a]['seeds'] for a in arms],
@@ -406,7 +426,7 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         'between the last three rows comes from the attribute tokens alone.', '',
         '![real vs generated](real_vs_generated.png)', '',
         *fidelity_section(scores), *box_repair_section(args, repair), *recall_section(args, recall, contrast),
-        *trainability_section(train_report),
+        *trainability_section(args, train_reports),
         '## Time per step of this run (s; a step reused from an earlier run takes seconds)', '',
         markdown_table(('step', 'seconds'), [(k, f'{v:.1f}') for k, v in seconds.items()])]
     path = os.path.join(work_dir, 'report.md')
@@ -422,7 +442,7 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
                                  per_seed={seed: dataclasses.asdict(r) for seed, r in recall.items()}),
         box_repair={method: {k: r[k] for k in ('ap75_ratio', 'median_iou_drawn')} if method != 'real' else r
                     for method, r in repair.items()},
-        contrast=contrast, trainability=train_report, command=command,
+        contrast=contrast, trainability=train_report, trainability_best=train_reports['best'], command=command,
         seconds={k: round(v, 1) for k, v in seconds.items()})
     atomic_write_json(summary, os.path.join(work_dir, 'metrics.json'))
     print(f'\nreport: {path}\n' + json.dumps(summary['seconds']))

@@ -6,8 +6,9 @@ rerun of a tool continues where it stopped. The configs are the project's (``pro
 """
 import argparse
 import os
+import shutil
 import time
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -128,11 +129,6 @@ def final_checkpoint(runner: Runner) -> str:
     return os.path.join(runner.work_dir, f'epoch_{runner.train_loop.max_epochs}.pth')
 
 
-def val_metrics(runner: Runner) -> Dict[str, float]:
-    """The runner's val metrics (``coco/bbox_mAP`` 0 when its model detects nothing)."""
-    return {MAP_KEY: 0.0, **runner.val_loop.run()}
-
-
 def label_boxes(runner: Runner, ann_file: str, img_prefix: str, attr_file: str, score_thr: float = DEFAULT_SCORE_THR,
                 iou_thr: float = DEFAULT_IOU_THR, match_class: bool = False) -> dict:
     """Write ``attr_file``: ``ann_file`` with the runner's detector's easy/hard label on every box (the P.A.
@@ -222,19 +218,19 @@ def train_curve(arm_cfg: Config) -> List[dict]:
     """Train one arm with validations along the way (``arm_config(..., val_interval)``; resuming an interrupted
     run) and return its learning curve, ``ValCurveHook``'s points; a finished run's curve is read back."""
     path = os.path.join(arm_cfg.work_dir, CURVE_FILE)
+    interval, max_iters = arm_cfg.train_cfg.val_interval, arm_cfg.train_cfg.max_iters
+    expected = sorted({*range(interval, max_iters, interval), max_iters})  # the loop also validates at the end
     curve = load_curve(path) if os.path.isfile(path) else []
-    if curve and curve[-1]['iter'] == arm_cfg.train_cfg.max_iters:
+    if [point['iter'] for point in curve] == expected:
         return curve
     arm_cfg.resume = True
     QuietRunner.from_cfg(arm_cfg).train()
-    return load_curve(path)
-
-
-def train_arm(arm_cfg: Config) -> Dict[str, float]:
-    """Train one trainability arm (resuming an interrupted run) and return its val metrics, computed once;
-    the console shows warnings only, the arm's log file everything."""
-    arm_cfg.train_cfg.val_begin = arm_cfg.train_cfg.max_iters + 1  # the loop's own validation would run it twice
-    arm_cfg.resume = True
-    runner = QuietRunner.from_cfg(arm_cfg)
-    runner.train()
-    return val_metrics(runner)
+    curve = load_curve(path)
+    if [point['iter'] for point in curve] != expected:
+        # stopped during a validation: the checkpoint of that iteration exists, its point does not, and resuming
+        # never redoes it; train the run again from the start
+        shutil.rmtree(arm_cfg.work_dir)
+        arm_cfg.resume = False
+        QuietRunner.from_cfg(arm_cfg).train()
+        curve = load_curve(path)
+    return curve
