@@ -124,6 +124,7 @@ def save_line_chart(path: str, lines: Mapping[str, LineSeries], xlabel: str, yla
         axis.set_xscale('log')
         xs = sorted({x for line in lines.values() for x in line.xs})
         axis.set_xticks(xs, [f'{x:g}' for x in xs])
+        axis.minorticks_off()  # a log axis would label minor ticks too (3x10^1, ...)
     axis.set_xlabel(xlabel)
     axis.set_ylabel(ylabel)
     axis.set_title(title)

@@ -121,6 +121,7 @@ def test_study_runs_every_regime_and_arm_and_writes_the_metrics_schema(tmp_path)
         compared = {'hard_added', 'hard_added_cls', 'copy_paste', 'instance_paste'}
         if n == '10':  # the largest regime also pastes from pools of the other generation modes
             compared |= {'instance_paste_easy', 'instance_paste_original'}
+            assert set(regime['hard_over_mode']) == {'easy', 'original'}
         assert set(arms) == compared | {'real_only'} and set(regime['gain']) == compared
         assert set(regime['final_gain']) == set(regime['gain'])
         assert all({'mean', 'ci_low', 'ci_high'} == set(gain) for gain in regime['gain'].values())

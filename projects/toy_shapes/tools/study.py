@@ -23,7 +23,8 @@ the largest regime: the labels of generations of unseen validation layouts again
 (:mod:`~projects.toy_shapes.toy_shapes.box_repair_measure`).
 
 Writes ``report.md``, ``metrics.json`` (``regimes.<n>.arms.<arm>``, ``regimes.<n>.gain.<arm>`` best against best,
-``regimes.<n>.final_gain.<arm>`` at the last iteration, ``box_repair.<method>``), one learning-curve plot per regime
+``regimes.<n>.final_gain.<arm>`` at the last iteration, ``regimes.<n>.hard_over_mode.<mode>``: paste from the hard
+pool minus paste from another, ``box_repair.<method>``), one learning-curve plot per regime
 and the gain against the number of real images. Finished steps and runs are reused on a rerun. The defaults (3
 regimes, 4 seeds, 6 validations a run) are sized to finish within an hour on 2 CPU cores.
 
@@ -46,8 +47,8 @@ import mmdet_detdiffusion  # noqa: F401  (registers components and the checkpoin
 from mmdet_detdiffusion.evaluation import claims
 from mmdet_detdiffusion.evaluation.report import gain_cell, gain_rule, markdown_table, verdict_cell
 from mmdet_detdiffusion.evaluation.trainability import (REAL_ONLY, Arm, available_cpus, best_point, curve_report,
-                                                        final_values, iterations_per_epoch, protocol_report, run_arms,
-                                                        threads_per_worker)
+                                                        final_values, iterations_per_epoch, paired_gain,
+                                                        protocol_report, run_arms, threads_per_worker)
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
 from mmdet_detdiffusion.generator.export import generator_identity
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
@@ -292,9 +293,19 @@ def metrics_summary(results: Dict[int, dict], repair: Dict[str, dict]) -> dict:
             if 'gain' in entry:
                 gains[key] = interval(entry['gain'])
                 final_gains[key] = interval(entry['final_gain'])
-        regimes[str(n)] = dict(arms=arms, gain=gains, final_gain=final_gains, val_interval=result['interval'])
+        regimes[str(n)] = dict(arms=arms, gain=gains, final_gain=final_gains, val_interval=result['interval'],
+                               hard_over_mode={mode: interval(gain)
+                                               for mode, gain in hard_over_modes(report).items()})
     return dict(regimes=regimes, box_repair={method: {k: repair[method][k] for k in ('ap75_ratio', 'median_iou_drawn')}
                                              for method in REPAIR_METHODS})
+
+
+def hard_over_modes(report: Dict[str, dict]) -> Dict[str, dict]:
+    """``{mode: paired gain}`` of instance paste from the hard pool over paste from each other mode's pool in a
+    regime that has them (best against best, seed by seed): does hard pay most?"""
+    hard = report[paste_arm(HARD)[1]]['seeds']
+    return {mode: paired_gain(hard, report[paste_arm(mode)[1]]['seeds']) for mode in GENERATION_MODES
+            if mode != HARD and paste_arm(mode)[1] in report}
 
 
 def regime_section(args: argparse.Namespace, n: int, result: dict) -> List[str]:
@@ -318,7 +329,9 @@ def regime_section(args: argparse.Namespace, n: int, result: dict) -> List[str]:
             markdown_table(('arm', 'iterations', 'images seen', 'best val mAP mean ± std', 'per seed',
                             'best at iteration', f'{args.rare_class} AP at best', 'gain over real only, best vs best',
                             'gain at the last iteration'),
-                           rows), '', f'![learning curves, {n} real images]({chart})', '']
+                           rows), '', f'![learning curves, {n} real images]({chart})', '',
+            *[f'Instance paste, hard pool minus {mode} pool, best against best: {gain_cell(gain)}.'
+              for mode, gain in hard_over_modes(report).items()], '']
 
 
 def write_report(args: argparse.Namespace, work_dir: str, data_root: str, results: Dict[int, dict],
