@@ -111,8 +111,9 @@ def test_demo_runs_the_whole_loop_and_reuses_finished_steps(tmp_path):
 def test_study_runs_every_regime_and_arm_and_writes_the_metrics_schema(tmp_path):
     args = ('projects/toy_shapes/tools/study.py', '--work-dir', str(tmp_path), '--num-train', '10', '--num-val', '6',
             '--regimes', '5', '10', '--detector-epochs', '1', '--oracle-epochs', '1', '--generator-epochs', '1',
-            '--steps', '1', '--epochs', '1', '--min-iters', '4', '--curve-points', '2', '--pool-size', '10',
-            '--fidelity-layouts', '4', '--seeds', '0', '1', '--head-min-confidence', '0')  # a 1-epoch head is unsure
+            '--steps', '1', '--trainability-epochs', '1', '--min-iters', '4', '--curve-points', '2',
+            '--pool-size', '10', '--fidelity-layouts', '4', '--seeds', '0', '1',
+            '--head-min-confidence', '0')  # a 1-epoch head is unsure: keep its masks
     proc = run(*args, timeout=1200)
     metrics = json.load(open(tmp_path / 'metrics.json'))
     assert set(metrics['regimes']) == {'5', '10'}

@@ -194,7 +194,9 @@ def generate_set(pipe: DetDiffusionPipeline, identity: str, layouts_file: str, m
     if os.path.isfile(ann_file):
         expected = dict(attr_mode=mode, seed=seed, num_inference_steps=steps, guidance_scale=guidance_scale,
                         box_source=box_source, num_per_image=num_per_image)
-        check_reusable({'box_source': 'layout', **load_coco(ann_file)[RECORD_KEY]}, expected, ann_file)
+        # sets written before a setting was recorded were made with its default
+        check_reusable({'box_source': 'layout', 'num_per_image': 1, **load_coco(ann_file)[RECORD_KEY]}, expected,
+                       ann_file)
         print(f'{os.path.basename(folder.rstrip("/"))} set already in {folder}')
     else:
         writer = SyntheticDatasetWriter(pipe, folder, mode, batch_size=32, num_inference_steps=steps,
