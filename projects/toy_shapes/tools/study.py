@@ -134,13 +134,19 @@ def scaled_epochs(epochs: int, num_images: int, reference_images: int, batch_siz
     return max(epochs, math.ceil(reference / iterations_per_epoch(num_images, batch_size)))
 
 
+def subset_ann(num_real: int) -> str:
+    """The annotation file of a regime's real images (the first ``num_real`` training images), relative to the data
+    root."""
+    return f'annotations/train_{num_real}.json'
+
+
 def regime_detector(args: argparse.Namespace, num_real: int, data_root: str, work_dir: str, batch_size: int
                     ) -> Runner:
     """D of a regime: the toy RetinaNet trained (or resumed, or reused) on its ``num_real`` images for as many
     iterations as ``--detector-epochs`` over ``--num-train`` images take."""
     return train_detector(data_root, os.path.join(work_dir, f'regime_{num_real}', 'detector'),
                           scaled_epochs(args.detector_epochs, num_real, args.num_train, batch_size), args.seed,
-                          train_ann=f'annotations/train_{num_real}.json')
+                          train_ann=subset_ann(num_real))
 
 
 def prepare_regime(args: argparse.Namespace, num_real: int, data_root: str, work_dir: str, batch_size: int
@@ -148,7 +154,7 @@ def prepare_regime(args: argparse.Namespace, num_real: int, data_root: str, work
     """D, its easy/hard labels, the fine-tuned generator and the pools of one regime (each reused when done): hard,
     and in the largest regime one more per ``--paste-modes``."""
     regime_dir = os.path.join(work_dir, f'regime_{num_real}')
-    train_ann = f'annotations/train_{num_real}.json'
+    train_ann = subset_ann(num_real)
     first_images(data_root + TRAIN_ANN, num_real, data_root + train_ann)
     detector = regime_detector(args, num_real, data_root, work_dir, batch_size)
     attr_file = os.path.join(regime_dir, 'attributes', 'train_pa_attr.json')
@@ -222,7 +228,7 @@ def box_repair(args: argparse.Namespace, data_root: str, work_dir: str, batch_si
     of the first ``--fidelity-layouts`` validation layouts (labelled easy/hard by its D)."""
     largest = max(args.regimes)
     regime_dir = os.path.join(work_dir, f'regime_{largest}')
-    train_ann = f'annotations/train_{largest}.json'
+    train_ann = subset_ann(largest)
     detector = regime_detector(args, largest, data_root, work_dir, batch_size)
     out = os.path.join(work_dir, 'box_repair')
     val_layouts = os.path.join(out, 'val_layouts_pa_attr.json')
