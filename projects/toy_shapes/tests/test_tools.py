@@ -63,7 +63,8 @@ def test_train_tool_with_data_root(shapes_root, tmp_path):
 @pytest.mark.slow
 def test_demo_runs_the_whole_loop_and_reuses_finished_steps(tmp_path):
     args = ('projects/toy_shapes/tools/demo.py', '--work-dir', str(tmp_path), '--num-train', '16', '--num-val', '6',
-            '--fidelity-layouts', '4', '--synthetic-layouts', '8', '--detector-epochs', '1', '--generator-epochs', '1',
+            '--fidelity-layouts', '4', '--recall-layouts', '6', '--synthetic-layouts', '8', '--detector-epochs', '1',
+            '--generator-epochs', '1',
             '--steps', '2', '--trainability-epochs', '1', '--oracle-epochs', '1', '--seeds', '0', '1')
     run(*args, timeout=1200)
     attrs = json.load(open(tmp_path / 'attributes' / 'train_pa_attr.json'))
@@ -73,8 +74,11 @@ def test_demo_runs_the_whole_loop_and_reuses_finished_steps(tmp_path):
     assert all(a[ATTR_KEY] in ATTRIBUTES for a in val_layouts['annotations'])
     assert os.path.isfile(tmp_path / 'detector' / 'epoch_1.pth')
     assert os.path.isfile(tmp_path / 'generator' / 'export' / 'model_index.json')
-    for name, mode, count in (('val_original_s0', 'original', 4), ('val_hard_s1', 'hard', 4),
-                              ('val_easy_s1', 'easy', 4), ('train_hard', 'hard', 8), ('base_original', 'original', 4)):
+    recall_layouts = json.load(open(tmp_path / 'attributes' / 'recall_layouts_pa_attr.json'))
+    assert len(recall_layouts['images']) == 6
+    for name, mode, count in (('val_original_s0', 'original', 4), ('recall_hard_s1', 'hard', 6),
+                              ('recall_easy_s1', 'easy', 6), ('train_hard', 'hard', 8),
+                              ('base_original', 'original', 4)):
         synthetic = json.load(open(tmp_path / 'data' / name / 'annotations.json'))
         assert len(synthetic['images']) == count and synthetic['detdiffusion']['attr_mode'] == mode
     for arm in ('real_only', 'real_plus_hard', 'real_only_same_epochs'):
@@ -90,21 +94,23 @@ def test_demo_runs_the_whole_loop_and_reuses_finished_steps(tmp_path):
     assert set(metrics['yolo_score']) == {'real', 'hard', 'easy', 'original', 'base (original)'}
     assert set(metrics['yolo_score']['real']) == {'mAP', 'AP50', 'AP75'}
     assert 0 <= metrics['yolo_score']['real']['mAP'] <= 1
+    scored_hard = json.load(open(tmp_path / 'yolo_score' / 'hard_layouts.json'))
+    assert len(scored_hard['images']) == 4, 'the YOLO score of the hard generations is over the fidelity layouts'
     assert set(metrics['box_repair']) == {'real', 'layout', 'head', 'detector', 'fused'}
     assert all(set(metrics['box_repair'][m]) == {'ap75_ratio', 'median_iou_drawn'} for m in ('head', 'fused'))
     head = json.load(open(tmp_path / 'box_repair' / 'head_labels' / 'annotations.json'))
     assert head['detdiffusion']['box_source'] == 'head' and all('layout_bbox' in a for a in head['annotations'])
     assert '| mean of the head\'s and the oracle\'s boxes |' in report
     train = metrics['trainability']
-    assert set(train) == {'real only', 'real + hard', 'real + easy', 'real + original', 'real only, same epochs'}
+    assert set(train) == {'real only', 'real + hard', 'real + easy', 'real only, same epochs'}  # the default modes
     assert len(train['real + hard']['seeds']) == 2 and train['real + hard']['iters'] == train['real only']['iters']
     assert {'mean', 'low', 'high'} <= set(train['real + hard']['gain'])
     recall = metrics['hard_vs_easy_recall']
-    num_boxes = len(val_layouts['annotations'])
+    num_boxes = len(recall_layouts['annotations'])
     assert recall['pairs'] == num_boxes and set(recall['per_seed']) == {'0', '1'}
     assert {'recall_hard', 'recall_easy', 'only_easy', 'only_hard', 'p_value'} <= set(recall)
     proc = run(*args)  # a rerun reuses every finished step
-    assert 'shapes dataset already in' in proc.stdout and 'val_hard_s0 set already in' in proc.stdout
+    assert 'shapes dataset already in' in proc.stdout and 'recall_hard_s0 set already in' in proc.stdout
 
 
 @pytest.mark.slow

@@ -6,7 +6,8 @@ It settles the paper's three claims on data where each can be measured:
    *validation* layouts the generator never saw, against D on the real validation images, for the fine-tuned
    generator and for the toy base it started from;
 2. the hard attribute makes objects harder for D: D's recall on hard vs easy generations of the same
-   layouts and seeds, box by box with a sign test, for several generation seeds, and the objects' contrast;
+   layouts and seeds (every validation layout), box by box with a sign test, for several generation seeds, and the
+   objects' contrast;
 3. hard synthetic data improves D more than more training on real data does: the trainability protocol
    (:mod:`mmdet_detdiffusion.evaluation.trainability`: every arm the same iterations and schedule, several
    seeds, the paired gain over real only with its interval).
@@ -74,9 +75,15 @@ def parse_args() -> argparse.Namespace:
                         help='shapes colours (by_class: as the toy base model was trained)')
     parser.add_argument('--generator-config', default=GENERATOR_CONFIG)
     parser.add_argument('--fidelity-layouts', type=int, default=110,
-                        help='generate from the layouts of the first N validation images (fidelity, recall)')
+                        help='fidelity and box repair: generate from the layouts of the first N validation images')
+    parser.add_argument('--recall-layouts', type=int, default=300,
+                        help='recall: hard and easy generations of the layouts of the first N validation images, '
+                             'every seed (a seed\'s gap has a noise of about 40 / sqrt(boxes) points)')
     parser.add_argument('--synthetic-layouts', type=int, default=100,
                         help='trainability: one synthetic image per mode for each of the first N training layouts')
+    parser.add_argument('--trainability-modes', nargs='+', choices=GENERATION_MODES, default=[HARD, EASY],
+                        help='trainability: a real + synthetic arm per generation mode (make study compares the '
+                             'modes\' pools too)')
     parser.add_argument('--score-thr', type=float, default=DEFAULT_SCORE_THR, help='gamma')
     parser.add_argument('--iou-thr', type=float, default=DEFAULT_IOU_THR, help='beta')
     parser.add_argument('--match-class', action='store_true',
@@ -95,21 +102,29 @@ def attribute_labeler(args: argparse.Namespace, runner: Runner) -> AttributeLabe
                             args.match_class, batch_size=8)
 
 
-def generate_sets(args: argparse.Namespace, export_dir: str, val_layouts: str, train_layouts: str, out_root: str
-                  ) -> Dict[str, str]:
-    """Every synthetic set of the demo, ``{name: folder}``: ``val_{mode}_s{seed}`` from the validation layouts
-    (original for the first seed; hard and easy for every seed), ``base_original`` from the toy base, and
-    ``train_{mode}`` from the training layouts (first seed)."""
+def val_set(mode: str, seed: int) -> str:
+    """The name of the synthetic set of ``mode`` generations of validation layouts with ``seed``: original mode from
+    the fidelity layouts (``val_``), hard and easy from the recall layouts (``recall_``)."""
+    return f'val_{mode}_s{seed}' if mode == MODE_ORIGINAL else f'recall_{mode}_s{seed}'
+
+
+def generate_sets(args: argparse.Namespace, export_dir: str, val_layouts: str, recall_layouts: str,
+                  train_layouts: str, out_root: str) -> Dict[str, str]:
+    """Every synthetic set of the demo, ``{name: folder}``: ``val_original_s{first seed}`` and ``base_original`` (the
+    toy base) from the fidelity layouts, ``recall_{mode}_s{seed}`` from the recall layouts (hard and easy, every
+    seed; the fidelity layouts come first in them), and ``train_{mode}`` from the training layouts (first seed)."""
     pipe = DetDiffusionPipeline.from_pretrained(export_dir)
     identity = generator_identity(export_dir)
-    folders = {}
     first = args.seeds[0]
+    name = val_set(MODE_ORIGINAL, first)
+    folders = {name: generate_set(pipe, identity, val_layouts, MODE_ORIGINAL, first,
+                                  os.path.join(out_root, name) + '/', args.steps, args.guidance_scale)}
     for seed in args.seeds:
-        for mode in GENERATION_MODES if seed == first else (HARD, EASY):
-            name = f'val_{mode}_s{seed}'
-            folders[name] = generate_set(pipe, identity, val_layouts, mode, seed, os.path.join(out_root, name) + '/',
-                                         args.steps, args.guidance_scale)
-    for mode in GENERATION_MODES:
+        for mode in (HARD, EASY):
+            name = val_set(mode, seed)
+            folders[name] = generate_set(pipe, identity, recall_layouts, mode, seed,
+                                         os.path.join(out_root, name) + '/', args.steps, args.guidance_scale)
+    for mode in args.trainability_modes:
         name = f'train_{mode}'
         folders[name] = generate_set(pipe, identity, train_layouts, mode, first, os.path.join(out_root, name) + '/',
                                      args.steps, args.guidance_scale)
@@ -127,14 +142,22 @@ def loaded_set(folder: str) -> Tuple[dict, str]:
     return load_coco(ann_file), img_prefix
 
 
+def fidelity_set(args: argparse.Namespace, folders: Dict[str, str], mode: str, work_dir: str) -> Tuple[str, str]:
+    """``(annotation file, image folder)`` of the first seed's ``mode`` generations of the fidelity layouts: the
+    first ``--fidelity-layouts`` images of a recall set (one image per layout, in the layouts' order)."""
+    ann_file, img_prefix = coco_set(folders[val_set(mode, args.seeds[0])])
+    os.makedirs(work_dir, exist_ok=True)
+    return first_images(ann_file, args.fidelity_layouts, os.path.join(work_dir, f'{mode}_layouts.json')), img_prefix
+
+
 def yolo_scores(args: argparse.Namespace, detector: Runner, data_root: str, val_layouts: str,
                 folders: Dict[str, str], work_dir: str) -> Dict[str, dict]:
-    """YOLO score of D on the real validation images and on their generations (fine-tuned: original, hard,
-    easy; the toy base: original)."""
+    """YOLO score of D on the real validation images of the fidelity layouts and on their generations (fine-tuned:
+    original, hard, easy; the toy base: original)."""
     checkpoint = final_checkpoint(detector)
-    first = args.seeds[0]
     sets = {'real': (val_layouts, data_root + 'images'),
-            **{mode: coco_set(folders[f'val_{mode}_s{first}']) for mode in GENERATION_MODES},
+            MODE_ORIGINAL: coco_set(folders[val_set(MODE_ORIGINAL, args.seeds[0])]),
+            **{mode: fidelity_set(args, folders, mode, work_dir) for mode in (HARD, EASY)},
             'base (original)': coco_set(folders['base_original'])}
     return {name: evaluate_yolo_score(detector.cfg, checkpoint, ann_file, img_prefix,
                                       os.path.join(work_dir, name.split()[0]))
@@ -146,7 +169,7 @@ def box_repair(args: argparse.Namespace, detector: Runner, data_root: str, val_l
     """Box repair of the original-mode generations of the validation layouts (first seed):
     :func:`~projects.toy_shapes.toy_shapes.box_repair_measure.measure_box_repair`, the oracle trained with seed + 1."""
     first = args.seeds[0]
-    return measure_box_repair(detector, data_root, val_layouts, export_dir, folders[f'val_{MODE_ORIGINAL}_s{first}'],
+    return measure_box_repair(detector, data_root, val_layouts, export_dir, folders[val_set(MODE_ORIGINAL, first)],
                               real_ap75, work_dir, generation_seed=first, oracle_seed=args.seed + 1,
                               oracle_epochs=args.oracle_epochs, steps=args.steps, guidance_scale=args.guidance_scale,
                               score_thr=args.score_thr)
@@ -154,13 +177,13 @@ def box_repair(args: argparse.Namespace, detector: Runner, data_root: str, val_l
 
 def hard_vs_easy_recall(args: argparse.Namespace, detector: Runner, folders: Dict[str, str]
                         ) -> Dict[int, PairedRecall]:
-    """Per generation seed, D's recall under the P.A. rule on the hard and the easy generations of the
-    validation layouts, box by box (same layouts and seed in both sets: only the attribute tokens differ)."""
+    """Per generation seed, D's recall under the P.A. rule on the hard and the easy generations of the recall
+    layouts, box by box (same layouts and seed in both sets: only the attribute tokens differ)."""
     labeler = attribute_labeler(args, detector)
     results = {}
     for seed in args.seeds:
-        sets = {mode: load_coco(folders[f'val_{mode}_s{seed}'] + ANNOTATION_FILE) for mode in (HARD, EASY)}
-        found = {mode: labeler.label(coco, folders[f'val_{mode}_s{seed}'] + IMAGES_FOLDER, progress=False).attributes
+        sets = {mode: load_coco(folders[val_set(mode, seed)] + ANNOTATION_FILE) for mode in (HARD, EASY)}
+        found = {mode: labeler.label(coco, folders[val_set(mode, seed)] + IMAGES_FOLDER, progress=False).attributes
                  for mode, coco in sets.items()}
         results[seed] = paired_recall(sets[HARD], found[HARD], sets[EASY], found[EASY])
     return results
@@ -180,14 +203,14 @@ def box_contrasts(coco: dict, img_prefix: str) -> Dict[int, float]:
 
 def contrast_gaps(attr_file: str, data_root: str, folders: Dict[str, str], seed: int) -> Dict[str, float]:
     """Mean contrast of easy minus hard objects: in the real training images (D's labels), and in the easy
-    minus the hard generations of the same validation layouts and seed."""
+    minus the hard generations of the same (recall) layouts and seed."""
     real = load_coco(attr_file)
     real_contrast = box_contrasts(real, data_root + 'images')
     by_attr = {attr: [real_contrast[a['id']] for a in real['annotations'] if a[ATTR_KEY] == attr]
                for attr in ATTRIBUTES}
     generated = {}
     for mode in ATTRIBUTES:
-        folder = folders[f'val_{mode}_s{seed}']
+        folder = folders[val_set(mode, seed)]
         generated[mode] = float(np.nanmean(list(box_contrasts(*loaded_set(folder)).values())))
     real_easy, real_hard = float(np.nanmean(by_attr[EASY])), float(np.nanmean(by_attr[HARD]))
     return dict(real_easy=real_easy, real_hard=real_hard, real_gap=real_easy - real_hard,
@@ -203,8 +226,9 @@ def trainability(args: argparse.Namespace, data_root: str, folders: Dict[str, st
     (:func:`protocol_report`, :func:`curve_report`)."""
     cfg = detector_config(data_root, args.trainability_epochs)
     cfg.default_hooks.logger.interval = 50
-    synthetic = {mode: synthetic_dataset(folders[f'train_{mode}']) for mode in GENERATION_MODES}
-    sizes = {mode: len(load_coco(folders[f'train_{mode}'] + ANNOTATION_FILE)['images']) for mode in GENERATION_MODES}
+    synthetic = {mode: synthetic_dataset(folders[f'train_{mode}']) for mode in args.trainability_modes}
+    sizes = {mode: len(load_coco(folders[f'train_{mode}'] + ANNOTATION_FILE)['images'])
+             for mode in args.trainability_modes}
     num_real = len(load_coco(data_root + 'annotations/train.json')['images'])
     arms = plan_arms(num_real, synthetic, sizes, args.trainability_epochs, cfg.train_dataloader.batch_size)
 
@@ -234,7 +258,8 @@ def main() -> None:
     args = parse_args()
     torch.manual_seed(args.seed)
     work_dir, data_root, attr_file = loop_paths(args.work_dir)
-    val_layouts = os.path.join(work_dir, 'attributes', 'val_layouts_pa_attr.json')
+    val_layouts = os.path.join(work_dir, 'attributes', 'val_layouts_pa_attr.json')  # the fidelity layouts
+    recall_layouts = os.path.join(work_dir, 'attributes', 'recall_layouts_pa_attr.json')
     generator_dir = os.path.join(work_dir, 'generator')
     steps = Steps(total=10)
 
@@ -246,17 +271,17 @@ def main() -> None:
     labelled = steps.run('labeling', 'label easy/hard attributes of the training and validation boxes with D',
                          label_boxes, detector, data_root + 'annotations/train.json', data_root + 'images', attr_file,
                          **rule)
-    first_val = first_images(data_root + 'annotations/val.json', args.fidelity_layouts,
-                             os.path.join(work_dir, 'attributes', 'val_layouts.json'))
-    label_boxes(detector, first_val, data_root + 'images', val_layouts, **rule)
+    for count, layouts in ((args.fidelity_layouts, val_layouts), (args.recall_layouts, recall_layouts)):
+        first_val = first_images(data_root + 'annotations/val.json', count, layouts.replace('_pa_attr', ''))
+        label_boxes(detector, first_val, data_root + 'images', layouts, **rule)
     steps.run('generator', f'fine-tune the toy generator ({os.path.basename(args.generator_config)}) on the '
               'labelled set', finetune_generator, data_root, attr_file, generator_dir, args.generator_epochs,
               args.seed, args.generator_config)
     train_layouts = first_images(attr_file, args.synthetic_layouts,
                                  os.path.join(work_dir, 'attributes', 'train_layouts_pa_attr.json'))
-    folders = steps.run('generation', f'generate from {args.fidelity_layouts} validation layouts and '
-                        f'{args.synthetic_layouts} training layouts', generate_sets, args,
-                        os.path.join(generator_dir, 'export'), val_layouts, train_layouts,
+    folders = steps.run('generation', f'generate from {args.fidelity_layouts} (fidelity) and {args.recall_layouts} '
+                        f'(recall) validation layouts and {args.synthetic_layouts} training layouts', generate_sets,
+                        args, os.path.join(generator_dir, 'export'), val_layouts, recall_layouts, train_layouts,
                         os.path.join(work_dir, 'data'))
     scores = steps.run('yolo_score', 'YOLO score: D on generated images vs their (validation) layouts', yolo_scores,
                        args, detector, data_root, val_layouts, folders, os.path.join(work_dir, 'yolo_score'))
@@ -338,6 +363,7 @@ def recall_section(args: argparse.Namespace, recall: Dict[int, PairedRecall], co
     contrast_verdict = claims.contrast(share)
     return [
         '## 2. Does "hard" make objects harder for D? (step: recall)', '',
+        f'Every box of the first {args.recall_layouts} validation layouts, generated hard and easy with each seed. '
         f'A layout box is found when D predicts {"its class" if args.match_class else "a box"} there with score > '
         f'{args.score_thr} and IoU > {args.iou_thr} (the rule that labels boxes easy). Target per seed: '
         f'{claims.RECALL_TARGET}.', '',
@@ -355,13 +381,14 @@ def trainability_section(args: argparse.Namespace, reports: Dict[str, Dict[str, 
     """Claim 3 of the report: the trainability arms at the end of the schedule and best against best, each gain
     judged by :func:`claims.gain`."""
     train_report, best = reports['final'], reports['best']
-    real_only, hard_gain = train_report[REAL_ONLY], train_report[f'real + {HARD}']['gain']
+    mode = args.trainability_modes[0]
+    real_only, mode_gain = train_report[REAL_ONLY], train_report[f'real + {mode}']['gain']
     return [
         '## 3. Trainability: D on the real val set (step: trainability)', '',
         f'Every arm but the last trains {real_only["iters"]} iterations with the same schedule (the epochs of '
         'real + synthetic, in iterations); "real only, same epochs" trains as many epochs on the real images alone. '
-        f'Gain: mean of the per-seed differences to "{REAL_ONLY}" {gain_rule(hard_gain)}. Seed std of real only: '
-        f'{real_only["std"]:.3f}; the half-width of the real + {HARD} interval, {hard_gain["half_width"]:.3f}, is '
+        f'Gain: mean of the per-seed differences to "{REAL_ONLY}" {gain_rule(mode_gain)}. Seed std of real only: '
+        f'{real_only["std"]:.3f}; the half-width of the real + {mode} interval, {mode_gain["half_width"]:.3f}, is '
         'the smallest gain these seeds can tell from noise.', '',
         markdown_table(('arm', 'iterations', 'val mAP mean ± std', 'per seed', 'gain over real only'),
                        protocol_rows(train_report)),
@@ -387,7 +414,7 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
     contrast_range = f', contrast {DEMO_SHAPES["min_contrast"]}..1' if args.colours == 'by_class' else ''
     comparison_grid([(labelled, data_root + 'images')], os.path.join(work_dir, 'attributes_grid.png'), count=12)
     comparison_grid([(load_coco(val_layouts), data_root + 'images'), loaded_set(folders['base_original'])]
-                    + [loaded_set(folders[f'val_{mode}_s{first}']) for mode in GENERATION_MODES],
+                    + [loaded_set(folders[val_set(mode, first)]) for mode in GENERATION_MODES],
                     os.path.join(work_dir, 'real_vs_generated.png'))
     train_report = train_reports['final']
     arms = list(train_report)
@@ -395,22 +422,24 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
                    [train_report[a]['std'] for a in arms], [train_report[a]['seeds'] for a in arms],
                    'val mAP of D', f'Trainability ({len(args.seeds)} seeds; bars: mean ± std)')
     labelled_contrast, area = (mean_by_attribute(labelled, field) for field in ('contrast', 'area'))
-    num_synthetic = len(load_coco(folders[f'train_{HARD}'] + ANNOTATION_FILE)['images'])
+    num_synthetic = len(load_coco(folders[f'train_{args.trainability_modes[0]}'] + ANNOTATION_FILE)['images'])
     lines: List[str] = [
         '# DetDiffusion demo (toy shapes)', '',
         f'Made by `{command}`; every figure below comes from this run (the step that makes it is named).', '',
         '## Setup', '',
         f'- Data: shapes ({args.colours} colours; {DEMO_SHAPES["size"]} px images, objects of '
         f'{DEMO_SHAPES["min_radius"]:g} px half-size and up{contrast_range}), '
-        f'{args.num_train} real training images, {args.num_val} real validation images; fidelity and recall on '
-        f'the layouts of the first {args.fidelity_layouts} validation images, which the generator never saw.',
+        f'{args.num_train} real training images, {args.num_val} real validation images; fidelity on the layouts of '
+        f'the first {args.fidelity_layouts} validation images, recall on those of the first {args.recall_layouts}: '
+        'layouts the generator never saw.',
         f'- D: the toy RetinaNet, {args.detector_epochs} epochs on the real training images (seed {args.seed}). '
         f'Attributes: gamma (score) > {args.score_thr}, beta (IoU) > {args.iou_thr}, '
         f'{"class-aware" if args.match_class else "class-agnostic (the paper)"}.',
         f'- Generator: {os.path.relpath(args.generator_config)}, {args.generator_epochs} epochs from the toy '
         f'base, training {", ".join(Config.fromfile(args.generator_config).model.get("trainable", TRAINABLE_PARTS))}; '
         f'generation with DPM-Solver++ {args.steps} steps, guidance {args.guidance_scale}.',
-        f'- Trainability: {num_synthetic} synthetic images per mode, one for each of the first {num_synthetic} '
+        f'- Trainability: {num_synthetic} synthetic images per mode ({", ".join(args.trainability_modes)}), one for '
+        f'each of the first {num_synthetic} '
         f'training layouts, beside the {args.num_train} real images; seeds '
         f'{", ".join(map(str, args.seeds))}; {args.trainability_workers} runs at once, each with '
         f'{threads_per_worker(args.trainability_workers)} of the {available_cpus()} CPU threads.', '',
