@@ -125,7 +125,7 @@ def test_study_runs_every_regime_and_arm_and_writes_the_metrics_schema(tmp_path)
     assert set(metrics['regimes']) == {'5', '10'}
     for n, regime in metrics['regimes'].items():
         arms = regime['arms']
-        compared = {'hard_added', 'hard_added_cls', 'copy_paste', 'instance_paste'}
+        compared = {'hard_added', 'hard_added_cls', 'hard_added_objects', 'copy_paste', 'instance_paste'}
         if n == '10':  # the largest regime also pastes from pools of the other generation modes
             compared |= {'instance_paste_easy', 'instance_paste_original'}
             assert set(regime['hard_over_mode']) == {'easy', 'original'}

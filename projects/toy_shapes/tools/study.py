@@ -10,6 +10,8 @@ every seed:
 - real only: B = 8 real images a batch;
 - real + hard, added: the same 8 real images a batch plus ``--synthetic-per-batch`` pool images (Gen2Det: p = 0.2);
 - the same without the synthetic images' box-regression loss (``SyntheticAwareRetinaHead``): what a loose box costs;
+- the same without the loss of the synthetic images' background anchors, as Gen2Det trains: what a generated
+  background costs;
 - real + CopyPaste: mmdet's ``CopyPaste`` of real objects onto real images (the control: if it gives no gain
   either, the regime is saturated);
 - real + instance paste: ``SyntheticInstancePaste`` of the pool's objects, cut by their masks, onto real images;
@@ -70,9 +72,12 @@ from projects.toy_shapes.toy_shapes.toy_loop import (DETECTOR_CONFIG, GENERATOR_
 
 # metrics.json key -> the name in the report, of the arms every regime has
 ARMS = {'real_only': REAL_ONLY, 'hard_added': 'real + hard, added',
-        'hard_added_cls': 'real + hard, added, no synthetic box loss', 'copy_paste': 'real + CopyPaste',
+        'hard_added_cls': 'real + hard, added, no synthetic box loss',
+        'hard_added_objects': 'real + hard, added, no synthetic background loss', 'copy_paste': 'real + CopyPaste',
         'instance_paste': 'real + instance paste'}
-CLASSIFICATION_ONLY = {'model.bbox_head.type': 'SyntheticAwareRetinaHead', 'model.bbox_head.synthetic_box_loss': False}
+SYNTHETIC_AWARE_HEAD = {'model.bbox_head.type': 'SyntheticAwareRetinaHead'}
+CLASSIFICATION_ONLY = {**SYNTHETIC_AWARE_HEAD, 'model.bbox_head.synthetic_box_loss': False}
+OBJECTS_ONLY = {**SYNTHETIC_AWARE_HEAD, 'model.bbox_head.synthetic_background_loss': False}  # Gen2Det's
 
 
 def paste_arm(mode: str) -> Tuple[str, str]:
@@ -184,6 +189,7 @@ def regime_arms(args: argparse.Namespace, regime: Regime, real: dict) -> List[Ar
     added = dict(synthetic_per_batch=args.synthetic_per_batch, **schedule)
     arms = [Arm(ARMS['real_only'], (), **schedule), Arm(ARMS['hard_added'], (pool,), **added),
             Arm(ARMS['hard_added_cls'], (pool,), cfg_options=CLASSIFICATION_ONLY, **added),
+            Arm(ARMS['hard_added_objects'], (pool,), cfg_options=OBJECTS_ONLY, **added),
             Arm(ARMS['copy_paste'], (), real_dataset=with_copy_paste(real), **schedule)]
     for mode, folder in regime.pools.items():
         paste = dict(type='SyntheticInstancePaste', ann_file=os.path.join(folder, ANNOTATION_FILE),
@@ -380,7 +386,8 @@ def write_report(args: argparse.Namespace, work_dir: str, data_root: str, result
         + f'. The {args.num_val} val images hold every class equally often ({DEMO_SHAPES["size"]} px).', '',
         'Arms: real only (8 real images a batch); real + hard, added (the same 8 real images plus '
         f'{args.synthetic_per_batch} images of the regime\'s hard pool, labelled with the perception head\'s mask '
-        'boxes); the same without the synthetic images\' box-regression loss; real + CopyPaste (mmdet\'s, real '
+        'boxes); the same without the synthetic images\' box-regression loss; the same without the loss of their '
+        'background anchors (Gen2Det); real + CopyPaste (mmdet\'s, real '
         f'objects: the control); real + instance paste (1 to {args.paste_max} pool objects cut by their masks onto '
         'every real image), in the largest regime also from pools of the other generation modes. Gain: the mean of '
         f'the per-seed differences of the best val mAP to real only\'s best {gain_rule(first_gain)}. The best of '
