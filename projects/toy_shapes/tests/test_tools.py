@@ -29,6 +29,16 @@ def test_tools_show_their_defaults(monkeypatch, capsys):
         assert exit_info.value.code == 0 and shown in ' '.join(capsys.readouterr().out.split()), tool
 
 
+def test_demo_refuses_fewer_recall_layouts_than_fidelity_layouts(monkeypatch, capsys, tmp_path):
+    tool = os.path.join(PROJECT, 'tools', 'demo.py')
+    monkeypatch.setattr(sys, 'argv', [tool, '--work-dir', str(tmp_path), '--fidelity-layouts', '10',
+                                      '--recall-layouts', '5'])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(tool, run_name='__main__')
+    assert exit_info.value.code == 2 and '--recall-layouts' in capsys.readouterr().err
+    assert not os.listdir(tmp_path), 'nothing is written before the settings are checked'
+
+
 @pytest.mark.parametrize('probe', sorted(os.listdir(os.path.join(PROJECT, 'docs', 'probes'))))
 def test_probes_import_and_show_their_usage(probe, monkeypatch, capsys):
     path = os.path.join(PROJECT, 'docs', 'probes', probe)

@@ -6,8 +6,8 @@ It settles the paper's three claims on data where each can be measured:
    *validation* layouts the generator never saw, against D on the real validation images, for the fine-tuned
    generator and for the toy base it started from;
 2. the hard attribute makes objects harder for D: D's recall on hard vs easy generations of the same
-   layouts and seeds (every validation layout), box by box with a sign test, for several generation seeds, and the
-   objects' contrast;
+   layouts and seeds (the first ``--recall-layouts`` validation layouts: all 300 by default), box by box with a sign
+   test, for several generation seeds, and the objects' contrast;
 3. hard synthetic data improves D more than more training on real data does: the trainability protocol
    (:mod:`mmdet_detdiffusion.evaluation.trainability`: every arm the same iterations and schedule, several
    seeds, the paired gain over real only with its interval).
@@ -55,7 +55,8 @@ from mmdet_detdiffusion.generator.model import TRAINABLE_PARTS
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
 from mmdet_detdiffusion.layout.attribute_file import (annotations_by_image, format_attribute_table, load_coco,
                                                       xywh_to_xyxy)
-from mmdet_detdiffusion.layout.attributes import ATTR_KEY, ATTRIBUTES, EASY, GENERATION_MODES, HARD, MODE_ORIGINAL
+from mmdet_detdiffusion.layout.attributes import (ATTR_KEY, ATTRIBUTES, EASY, GENERATION_MODES, HARD, MODE_ORIGINAL,
+                                                  RECORD_KEY)
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
@@ -66,7 +67,7 @@ from projects.toy_shapes.toy_shapes.toy_loop import (GENERATOR_CONFIG, MAP_KEY, 
                                                      detector_config, final_checkpoint, finetune_generator,
                                                      first_images, generate_set, label_boxes, loop_paths,
                                                      make_shapes_data, synthetic_dataset, toy_loop_parser, train_curve,
-                                                     train_detector)
+                                                     train_detector, write_images)
 
 
 def parse_args() -> argparse.Namespace:
@@ -92,7 +93,12 @@ def parse_args() -> argparse.Namespace:
                         help='trainability: validations along each run, for best against best')
     parser.add_argument('--oracle-epochs', type=int, default=32,
                         help='box repair: epochs of the oracle detector that relabels (D trains --detector-epochs)')
-    return parser.parse_args()
+    args = parser.parse_args()
+    if not 0 < args.fidelity_layouts <= args.recall_layouts <= args.num_val:
+        parser.error('the recall layouts hold the fidelity layouts (their hard and easy YOLO scores are taken there): '
+                     f'need 0 < --fidelity-layouts <= --recall-layouts <= --num-val, got {args.fidelity_layouts}, '
+                     f'{args.recall_layouts}, {args.num_val}')
+    return args
 
 
 def attribute_labeler(args: argparse.Namespace, runner: Runner) -> AttributeLabeler:
@@ -142,12 +148,15 @@ def loaded_set(folder: str) -> Tuple[dict, str]:
     return load_coco(ann_file), img_prefix
 
 
-def fidelity_set(args: argparse.Namespace, folders: Dict[str, str], mode: str, work_dir: str) -> Tuple[str, str]:
-    """``(annotation file, image folder)`` of the first seed's ``mode`` generations of the fidelity layouts: the
-    first ``--fidelity-layouts`` images of a recall set (one image per layout, in the layouts' order)."""
+def fidelity_set(args: argparse.Namespace, folders: Dict[str, str], mode: str, val_layouts: str, work_dir: str
+                 ) -> Tuple[str, str]:
+    """``(annotation file, image folder)`` of the first seed's ``mode`` generations of the fidelity layouts
+    ``val_layouts``: the images of a recall set whose source image is one of theirs."""
     ann_file, img_prefix = coco_set(folders[val_set(mode, args.seeds[0])])
-    os.makedirs(work_dir, exist_ok=True)
-    return first_images(ann_file, args.fidelity_layouts, os.path.join(work_dir, f'{mode}_layouts.json')), img_prefix
+    coco = load_coco(ann_file)
+    sources = {image['id'] for image in load_coco(val_layouts)['images']}
+    images = [image for image in coco['images'] if image[RECORD_KEY]['source_image_id'] in sources]
+    return write_images(coco, images, os.path.join(work_dir, f'{mode}_layouts.json')), img_prefix
 
 
 def yolo_scores(args: argparse.Namespace, detector: Runner, data_root: str, val_layouts: str,
@@ -157,7 +166,7 @@ def yolo_scores(args: argparse.Namespace, detector: Runner, data_root: str, val_
     checkpoint = final_checkpoint(detector)
     sets = {'real': (val_layouts, data_root + 'images'),
             MODE_ORIGINAL: coco_set(folders[val_set(MODE_ORIGINAL, args.seeds[0])]),
-            **{mode: fidelity_set(args, folders, mode, work_dir) for mode in (HARD, EASY)},
+            **{mode: fidelity_set(args, folders, mode, val_layouts, work_dir) for mode in (HARD, EASY)},
             'base (original)': coco_set(folders['base_original'])}
     return {name: evaluate_yolo_score(detector.cfg, checkpoint, ann_file, img_prefix,
                                       os.path.join(work_dir, name.split()[0]))
@@ -166,7 +175,7 @@ def yolo_scores(args: argparse.Namespace, detector: Runner, data_root: str, val_
 
 def box_repair(args: argparse.Namespace, detector: Runner, data_root: str, val_layouts: str, export_dir: str,
                folders: Dict[str, str], real_ap75: float, work_dir: str) -> Dict[str, dict]:
-    """Box repair of the original-mode generations of the validation layouts (first seed):
+    """Box repair of the original-mode generations of the fidelity layouts (first seed):
     :func:`~projects.toy_shapes.toy_shapes.box_repair_measure.measure_box_repair`, the oracle trained with seed + 1."""
     first = args.seeds[0]
     return measure_box_repair(detector, data_root, val_layouts, export_dir, folders[val_set(MODE_ORIGINAL, first)],
@@ -339,7 +348,8 @@ def box_repair_section(args: argparse.Namespace, repair: Dict[str, dict]) -> Lis
                      verdict_cell(verdict)])
     return [
         '## Box repair: labels of generated images against what was drawn (step: box_repair)', '',
-        f'The original-mode generations of the validation layouts (seed {args.seeds[0]}), labelled four ways. Ignored '
+        f'The original-mode generations of the first {args.fidelity_layouts} validation layouts (seed '
+        f'{args.seeds[0]}), labelled four ways. Ignored '
         'objects are ignore regions (`iscrowd`). The drawn box of an object is measured from its class colour around '
         'its layout box (`projects/toy_shapes/toy_shapes/drawn_boxes.py`); too faint objects are not measured. The '
         f'last IoU column takes the {repair["layout"]["common"]} objects that every set labels and the measure '

@@ -28,7 +28,7 @@ Writes ``report.md``, ``metrics.json`` (``regimes.<n>.arms.<arm>``, ``regimes.<n
 ``regimes.<n>.final_gain.<arm>`` at the last iteration, ``regimes.<n>.hard_over_mode.<mode>``: paste from the hard
 pool minus paste from another, ``box_repair.<method>``), one learning-curve plot per regime
 and the gain against the number of real images. Finished steps and runs are reused on a rerun. The defaults (3
-regimes, 4 seeds, 6 validations a run) are sized to finish within an hour on 2 CPU cores.
+regimes, 4 seeds, 6 validations a run) are sized to finish within an hour on 2 CPU cores (about 50 minutes).
 
 Example::
 

@@ -172,14 +172,18 @@ def base_pipeline(config: str = GENERATOR_CONFIG, seed: int = 0, base_dir: Optio
     return MODELS.build(cfg.model).eval().as_pipeline()
 
 
+def write_images(coco: dict, images: Sequence[dict], out_file: str) -> str:
+    """Write ``images`` of the COCO dict ``coco`` with their annotations to ``out_file``; return its path."""
+    ids = {image['id'] for image in images}
+    atomic_write_json(dict(coco, images=list(images),
+                           annotations=[a for a in coco['annotations'] if a['image_id'] in ids]), out_file)
+    return out_file
+
+
 def first_images(coco_file: str, count: int, out_file: str) -> str:
     """Write the first ``count`` images of a COCO file with their annotations to ``out_file``."""
     coco = load_coco(coco_file)
-    images = coco['images'][:count]
-    ids = {image['id'] for image in images}
-    atomic_write_json(dict(coco, images=images, annotations=[a for a in coco['annotations'] if a['image_id'] in ids]),
-                      out_file)
-    return out_file
+    return write_images(coco, coco['images'][:count], out_file)
 
 
 def generate_set(pipe: DetDiffusionPipeline, identity: str, layouts_file: str, mode: str, seed: int, folder: str,
