@@ -128,7 +128,7 @@ def test_study_runs_every_regime_and_arm_and_writes_the_metrics_schema(tmp_path)
     args = ('projects/toy_shapes/tools/study.py', '--work-dir', str(tmp_path), '--num-train', '10', '--num-val', '6',
             '--regimes', '5', '10', '--detector-epochs', '1', '--oracle-epochs', '1', '--generator-epochs', '1',
             '--steps', '1', '--trainability-epochs', '1', '--min-iters', '4', '--curve-points', '2',
-            '--pool-size', '10', '--fidelity-layouts', '4', '--seeds', '0', '1',
+            '--pool-size', '10', '--fidelity-layouts', '4', '--seeds', '0', '1', '--paste-modes', 'hard', 'easy',
             '--head-min-confidence', '0')  # a 1-epoch head is unsure: keep its masks
     proc = run(*args, timeout=1200)
     metrics = json.load(open(tmp_path / 'metrics.json'))
@@ -136,9 +136,9 @@ def test_study_runs_every_regime_and_arm_and_writes_the_metrics_schema(tmp_path)
     for n, regime in metrics['regimes'].items():
         arms = regime['arms']
         compared = {'hard_added', 'hard_added_cls', 'hard_added_objects', 'copy_paste', 'instance_paste'}
-        if n == '10':  # the largest regime also pastes from pools of the other generation modes
-            compared |= {'instance_paste_easy', 'instance_paste_original'}
-            assert set(regime['hard_over_mode']) == {'easy', 'original'}
+        if n == '10':  # the largest regime also pastes from the pools of the other --paste-modes
+            compared |= {'instance_paste_easy'}
+            assert set(regime['hard_over_mode']) == {'easy'}
         assert set(arms) == compared | {'real_only'} and set(regime['gain']) == compared
         assert set(regime['final_gain']) == set(regime['gain'])
         assert all({'mean', 'ci_low', 'ci_high'} == set(gain) for gain in regime['gain'].values())
