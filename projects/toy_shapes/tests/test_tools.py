@@ -74,8 +74,8 @@ def test_train_tool_with_data_root(shapes_root, tmp_path):
 def test_demo_runs_the_whole_loop_and_reuses_finished_steps(tmp_path):
     args = ('projects/toy_shapes/tools/demo.py', '--work-dir', str(tmp_path), '--num-train', '16', '--num-val', '6',
             '--fidelity-layouts', '4', '--recall-layouts', '6', '--synthetic-layouts', '8', '--detector-epochs', '1',
-            '--generator-epochs', '1',
-            '--steps', '2', '--trainability-epochs', '1', '--oracle-epochs', '1', '--seeds', '0', '1')
+            '--generator-epochs', '1', '--steps', '2', '--trainability-epochs', '1', '--oracle-epochs', '1',
+            '--seeds', '0', '1')
     run(*args, timeout=1200)
     attrs = json.load(open(tmp_path / 'attributes' / 'train_pa_attr.json'))
     assert len(attrs['images']) == 16 and all(a[ATTR_KEY] in ATTRIBUTES for a in attrs['annotations'])
