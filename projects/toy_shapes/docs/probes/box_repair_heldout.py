@@ -22,7 +22,8 @@ from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_TH
 from mmdet_detdiffusion.synthetic.filter import filter_synthetic_set
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
 from projects.toy_shapes.toy_shapes.drawn_boxes import label_ious
-from projects.toy_shapes.toy_shapes.toy_loop import final_checkpoint, generate_set, label_boxes, train_detector
+from projects.toy_shapes.toy_shapes.toy_loop import (final_checkpoint, generate_set, label_boxes, train_detector,
+                                                     write_images)
 
 
 def main() -> None:
@@ -38,10 +39,7 @@ def main() -> None:
     data_root = demo + 'data/shapes/'
     os.makedirs(out, exist_ok=True)
     val = load_coco(data_root + 'annotations/val.json')
-    images = val['images'][args.first:args.last]
-    ids = {image['id'] for image in images}
-    atomic_write_json(dict(val, images=images, annotations=[a for a in val['annotations'] if a['image_id'] in ids]),
-                      out + 'layouts.json')
+    write_images(val, val['images'][args.first:args.last], out + 'layouts.json')
     detector = train_detector(data_root, demo + 'detector', args.detector_epochs, 0)  # the demo's D, reused
     label_boxes(detector, out + 'layouts.json', data_root + 'images', out + 'layouts_pa_attr.json')
     export = demo + 'generator/export'
