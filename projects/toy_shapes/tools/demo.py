@@ -43,7 +43,7 @@ import mmdet_detdiffusion  # noqa: F401  (registers components and the checkpoin
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler
 from mmdet_detdiffusion.evaluation import claims
 from mmdet_detdiffusion.evaluation.contrast import object_contrast
-from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall, paired_recall
+from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall
 from mmdet_detdiffusion.evaluation.report import (FIDELITY_COLUMNS, fidelity_rows, gain_rule, markdown_table,
                                                   protocol_rows, verdict_cell)
 from mmdet_detdiffusion.evaluation.trainability import (REAL_ONLY, Arm, available_cpus, best_point, curve_report,
@@ -58,16 +58,16 @@ from mmdet_detdiffusion.layout.attribute_file import (annotations_by_image, form
 from mmdet_detdiffusion.layout.attributes import (ATTR_KEY, ATTRIBUTES, EASY, GENERATION_MODES, HARD, MODE_ORIGINAL,
                                                   RECORD_KEY)
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
-from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
+from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
 from mmdet_detdiffusion.visualization import draw_annotated, save_bar_chart, save_image, tile_grid
 from projects.toy_shapes.toy_shapes.box_repair_measure import measure_box_repair
 from projects.toy_shapes.toy_shapes.shapes import COLOUR_SCHEMES, DEMO_SHAPES
 from projects.toy_shapes.toy_shapes.toy_loop import (GENERATOR_CONFIG, MAP_KEY, Steps, base_pipeline, coco_set,
                                                      detector_config, final_checkpoint, finetune_generator,
-                                                     first_images, generate_set, label_boxes, loop_paths,
-                                                     make_shapes_data, synthetic_dataset, toy_loop_parser, train_curve,
-                                                     train_detector, write_images)
+                                                     first_images, generate_set, hard_vs_easy_recall, label_boxes,
+                                                     loop_paths, make_shapes_data, synthetic_dataset, toy_loop_parser,
+                                                     train_curve, train_detector, val_set, write_images)
 
 
 def parse_args() -> argparse.Namespace:
@@ -106,12 +106,6 @@ def attribute_labeler(args: argparse.Namespace, runner: Runner) -> AttributeLabe
     gamma overlaps it with IoU > beta (and has its class, with ``--match-class``)."""
     return AttributeLabeler(runner.model, runner.cfg.test_dataloader.dataset.pipeline, args.score_thr, args.iou_thr,
                             args.match_class, batch_size=8)
-
-
-def val_set(mode: str, seed: int) -> str:
-    """The name of the synthetic set of ``mode`` generations of validation layouts with ``seed``: original mode from
-    the fidelity layouts (``val_``), hard and easy from the recall layouts (``recall_``)."""
-    return f'val_{mode}_s{seed}' if mode == MODE_ORIGINAL else f'recall_{mode}_s{seed}'
 
 
 def generate_sets(args: argparse.Namespace, export_dir: str, val_layouts: str, recall_layouts: str,
@@ -184,18 +178,12 @@ def box_repair(args: argparse.Namespace, detector: Runner, data_root: str, val_l
                               score_thr=args.score_thr)
 
 
-def hard_vs_easy_recall(args: argparse.Namespace, detector: Runner, folders: Dict[str, str]
-                        ) -> Dict[int, PairedRecall]:
+def recall_per_seed(args: argparse.Namespace, detector: Runner, folders: Dict[str, str]) -> Dict[int, PairedRecall]:
     """Per generation seed, D's recall under the P.A. rule on the hard and the easy generations of the recall
     layouts, box by box (same layouts and seed in both sets: only the attribute tokens differ)."""
     labeler = attribute_labeler(args, detector)
-    results = {}
-    for seed in args.seeds:
-        sets = {mode: load_coco(folders[val_set(mode, seed)] + ANNOTATION_FILE) for mode in (HARD, EASY)}
-        found = {mode: labeler.label(coco, folders[val_set(mode, seed)] + IMAGES_FOLDER, progress=False).attributes
-                 for mode, coco in sets.items()}
-        results[seed] = paired_recall(sets[HARD], found[HARD], sets[EASY], found[EASY])
-    return results
+    return {seed: hard_vs_easy_recall(labeler, folders[val_set(HARD, seed)], folders[val_set(EASY, seed)])
+            for seed in args.seeds}
 
 
 def box_contrasts(coco: dict, img_prefix: str) -> Dict[int, float]:
@@ -299,7 +287,7 @@ def main() -> None:
                        os.path.join(generator_dir, 'export'), folders, scores['real']['AP75'],
                        os.path.join(work_dir, 'box_repair'))
     recall = steps.run('recall', 'recall of D on hard vs easy generations, box by box, per seed',
-                       hard_vs_easy_recall, args, detector, folders)
+                       recall_per_seed, args, detector, folders)
     contrast = contrast_gaps(attr_file, data_root, folders, args.seeds[0])
     train_reports = steps.run('trainability', 'trainability protocol: iteration-matched arms x seeds', trainability,
                               args, data_root, folders, os.path.join(work_dir, 'trainability'))

@@ -15,10 +15,11 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, labeling_record, write_labeling
+from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall, paired_recall
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
 from mmdet_detdiffusion.hooks.val_curve_hook import CURVE_FILE, load_curve
 from mmdet_detdiffusion.layout.attribute_file import load_coco
-from mmdet_detdiffusion.layout.attributes import RECORD_KEY
+from mmdet_detdiffusion.layout.attributes import MODE_ORIGINAL, RECORD_KEY
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
 from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
@@ -208,6 +209,21 @@ def generate_set(pipe: DetDiffusionPipeline, identity: str, layouts_file: str, m
                                         box_source=box_source, box_repair=box_repair)
         writer.run(load_coco(layouts_file), layouts_file, num_per_image, seed=seed, layout_options=layout_options)
     return folder
+
+
+def val_set(mode: str, seed: int) -> str:
+    """The name of the synthetic set of ``mode`` generations of validation layouts with ``seed``: original mode from
+    the fidelity layouts (``val_``), hard and easy from the recall layouts (``recall_``)."""
+    return f'val_{mode}_s{seed}' if mode == MODE_ORIGINAL else f'recall_{mode}_s{seed}'
+
+
+def hard_vs_easy_recall(labeler: AttributeLabeler, hard_folder: str, easy_folder: str) -> PairedRecall:
+    """D's recall under the P.A. rule of ``labeler`` on two synthetic sets of the same layouts and seed, generated
+    hard and easy, box by box (:func:`~mmdet_detdiffusion.evaluation.paired_recall.paired_recall`)."""
+    sets = {folder: load_coco(os.path.join(folder, ANNOTATION_FILE)) for folder in (hard_folder, easy_folder)}
+    found = {folder: labeler.label(coco, os.path.join(folder, IMAGES_FOLDER), progress=False).attributes
+             for folder, coco in sets.items()}
+    return paired_recall(sets[hard_folder], found[hard_folder], sets[easy_folder], found[easy_folder])
 
 
 def coco_set(folder: str, ann_file: str = ANNOTATION_FILE) -> Tuple[str, str]:

@@ -21,30 +21,23 @@ from mmengine.runner import Runner
 
 import mmdet_detdiffusion  # noqa: F401
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler
-from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall, paired_recall
+from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall
 from mmdet_detdiffusion.evaluation.report import markdown_table
 from mmdet_detdiffusion.generator.export import generator_identity
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
-from mmdet_detdiffusion.layout.attribute_file import load_coco
 from mmdet_detdiffusion.layout.attributes import EASY, HARD
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
-from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
-from projects.toy_shapes.toy_shapes.toy_loop import (finetune_generator, first_images, generate_set, label_boxes,
-                                                     train_detector)
+from projects.toy_shapes.toy_shapes.toy_loop import (finetune_generator, first_images, generate_set,
+                                                     hard_vs_easy_recall, label_boxes, train_detector, val_set)
 
 
-def hard_vs_easy(detector: Runner, folder: str, generation_seed: int) -> PairedRecall:
-    """D's recall on the hard and the easy recall sets of ``generation_seed`` in ``folder`` (``recall_{mode}_s{seed}/``
-    as the demo names them), box by box under the P.A. rule."""
+def recall(detector: Runner, folder: str, generation_seed: int) -> PairedRecall:
+    """D's recall under the P.A. rule on the hard and the easy recall sets of ``generation_seed`` in ``folder``."""
     labeler = AttributeLabeler(detector.model, detector.cfg.test_dataloader.dataset.pipeline, DEFAULT_SCORE_THR,
                                DEFAULT_IOU_THR, batch_size=8)
-    sets, found = {}, {}
-    for mode in (HARD, EASY):
-        generations = os.path.join(folder, f'recall_{mode}_s{generation_seed}') + '/'
-        sets[mode] = load_coco(generations + ANNOTATION_FILE)
-        found[mode] = labeler.label(sets[mode], generations + IMAGES_FOLDER, progress=False).attributes
-    return paired_recall(sets[HARD], found[HARD], sets[EASY], found[EASY])
+    return hard_vs_easy_recall(labeler, folder + val_set(HARD, generation_seed),
+                               folder + val_set(EASY, generation_seed))
 
 
 def gap_cell(result: PairedRecall) -> str:
@@ -82,9 +75,9 @@ def main() -> None:
         pipe, identity = DetDiffusionPipeline.from_pretrained(export), generator_identity(export)
         for generation_seed in args.generation_seeds:
             for mode in (HARD, EASY):
-                generate_set(pipe, identity, layouts, mode, generation_seed, out + f'recall_{mode}_s{generation_seed}/',
+                generate_set(pipe, identity, layouts, mode, generation_seed, out + val_set(mode, generation_seed) + '/',
                              10, 7.5)
-            result = hard_vs_easy(detector, out, generation_seed)
+            result = recall(detector, out, generation_seed)
             results[f'training_s{training_seed}/generation_s{generation_seed}'] = dataclasses.asdict(result)
             print(f'training seed {training_seed}, generation seed {generation_seed}: {result.pairs} boxes, recall '
                   f'hard / easy (gap in points) {gap_cell(result)}, only hard {result.only_a}, only easy '
@@ -95,7 +88,7 @@ def main() -> None:
     for seed_d, (detector, _) in runs.items():
         row = [f'D{seed_d}']
         for seed_g, (_, folder) in runs.items():
-            result = hard_vs_easy(detector, folder, first)
+            result = recall(detector, folder, first)
             results[f'cross/D{seed_d}/G{seed_g}'] = dataclasses.asdict(result)
             row.append(gap_cell(result))
         rows.append(row)
