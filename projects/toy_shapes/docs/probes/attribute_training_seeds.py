@@ -60,6 +60,8 @@ def main() -> None:
     data_root = demo + 'data/shapes/'
     runs = {args.seed: (train_detector(data_root, demo + 'detector', args.detector_epochs, args.seed), demo + 'data/')}
     results: Dict[str, dict] = {}
+    first = args.generation_seeds[0]
+    own: Dict[int, PairedRecall] = {}  # each run's D on its own generations of the first seed: the cross's diagonal
     for training_seed in args.training_seeds:
         out = out_root + f'training_s{training_seed}/'
         os.makedirs(out, exist_ok=True)
@@ -79,16 +81,17 @@ def main() -> None:
                              10, 7.5)
             result = recall(detector, out, generation_seed)
             results[f'training_s{training_seed}/generation_s{generation_seed}'] = dataclasses.asdict(result)
+            if generation_seed == first:
+                own[training_seed] = result
             print(f'training seed {training_seed}, generation seed {generation_seed}: {result.pairs} boxes, recall '
                   f'hard / easy (gap in points) {gap_cell(result)}, only hard {result.only_a}, only easy '
                   f'{result.only_b}, p = {result.p_value:.1e}', flush=True)
         runs[training_seed] = detector, out
-    first = args.generation_seeds[0]
     rows = []
     for seed_d, (detector, _) in runs.items():
         row = [f'D{seed_d}']
         for seed_g, (_, folder) in runs.items():
-            result = recall(detector, folder, first)
+            result = own[seed_d] if seed_d == seed_g and seed_d in own else recall(detector, folder, first)
             results[f'cross/D{seed_d}/G{seed_g}'] = dataclasses.asdict(result)
             row.append(gap_cell(result))
         rows.append(row)
