@@ -1,4 +1,8 @@
-"""Hooks for generator training: a periodic sample grid and the diffusers export."""
+"""Hooks for generator training: a periodic sample grid and the diffusers export.
+
+Resuming a finished run trains nothing; both hooks then keep what that run wrote after training (the same
+weights) instead of drawing and writing it again.
+"""
 import os
 from typing import Optional
 
@@ -12,6 +16,22 @@ from mmdet_detdiffusion.generator.export import export_generator
 from mmdet_detdiffusion.visualization import draw_boxes, save_image, tile_grid
 
 
+class _AfterTrainOutput(Hook):
+    """A hook whose after-training output is kept when the run trained no iteration (a finished run resumed)."""
+
+    _start_iter: Optional[int] = None
+
+    def before_train(self, runner) -> None:
+        self._start_iter = runner.iter
+
+    def kept(self, runner, path: str, what: str) -> bool:
+        """Whether ``path`` (written after training) is kept: it exists and this run trained no iteration."""
+        if runner.iter == self._start_iter and os.path.exists(path):
+            runner.logger.info(f'{what} of iteration {runner.iter} kept in {path}: no iteration trained')
+            return True
+        return False
+
+
 def _generator(runner):
     """The model to sample/export with: the EMA average when an EMAHook keeps one."""
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
@@ -23,7 +43,7 @@ def _generator(runner):
 
 
 @HOOKS.register_module()
-class GeneratorSampleHook(Hook):
+class GeneratorSampleHook(_AfterTrainOutput):
     """Every ``interval`` iterations (and after training) generate images for the first ``num_samples``
     training layouts and save a grid ``{work_dir}/samples/iter_{N}.png``: real images (top) and
     generated ones (bottom), each with the layout boxes drawn in its attribute's colour
@@ -45,7 +65,13 @@ class GeneratorSampleHook(Hook):
             self.save_grid(runner, runner.iter + 1)  # the loop counts this iteration after the hook
 
     def after_train(self, runner) -> None:
-        self.save_grid(runner, runner.iter)
+        if not self.kept(runner, self.grid_path(runner, runner.iter), 'generator samples'):
+            self.save_grid(runner, runner.iter)
+
+    @staticmethod
+    def grid_path(runner, iters_done: int) -> str:
+        """``{work_dir}/samples/iter_{iters_done}.png``."""
+        return os.path.join(runner.work_dir, 'samples', f'iter_{iters_done}.png')
 
     def save_grid(self, runner, iters_done: int) -> Optional[str]:
         """Write ``samples/iter_{iters_done}.png`` and show it to the visualizer, on the main process; return
@@ -72,7 +98,7 @@ class GeneratorSampleHook(Hook):
                                                for o in layout],
                     [o.name for o in layout], [o.attr for o in layout], scale=max(1, 256 // width)))
         grid = tile_grid(tiles, columns=len(layouts))
-        path = os.path.join(runner.work_dir, 'samples', f'iter_{iters_done}.png')
+        path = self.grid_path(runner, iters_done)
         save_image(path, grid)
         runner.visualizer.add_image('generator_samples', grid[:, :, ::-1].copy(), step=iters_done)  # wants RGB
         runner.logger.info(f'generator samples saved to {path}')
@@ -80,7 +106,7 @@ class GeneratorSampleHook(Hook):
 
 
 @HOOKS.register_module()
-class GeneratorExportHook(Hook):
+class GeneratorExportHook(_AfterTrainOutput):
     """After training, write the (EMA) generator as a diffusers folder to ``out_dir``
     (default ``{work_dir}/export``). Before training, it refuses a model whose classes are not its training
     set's: prompts would name the wrong objects, and the export would carry the wrong names (this holds under
@@ -92,6 +118,7 @@ class GeneratorExportHook(Hook):
         self.out_dir = out_dir
 
     def before_train(self, runner) -> None:
+        super().before_train(runner)
         model_classes = tuple(_generator(runner).classes)
         data_classes = tuple(getattr(runner.train_dataloader.dataset, 'metainfo', {}).get('classes') or ())
         if data_classes and model_classes != data_classes:
@@ -100,11 +127,11 @@ class GeneratorExportHook(Hook):
                              '(model.classes and the dataset\'s metainfo=dict(classes=...))')
 
     def after_train(self, runner) -> None:
-        if dist.is_main_process():
+        out_dir = self.out_dir or os.path.join(runner.work_dir, 'export')
+        if dist.is_main_process() and not self.kept(runner, out_dir, 'generator export'):
             dataset = base_dataset(runner.train_dataloader.dataset)
             filters = {name: getattr(dataset, name) for name in ('min_box_area_ratio', 'min_object_area_ratio')
                        if hasattr(dataset, name)}
-            path = export_generator(_generator(runner), self.out_dir or os.path.join(runner.work_dir, 'export'),
-                                    data_filters=filters)
+            path = export_generator(_generator(runner), out_dir, data_filters=filters)
             runner.logger.info(f'generator exported to {path}')
         dist.barrier()

@@ -1,5 +1,6 @@
 """Generator hooks on a wrapped training set: the sample grid reaches the visualizer, the export keeps the
-training set's layout filters and refuses classes that are not the training set's."""
+training set's layout filters and refuses classes that are not the training set's, and resuming a finished run
+keeps both outputs."""
 import os
 
 import cv2
@@ -48,3 +49,36 @@ def test_export_hook_refuses_classes_that_are_not_the_training_sets(shapes_root,
     with pytest.raises(ValueError, match=r"generator's classes \('circle', 'triangle', 'square'\) differ"):
         runner.train()
     assert not os.path.isdir(tmp_path / 'export')
+
+
+def test_resuming_a_finished_run_keeps_its_sample_grid_and_export(shapes_root, tmp_path, monkeypatch):
+    label_with_alternating_attributes(shapes_root + 'annotations/train.json',
+                                      shapes_root + 'annotations/train_pa_attr.json')
+    cfg = tiny_generator_cfg(shapes_root, str(tmp_path))
+    cfg.train_cfg.max_epochs = 1
+    cfg.custom_hooks = [dict(type='GeneratorSampleHook', interval=1000, num_samples=2, num_inference_steps=1),
+                        dict(type='GeneratorExportHook')]
+    runner = Runner.from_cfg(cfg.copy())
+    runner.train()
+    written = {path: os.stat(path).st_mtime_ns for path in (tmp_path / 'samples' / f'iter_{runner.iter}.png',
+                                                            tmp_path / 'export' / 'model_index.json')}
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError('a finished run drew or exported again')
+
+    monkeypatch.setattr(generator_hooks, 'export_generator', must_not_run)
+    monkeypatch.setattr(generator_hooks.GeneratorSampleHook, 'save_grid', must_not_run)
+    cfg.resume = True
+    resumed = Runner.from_cfg(cfg.copy())
+    resumed.train()
+    assert resumed.iter == runner.iter
+    assert {path: os.stat(path).st_mtime_ns for path in written} == written
+
+    cfg.train_cfg.max_epochs = 2  # resumed to train on: both are written again, at the new iteration
+    monkeypatch.undo()
+    longer = Runner.from_cfg(cfg.copy())
+    longer.train()
+    assert longer.iter == 2 * runner.iter
+    assert os.path.isfile(tmp_path / 'samples' / f'iter_{longer.iter}.png')
+    index = tmp_path / 'export' / 'model_index.json'
+    assert os.stat(index).st_mtime_ns > written[index]
