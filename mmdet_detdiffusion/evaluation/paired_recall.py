@@ -1,10 +1,11 @@
 """Paired recall of two synthetic sets generated from the same layouts with the same seeds (e.g. every
 box "hard" vs every box "easy"), pure python.
 
-A layout box counts as *found* in a generated image when the detector labels it easy there (the P.A.
-rule: a prediction with score > gamma and IoU > beta, :mod:`..layout.matching`). Each box is then a pair
-(found in set A?, found in set B?), and only the discordant pairs say which set is harder: an exact
-two-sided sign test on them gives the chance of a split at least as uneven if the sets were equally hard.
+A layout box counts as *found* in a generated image when the detector labels its annotation easy there (the
+P.A. rule: a prediction with score > gamma and IoU > beta with the annotation's box, the layout box or its repair,
+:mod:`..layout.matching`). Each box is then a pair (found in set A?, found in set B?), and only the discordant
+pairs say which set is harder: an exact two-sided sign test on them gives the chance of a split at least as uneven
+if the sets were equally hard.
 """
 import math
 from dataclasses import dataclass
@@ -27,12 +28,14 @@ class PairedRecall:
 
 
 def box_keys(coco: dict) -> Dict[Hashable, BoxKey]:
-    """Annotation id -> ``(source image, category id, box xywh rounded to 0.01 px)``: the same key for a
+    """Annotation id -> ``(source image, category id, layout box xywh rounded to 0.01 px)``: the same key for a
     layout box in every synthetic set made from the same layouts (images name their source image in
-    ``image['detdiffusion']['source_image_id']``; the image's own id otherwise)."""
+    ``image['detdiffusion']['source_image_id']``, the image's own id otherwise; a repaired annotation keeps its
+    layout box in ``layout_bbox``)."""
     source = {image['id']: image.get(RECORD_KEY, {}).get('source_image_id', image['id'])
               for image in coco['images']}
-    return {ann['id']: (source[ann['image_id']], ann['category_id'], tuple(round(v, 2) for v in ann['bbox']))
+    return {ann['id']: (source[ann['image_id']], ann['category_id'],
+                        tuple(round(v, 2) for v in ann.get('layout_bbox', ann['bbox'])))
             for ann in coco['annotations']}
 
 

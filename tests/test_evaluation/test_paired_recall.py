@@ -37,6 +37,18 @@ def test_boxes_pair_across_sets_by_source_image_category_and_box():
     assert set(keys_hard) != set(keys_easy)  # annotation ids differ, the keys do not
 
 
+def test_repaired_boxes_pair_by_their_layout_box():
+    hard, easy = synthetic_set('hard'), synthetic_set('easy')
+    for coco, shift in ((hard, 0.7), (easy, -0.4)):  # each set's head drew its own tight boxes
+        for ann in coco['annotations']:
+            ann['layout_bbox'] = list(ann['bbox'])
+            ann['bbox'] = [ann['bbox'][0] + shift, ann['bbox'][1] + shift, 6.0, 6.0]
+    assert set(box_keys(hard).values()) == set(box_keys(synthetic_set('hard')).values())
+    result = paired_recall(hard, {a['id']: 'easy' for a in hard['annotations']}, easy,
+                           {a['id']: 'hard' for a in easy['annotations']})
+    assert (result.pairs, result.only_a, result.only_b) == (20, 20, 0)
+
+
 def test_paired_counts_and_recalls():
     hard, easy = synthetic_set('hard'), synthetic_set('easy')
     # easy set: every box found; hard set: the first two boxes of every image missed
