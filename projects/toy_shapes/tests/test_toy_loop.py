@@ -11,7 +11,7 @@ from mmdet_detdiffusion.attributes.labeler import AttributeLabeler, labeling_rec
 from mmdet_detdiffusion.layout.attributes import RECORD_KEY
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE
 from projects.toy_shapes.toy_shapes.shapes import DEMO_SHAPES, write_shapes_dataset
-from projects.toy_shapes.toy_shapes.toy_loop import generate_set, label_boxes, make_shapes_data
+from projects.toy_shapes.toy_shapes.toy_loop import first_images, generate_set, label_boxes, make_shapes_data
 
 
 def test_shapes_data_is_reused_only_with_the_demo_recipe(tmp_path):
@@ -53,4 +53,11 @@ def test_label_boxes_writes_the_labeling_record_once(trained_retinanet, shapes_r
     assert record['weights'] == 'toy detector after 0 epochs' and record['checkpoint'] is None
     assert record['detector_config'] == config
     # a rerun reuses the file rather than label again
-    assert label_boxes(runner, 'missing.json', 'missing/', attr_file)[RECORD_KEY] == record
+    assert label_boxes(runner, shapes_root + 'annotations/val.json', 'missing/', attr_file)[RECORD_KEY] == record
+    # ... made with the same rule, the same detector and as many images
+    with pytest.raises(ValueError, match=r'attrs.json was made by an earlier run with other settings: score_thr '
+                                         r'0.3 \(now 0.5\)'):
+        label_boxes(runner, shapes_root + 'annotations/val.json', 'missing/', attr_file, score_thr=0.5)
+    fewer = first_images(shapes_root + 'annotations/val.json', 3, str(tmp_path / 'first3.json'))
+    with pytest.raises(ValueError, match=r'images \d+ \(now 3\)'):
+        label_boxes(runner, fewer, 'missing/', attr_file)

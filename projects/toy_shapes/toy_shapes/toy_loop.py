@@ -133,14 +133,20 @@ def final_checkpoint(runner: Runner) -> str:
 def label_boxes(runner: Runner, ann_file: str, img_prefix: str, attr_file: str, score_thr: float = DEFAULT_SCORE_THR,
                 iou_thr: float = DEFAULT_IOU_THR, match_class: bool = False) -> dict:
     """Write ``attr_file``: ``ann_file`` with the runner's detector's easy/hard label on every box (the P.A.
-    rule, :mod:`~mmdet_detdiffusion.layout.matching`); return the labelled COCO dict (reused when written)."""
-    if os.path.isfile(attr_file):
-        return load_coco(attr_file)
+    rule, :mod:`~mmdet_detdiffusion.layout.matching`); return the labelled COCO dict (reused when written with the
+    same rule, detector epochs and number of images)."""
+    weights = f'toy detector after {runner.epoch} epochs'
     coco = load_coco(ann_file)
+    if os.path.isfile(attr_file):
+        labelled = load_coco(attr_file)
+        check_reusable(dict(labelled[RECORD_KEY], images=len(labelled['images'])),
+                       dict(score_thr=score_thr, iou_thr=iou_thr, match_class=match_class, weights=weights,
+                            images=len(coco['images'])), attr_file)
+        return labelled
     labeler = AttributeLabeler(runner.model, runner.cfg.test_dataloader.dataset.pipeline, score_thr, iou_thr,
                                match_class, batch_size=8)
-    return write_labeling(coco, labeler.label(coco, img_prefix, ann_file), attr_file, record=labeling_record(
-        labeler, runner.cfg.filename, ann_file, weights=f'toy detector after {runner.epoch} epochs'))
+    return write_labeling(coco, labeler.label(coco, img_prefix, ann_file), attr_file,
+                          record=labeling_record(labeler, runner.cfg.filename, ann_file, weights=weights))
 
 
 def finetune_generator(data_root: str, attr_file: str, work_dir: str, epochs: int, seed: int,
