@@ -39,6 +39,23 @@ def test_demo_refuses_fewer_recall_layouts_than_fidelity_layouts(monkeypatch, ca
     assert not os.listdir(tmp_path), 'nothing is written before the settings are checked'
 
 
+def test_study_trains_the_chosen_arms_beside_real_only(monkeypatch):
+    tool = os.path.join(PROJECT, 'tools', 'study.py')
+    study = runpy.run_path(tool)
+    monkeypatch.setattr(sys, 'argv', [tool, '--arms', 'copy_paste', 'instance_paste_easy'])
+    args = study['parse_args']()
+    regime = study['Regime'](num_real=5, train_ann='annotations/train_5.json', epochs=2, iters_per_epoch=3,
+                             pools={'hard': '/pools/hard', 'easy': '/pools/easy'})
+    real = study['detector_config']('data/shapes/', 2).train_dataloader.dataset
+    arms = study['regime_arms'](args, regime, real)
+    assert [arm.name for arm in arms] == ['real only', 'real + CopyPaste', 'real + instance paste, easy pool']
+    assert all(arm.max_iters == 6 for arm in arms)
+    assert study['hard_over_modes']({arm.name: {'seeds': [0.5, 0.6]} for arm in arms}) == {}
+    monkeypatch.setattr(sys, 'argv', [tool, '--arms', 'hard_pasted'])
+    with pytest.raises(SystemExit):
+        study['parse_args']()
+
+
 @pytest.mark.parametrize('probe', sorted(os.listdir(os.path.join(PROJECT, 'docs', 'probes'))))
 def test_probes_import_and_show_their_usage(probe, monkeypatch, capsys):
     path = os.path.join(PROJECT, 'docs', 'probes', probe)

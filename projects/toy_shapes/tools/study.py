@@ -26,9 +26,9 @@ the largest regime: the labels of generations of unseen validation layouts again
 
 Writes ``report.md``, ``metrics.json`` (``regimes.<n>.arms.<arm>``, ``regimes.<n>.gain.<arm>`` best against best,
 ``regimes.<n>.final_gain.<arm>`` at the last iteration, ``regimes.<n>.hard_over_mode.<mode>``: paste from the hard
-pool minus paste from another, ``box_repair.<method>``), one learning-curve plot per regime
-and the gain against the number of real images. Finished steps and runs are reused on a rerun. The defaults (3
-regimes, 4 seeds, 6 validations a run) are sized to finish within an hour on 2 CPU cores (about 50 minutes).
+pool minus paste from another, ``box_repair.<method>``), one learning-curve plot per regime and the gain against the
+number of real images. Finished steps and runs are reused on a rerun; ``--arms`` trains some of the arms. The defaults
+(3 regimes, 4 seeds, 6 validations a run) are sized to finish within an hour on 2 CPU cores (about 50 minutes).
 
 Example::
 
@@ -87,6 +87,9 @@ def paste_arm(mode: str) -> Tuple[str, str]:
     return f'instance_paste_{mode}', f'real + instance paste, {mode} pool'
 
 
+ARM_KEYS = (*ARMS, *(paste_arm(mode)[0] for mode in GENERATION_MODES if mode != HARD))
+
+
 class Regime(NamedTuple):
     """What one regime's arms train on: the real subset (relative to the data root), its pools' folders by
     generation mode (hard first), and its schedule (the epochs of D's config and the iterations one of them takes)."""
@@ -123,6 +126,9 @@ def parse_args() -> argparse.Namespace:
                         help='instance paste: pools of these generation modes in the largest regime (hard in every '
                              'regime)')
     parser.add_argument('--paste-max', type=int, default=2, help='instance paste: at most this many objects an image')
+    parser.add_argument('--arms', nargs='+', choices=ARM_KEYS, default=list(ARM_KEYS),
+                        help='the arms to train, by metrics.json key (real only, the baseline, always trains; '
+                             'every regime still prepares its generator and pools)')
     parser.add_argument('--generator-share', type=float, default=0.5,
                         help='a smaller regime fine-tunes the generator at least this share of the largest '
                              'regime\'s iterations')
@@ -183,7 +189,8 @@ def prepare_regime(args: argparse.Namespace, num_real: int, data_root: str, work
 
 
 def regime_arms(args: argparse.Namespace, regime: Regime, real: dict) -> List[Arm]:
-    """The arms of a regime, all ``regime.max_iters`` long; ``real``: its real training set config."""
+    """The arms of ``--arms`` a regime has (real only always), all ``regime.max_iters`` long; ``real``: its real
+    training set config."""
     pool = synthetic_dataset(regime.pools[HARD])
     schedule = dict(max_iters=regime.max_iters, iters_per_epoch=regime.iters_per_epoch)
     added = dict(synthetic_per_batch=args.synthetic_per_batch, **schedule)
@@ -196,7 +203,8 @@ def regime_arms(args: argparse.Namespace, regime: Regime, real: dict) -> List[Ar
                      img_prefix=os.path.join(folder, IMAGES_FOLDER), classes=list(SHAPES_CLASSES), prob=1.0,
                      max_instances=args.paste_max)
         arms.append(Arm(paste_arm(mode)[1], (), real_dataset=with_transform_after_loading(real, paste), **schedule))
-    return arms
+    chosen = {'real_only', *args.arms}
+    return [arm for arm in arms if arm_key(arm.name) in chosen]
 
 
 def train_regime(args: argparse.Namespace, regime: Regime, data_root: str, work_dir: str) -> dict:
@@ -315,6 +323,8 @@ def metrics_summary(results: Dict[int, dict], repair: Dict[str, dict]) -> dict:
 def hard_over_modes(report: Dict[str, dict]) -> Dict[str, dict]:
     """``{mode: paired gain}`` of instance paste from the hard pool over paste from each other mode's pool in a
     regime that has them (best against best, seed by seed): does hard pay most?"""
+    if paste_arm(HARD)[1] not in report:
+        return {}
     hard = report[paste_arm(HARD)[1]]['seeds']
     return {mode: paired_gain(hard, report[paste_arm(mode)[1]]['seeds']) for mode in GENERATION_MODES
             if mode != HARD and paste_arm(mode)[1] in report}
@@ -384,10 +394,10 @@ def write_report(args: argparse.Namespace, work_dir: str, data_root: str, result
         + '; '.join(f'{n} images: ' + ', '.join(f'{c} {k}' for c, k in counts.items())
                     for n, counts in per_class.items())
         + f'. The {args.num_val} val images hold every class equally often ({DEMO_SHAPES["size"]} px).', '',
-        'Arms: real only (8 real images a batch); real + hard, added (the same 8 real images plus '
-        f'{args.synthetic_per_batch} images of the regime\'s hard pool, labelled with the perception head\'s mask '
-        'boxes); the same without the synthetic images\' box-regression loss; the same without the loss of their '
-        'background anchors (Gen2Det); real + CopyPaste (mmdet\'s, real '
+        'Arms (those of `--arms` in the tables): real only (8 real images a batch); real + hard, added (the same 8 '
+        f'real images plus {args.synthetic_per_batch} images of the regime\'s hard pool, labelled with the perception '
+        'head\'s mask boxes); the same without the synthetic images\' box-regression loss; the same without the loss '
+        'of their background anchors (Gen2Det); real + CopyPaste (mmdet\'s, real '
         f'objects: the control); real + instance paste (1 to {args.paste_max} pool objects cut by their masks onto '
         'every real image), in the largest regime also from pools of the other generation modes. Gain: the mean of '
         f'the per-seed differences of the best val mAP to real only\'s best {gain_rule(first_gain)}. The best of '
