@@ -58,7 +58,7 @@ def test_resuming_a_finished_run_keeps_its_sample_grid_and_export(shapes_root, t
     cfg.train_cfg.max_epochs = 1
     cfg.custom_hooks = [dict(type='GeneratorSampleHook', interval=1000, num_samples=2, num_inference_steps=1),
                         dict(type='GeneratorExportHook')]
-    runner = Runner.from_cfg(cfg.copy())
+    runner = Runner.from_cfg(dict(cfg, experiment_name='first'))  # runs within a second share mmengine's default
     runner.train()
     written = {path: os.stat(path).st_mtime_ns for path in (tmp_path / 'samples' / f'iter_{runner.iter}.png',
                                                             tmp_path / 'export' / 'model_index.json')}
@@ -69,14 +69,14 @@ def test_resuming_a_finished_run_keeps_its_sample_grid_and_export(shapes_root, t
     monkeypatch.setattr(generator_hooks, 'export_generator', must_not_run)
     monkeypatch.setattr(generator_hooks.GeneratorSampleHook, 'save_grid', must_not_run)
     cfg.resume = True
-    resumed = Runner.from_cfg(cfg.copy())
+    resumed = Runner.from_cfg(dict(cfg, experiment_name='resumed'))
     resumed.train()
     assert resumed.iter == runner.iter
     assert {path: os.stat(path).st_mtime_ns for path in written} == written
 
     cfg.train_cfg.max_epochs = 2  # resumed to train on: both are written again, at the new iteration
     monkeypatch.undo()
-    longer = Runner.from_cfg(cfg.copy())
+    longer = Runner.from_cfg(dict(cfg, experiment_name='longer'))
     longer.train()
     assert longer.iter == 2 * runner.iter
     assert os.path.isfile(tmp_path / 'samples' / f'iter_{longer.iter}.png')
