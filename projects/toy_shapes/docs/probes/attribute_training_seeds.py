@@ -32,10 +32,10 @@ from projects.toy_shapes.toy_shapes.toy_loop import (finetune_generator, first_i
                                                      hard_vs_easy_recall, label_boxes, train_detector, val_set)
 
 
-def recall(detector: Runner, folder: str, generation_seed: int) -> PairedRecall:
-    """D's recall under the P.A. rule on the hard and the easy recall sets of ``generation_seed`` in ``folder``."""
-    labeler = AttributeLabeler(detector.model, detector.cfg.test_dataloader.dataset.pipeline, DEFAULT_SCORE_THR,
-                               DEFAULT_IOU_THR, batch_size=8)
+def recall(detector: Runner, folder: str, generation_seed: int, rule: dict) -> PairedRecall:
+    """D's recall under the P.A. ``rule`` (``score_thr``, ``iou_thr``) on the hard and the easy recall sets of
+    ``generation_seed`` in ``folder``."""
+    labeler = AttributeLabeler(detector.model, detector.cfg.test_dataloader.dataset.pipeline, **rule, batch_size=8)
     return hard_vs_easy_recall(labeler, folder + val_set(HARD, generation_seed),
                                folder + val_set(EASY, generation_seed))
 
@@ -55,7 +55,12 @@ def main() -> None:
     parser.add_argument('--recall-layouts', type=int, default=300, help='the first N validation layouts')
     parser.add_argument('--detector-epochs', type=int, default=8)
     parser.add_argument('--generator-epochs', type=int, default=30)
+    parser.add_argument('--steps', type=int, default=10, help='denoising steps, as the demo\'s')
+    parser.add_argument('--guidance-scale', type=float, default=7.5, help='as the demo\'s')
+    parser.add_argument('--score-thr', type=float, default=DEFAULT_SCORE_THR, help='gamma, as the demo\'s')
+    parser.add_argument('--iou-thr', type=float, default=DEFAULT_IOU_THR, help='beta, as the demo\'s')
     args = parser.parse_args()
+    rule = dict(score_thr=args.score_thr, iou_thr=args.iou_thr)
     demo, out_root = os.path.abspath(args.work_dir) + '/', os.path.abspath(args.out) + '/'
     data_root = demo + 'data/shapes/'
     runs = {args.seed: (train_detector(data_root, demo + 'detector', args.detector_epochs, args.seed), demo + 'data/')}
@@ -66,20 +71,17 @@ def main() -> None:
         out = out_root + f'training_s{training_seed}/'
         os.makedirs(out, exist_ok=True)
         detector = train_detector(data_root, out + 'detector', args.detector_epochs, training_seed)
-        attr_file = out + 'train_pa_attr.json'
-        if not os.path.isfile(attr_file):
-            label_boxes(detector, data_root + 'annotations/train.json', data_root + 'images', attr_file)
-        layouts = out + 'recall_layouts_pa_attr.json'
-        if not os.path.isfile(layouts):
-            first_images(data_root + 'annotations/val.json', args.recall_layouts, out + 'recall_layouts.json')
-            label_boxes(detector, out + 'recall_layouts.json', data_root + 'images', layouts)
+        attr_file, layouts = out + 'train_pa_attr.json', out + 'recall_layouts_pa_attr.json'
+        label_boxes(detector, data_root + 'annotations/train.json', data_root + 'images', attr_file, **rule)
+        first_images(data_root + 'annotations/val.json', args.recall_layouts, out + 'recall_layouts.json')
+        label_boxes(detector, out + 'recall_layouts.json', data_root + 'images', layouts, **rule)
         export = finetune_generator(data_root, attr_file, out + 'generator', args.generator_epochs, training_seed)
         pipe, identity = DetDiffusionPipeline.from_pretrained(export), generator_identity(export)
         for generation_seed in args.generation_seeds:
             for mode in (HARD, EASY):
                 generate_set(pipe, identity, layouts, mode, generation_seed, out + val_set(mode, generation_seed) + '/',
-                             10, 7.5)
-            result = recall(detector, out, generation_seed)
+                             args.steps, args.guidance_scale)
+            result = recall(detector, out, generation_seed, rule)
             results[f'training_s{training_seed}/generation_s{generation_seed}'] = dataclasses.asdict(result)
             if generation_seed == first:
                 own[training_seed] = result
@@ -91,7 +93,7 @@ def main() -> None:
     for seed_d, (detector, _) in runs.items():
         row = [f'D{seed_d}']
         for seed_g, (_, folder) in runs.items():
-            result = own[seed_d] if seed_d == seed_g and seed_d in own else recall(detector, folder, first)
+            result = own[seed_d] if seed_d == seed_g and seed_d in own else recall(detector, folder, first, rule)
             results[f'cross/D{seed_d}/G{seed_g}'] = dataclasses.asdict(result)
             row.append(gap_cell(result))
         rows.append(row)
