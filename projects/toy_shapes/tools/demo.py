@@ -40,7 +40,6 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmdet_detdiffusion  # noqa: F401  (registers components and the checkpoint allow-list)
-from mmdet_detdiffusion.attributes.labeler import AttributeLabeler
 from mmdet_detdiffusion.evaluation import claims
 from mmdet_detdiffusion.evaluation.contrast import object_contrast
 from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall
@@ -64,10 +63,11 @@ from mmdet_detdiffusion.visualization import draw_annotated, save_bar_chart, sav
 from projects.toy_shapes.toy_shapes.box_repair_measure import measure_box_repair
 from projects.toy_shapes.toy_shapes.shapes import COLOUR_SCHEMES, DEMO_SHAPES
 from projects.toy_shapes.toy_shapes.toy_loop import (GENERATOR_CONFIG, MAP_KEY, Steps, base_pipeline, coco_set,
-                                                     detector_config, final_checkpoint, finetune_generator,
-                                                     first_images, generate_set, hard_vs_easy_recall, label_boxes,
-                                                     loop_paths, make_shapes_data, synthetic_dataset, toy_loop_parser,
-                                                     train_curve, train_detector, val_set, write_images)
+                                                     detector_config, detector_labeler, final_checkpoint,
+                                                     finetune_generator, first_images, generate_set,
+                                                     hard_vs_easy_recall, label_boxes, loop_paths, make_shapes_data,
+                                                     synthetic_dataset, toy_loop_parser, train_curve, train_detector,
+                                                     val_set, write_images)
 
 
 def parse_args() -> argparse.Namespace:
@@ -99,13 +99,6 @@ def parse_args() -> argparse.Namespace:
                      f'need 0 < --fidelity-layouts <= --recall-layouts <= --num-val, got {args.fidelity_layouts}, '
                      f'{args.recall_layouts}, {args.num_val}')
     return args
-
-
-def attribute_labeler(args: argparse.Namespace, runner: Runner) -> AttributeLabeler:
-    """The P.A. rule with the detector of ``runner``: a box is easy (found) when a prediction with score >
-    gamma overlaps it with IoU > beta (and has its class, with ``--match-class``)."""
-    return AttributeLabeler(runner.model, runner.cfg.test_dataloader.dataset.pipeline, args.score_thr, args.iou_thr,
-                            args.match_class, batch_size=8)
 
 
 def generate_sets(args: argparse.Namespace, export_dir: str, val_layouts: str, recall_layouts: str,
@@ -181,7 +174,7 @@ def box_repair(args: argparse.Namespace, detector: Runner, data_root: str, val_l
 def recall_per_seed(args: argparse.Namespace, detector: Runner, folders: Dict[str, str]) -> Dict[int, PairedRecall]:
     """Per generation seed, D's recall under the P.A. rule on the hard and the easy generations of the recall
     layouts, box by box (same layouts and seed in both sets: only the attribute tokens differ)."""
-    labeler = attribute_labeler(args, detector)
+    labeler = detector_labeler(detector, args.score_thr, args.iou_thr, args.match_class)
     return {seed: hard_vs_easy_recall(labeler, folders[val_set(HARD, seed)], folders[val_set(EASY, seed)])
             for seed in args.seeds}
 

@@ -10,17 +10,16 @@ from typing import Dict, Iterable
 import numpy as np
 from mmengine.runner import Runner
 
-from mmdet_detdiffusion.attributes.labeler import AttributeLabeler
 from mmdet_detdiffusion.evaluation import claims
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
 from mmdet_detdiffusion.generator.export import generator_identity
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
 from mmdet_detdiffusion.layout.attribute_file import load_coco
 from mmdet_detdiffusion.layout.attributes import MODE_ORIGINAL
-from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR
 from mmdet_detdiffusion.synthetic.filter import filter_synthetic_set
 from projects.toy_shapes.toy_shapes.drawn_boxes import label_ious
-from projects.toy_shapes.toy_shapes.toy_loop import TRAIN_ANN, coco_set, final_checkpoint, generate_set, train_detector
+from projects.toy_shapes.toy_shapes.toy_loop import (TRAIN_ANN, coco_set, detector_labeler, final_checkpoint,
+                                                     generate_set, train_detector)
 
 REPAIR_METHODS = ('layout', 'head', 'detector', 'fused')  # the label sets measured, in report order
 
@@ -52,8 +51,7 @@ def measure_box_repair(detector: Runner, data_root: str, val_layouts: str, expor
             continue
         oracle = oracle or train_detector(data_root, os.path.join(work_dir, 'oracle'), oracle_epochs, oracle_seed,
                                           train_ann=train_ann)
-        labeler = AttributeLabeler(oracle.model, oracle.cfg.test_dataloader.dataset.pipeline, score_thr,
-                                   DEFAULT_IOU_THR, match_class=True, batch_size=8)
+        labeler = detector_labeler(oracle, score_thr, match_class=True)
         filter_synthetic_set(labeler, folder, score_thr, relabel=relabel,
                              out=os.path.join(work_dir, f'{method}_labels.json'),
                              record=dict(oracle_epochs=oracle_epochs, checkpoint=final_checkpoint(oracle)))

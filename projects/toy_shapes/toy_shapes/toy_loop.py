@@ -130,6 +130,15 @@ def final_checkpoint(runner: Runner) -> str:
     return os.path.join(runner.work_dir, f'epoch_{runner.train_loop.max_epochs}.pth')
 
 
+def detector_labeler(runner: Runner, score_thr: float = DEFAULT_SCORE_THR, iou_thr: float = DEFAULT_IOU_THR,
+                     match_class: bool = False) -> AttributeLabeler:
+    """The P.A. rule with the toy detector of ``runner`` (its test pipeline), 8 images a batch: a box is easy (found)
+    when a prediction with score > ``score_thr`` overlaps it with IoU > ``iou_thr`` (and has its class, with
+    ``match_class``)."""
+    return AttributeLabeler(runner.model, runner.cfg.test_dataloader.dataset.pipeline, score_thr, iou_thr,
+                            match_class, batch_size=8)
+
+
 def label_boxes(runner: Runner, ann_file: str, img_prefix: str, attr_file: str, score_thr: float = DEFAULT_SCORE_THR,
                 iou_thr: float = DEFAULT_IOU_THR, match_class: bool = False) -> dict:
     """Write ``attr_file``: ``ann_file`` with the runner's detector's easy/hard label on every box (the P.A.
@@ -143,8 +152,7 @@ def label_boxes(runner: Runner, ann_file: str, img_prefix: str, attr_file: str, 
                        dict(score_thr=score_thr, iou_thr=iou_thr, match_class=match_class, weights=weights,
                             images=len(coco['images'])), attr_file)
         return labelled
-    labeler = AttributeLabeler(runner.model, runner.cfg.test_dataloader.dataset.pipeline, score_thr, iou_thr,
-                               match_class, batch_size=8)
+    labeler = detector_labeler(runner, score_thr, iou_thr, match_class)
     return write_labeling(coco, labeler.label(coco, img_prefix, ann_file), attr_file,
                           record=labeling_record(labeler, runner.cfg.filename, ann_file, weights=weights))
 

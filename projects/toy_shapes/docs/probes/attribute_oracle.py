@@ -30,9 +30,9 @@ from mmdet_detdiffusion.layout.attributes import ATTR_KEY, EASY, HARD, MODE_ORIG
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER  # noqa: E402
 from mmdet_detdiffusion.utils.fileio import atomic_write_json  # noqa: E402
 from projects.toy_shapes.toy_shapes.shapes import DEMO_SHAPES  # noqa: E402
-from projects.toy_shapes.toy_shapes.toy_loop import (coco_set, final_checkpoint, finetune_generator,  # noqa: E402
-                                                     first_images, generate_set, label_boxes, loop_paths,
-                                                     make_shapes_data, toy_loop_parser, train_detector)
+from projects.toy_shapes.toy_shapes.toy_loop import (coco_set, detector_labeler, final_checkpoint,  # noqa: E402
+                                                     finetune_generator, first_images, generate_set, label_boxes,
+                                                     loop_paths, make_shapes_data, toy_loop_parser, train_detector)
 
 DEMO_DEFAULT_KEYS = ('detector_epochs', 'generator_epochs', 'steps', 'guidance_scale')
 DEMO_PARSER = toy_loop_parser('', '')
@@ -50,12 +50,6 @@ def common_loop(root: str, detector_epochs: int = DETECTOR_EPOCHS):
     val_layouts = os.path.join(work_dir, 'attributes', 'val_layouts_pa_attr.json')
     label_boxes(detector, val, data_root + 'images', val_layouts)
     return detector, data_root, attr_file, val_layouts
-
-
-def detector_labeler(detector) -> 'demo.AttributeLabeler':
-    """The P.A. rule with D at the demo's thresholds (class-agnostic)."""
-    return demo.AttributeLabeler(detector.model, detector.cfg.test_dataloader.dataset.pipeline,
-                                 demo.DEFAULT_SCORE_THR, demo.DEFAULT_IOU_THR, False, batch_size=8)
 
 
 def oracle_labels(attr_file: str, out_file: str) -> str:

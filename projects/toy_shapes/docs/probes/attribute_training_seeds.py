@@ -17,8 +17,6 @@ import dataclasses
 import os
 from typing import Dict
 
-from mmengine.runner import Runner
-
 import mmdet_detdiffusion  # noqa: F401
 from mmdet_detdiffusion.attributes.labeler import AttributeLabeler
 from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall
@@ -28,14 +26,12 @@ from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
 from mmdet_detdiffusion.layout.attributes import EASY, HARD
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
-from projects.toy_shapes.toy_shapes.toy_loop import (finetune_generator, first_images, generate_set,
+from projects.toy_shapes.toy_shapes.toy_loop import (detector_labeler, finetune_generator, first_images, generate_set,
                                                      hard_vs_easy_recall, label_boxes, train_detector, val_set)
 
 
-def recall(detector: Runner, folder: str, generation_seed: int, rule: dict) -> PairedRecall:
-    """D's recall under the P.A. ``rule`` (``score_thr``, ``iou_thr``) on the hard and the easy recall sets of
-    ``generation_seed`` in ``folder``."""
-    labeler = AttributeLabeler(detector.model, detector.cfg.test_dataloader.dataset.pipeline, **rule, batch_size=8)
+def recall(labeler: AttributeLabeler, folder: str, generation_seed: int) -> PairedRecall:
+    """The recall of ``labeler``'s D on the hard and the easy recall sets of ``generation_seed`` in ``folder``."""
     return hard_vs_easy_recall(labeler, folder + val_set(HARD, generation_seed),
                                folder + val_set(EASY, generation_seed))
 
@@ -63,7 +59,8 @@ def main() -> None:
     rule = dict(score_thr=args.score_thr, iou_thr=args.iou_thr)
     demo, out_root = os.path.abspath(args.work_dir) + '/', os.path.abspath(args.out) + '/'
     data_root = demo + 'data/shapes/'
-    runs = {args.seed: (train_detector(data_root, demo + 'detector', args.detector_epochs, args.seed), demo + 'data/')}
+    demo_detector = train_detector(data_root, demo + 'detector', args.detector_epochs, args.seed)
+    runs = {args.seed: (detector_labeler(demo_detector, **rule), demo + 'data/')}
     results: Dict[str, dict] = {}
     first = args.generation_seeds[0]
     own: Dict[int, PairedRecall] = {}  # each run's D on its own generations of the first seed: the cross's diagonal
@@ -77,23 +74,24 @@ def main() -> None:
         label_boxes(detector, out + 'recall_layouts.json', data_root + 'images', layouts, **rule)
         export = finetune_generator(data_root, attr_file, out + 'generator', args.generator_epochs, training_seed)
         pipe, identity = DetDiffusionPipeline.from_pretrained(export), generator_identity(export)
+        labeler = detector_labeler(detector, **rule)
         for generation_seed in args.generation_seeds:
             for mode in (HARD, EASY):
                 generate_set(pipe, identity, layouts, mode, generation_seed, out + val_set(mode, generation_seed) + '/',
                              args.steps, args.guidance_scale)
-            result = recall(detector, out, generation_seed, rule)
+            result = recall(labeler, out, generation_seed)
             results[f'training_s{training_seed}/generation_s{generation_seed}'] = dataclasses.asdict(result)
             if generation_seed == first:
                 own[training_seed] = result
             print(f'training seed {training_seed}, generation seed {generation_seed}: {result.pairs} boxes, recall '
                   f'hard / easy (gap in points) {gap_cell(result)}, only hard {result.only_a}, only easy '
                   f'{result.only_b}, p = {result.p_value:.1e}', flush=True)
-        runs[training_seed] = detector, out
+        runs[training_seed] = labeler, out
     rows = []
-    for seed_d, (detector, _) in runs.items():
+    for seed_d, (labeler, _) in runs.items():
         row = [f'D{seed_d}']
         for seed_g, (_, folder) in runs.items():
-            result = own[seed_d] if seed_d == seed_g and seed_d in own else recall(detector, folder, first, rule)
+            result = own[seed_d] if seed_d == seed_g and seed_d in own else recall(labeler, folder, first)
             results[f'cross/D{seed_d}/G{seed_g}'] = dataclasses.asdict(result)
             row.append(gap_cell(result))
         rows.append(row)

@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from attribute_oracle import GUIDANCE, STEPS, common_loop, demo, detector_labeler  # noqa: E402
+from attribute_oracle import GUIDANCE, STEPS, common_loop, demo  # noqa: E402
 
 from mmdet_detdiffusion.evaluation.paired_recall import paired_recall  # noqa: E402
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score  # noqa: E402
@@ -28,8 +28,8 @@ from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
 from mmdet_detdiffusion.utils.fileio import atomic_write_json  # noqa: E402
 from projects.toy_shapes.toy_shapes.shapes import SHAPES_CLASSES  # noqa: E402
 from projects.toy_shapes.toy_shapes.shapes_stream import described_classes  # noqa: E402
-from projects.toy_shapes.toy_shapes.toy_loop import (base_pipeline, coco_set, final_checkpoint,  # noqa: E402
-                                                     generate_set)
+from projects.toy_shapes.toy_shapes.toy_loop import (base_pipeline, coco_set, detector_labeler,  # noqa: E402
+                                                     final_checkpoint, generate_set)
 from projects.toy_shapes.toy_shapes.vocabulary import APPEARANCES  # noqa: E402
 
 

@@ -13,17 +13,16 @@ import os
 import numpy as np
 
 import mmdet_detdiffusion  # noqa: F401
-from mmdet_detdiffusion.attributes.labeler import AttributeLabeler
 from mmdet_detdiffusion.evaluation.yolo_score import evaluate_yolo_score
 from mmdet_detdiffusion.generator.export import generator_identity
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
 from mmdet_detdiffusion.layout.attribute_file import load_coco
-from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
+from mmdet_detdiffusion.layout.matching import DEFAULT_SCORE_THR
 from mmdet_detdiffusion.synthetic.filter import filter_synthetic_set
 from mmdet_detdiffusion.utils.fileio import atomic_write_json
 from projects.toy_shapes.toy_shapes.drawn_boxes import label_ious
-from projects.toy_shapes.toy_shapes.toy_loop import (final_checkpoint, generate_set, label_boxes, train_detector,
-                                                     write_images)
+from projects.toy_shapes.toy_shapes.toy_loop import (detector_labeler, final_checkpoint, generate_set, label_boxes,
+                                                     train_detector, write_images)
 
 
 def main() -> None:
@@ -52,8 +51,7 @@ def main() -> None:
     atomic_write_json(dict(coco, annotations=[{**a, 'bbox': a['layout_bbox'], 'iscrowd': 0}
                                               for a in coco['annotations']]), out + 'layout/annotations.json')
     oracle = train_detector(data_root, demo + 'box_repair/oracle', args.oracle_epochs, 1)  # the demo's oracle
-    labeler = AttributeLabeler(oracle.model, oracle.cfg.test_dataloader.dataset.pipeline, DEFAULT_SCORE_THR,
-                               DEFAULT_IOU_THR, match_class=True, batch_size=8)
+    labeler = detector_labeler(oracle, match_class=True)
     filter_synthetic_set(labeler, out + 'layout/', DEFAULT_SCORE_THR, relabel='replace', out=out + 'detector.json')
     filter_synthetic_set(labeler, head, DEFAULT_SCORE_THR, relabel='fuse', out=out + 'fused.json')
     checkpoint = final_checkpoint(detector)
