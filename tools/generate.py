@@ -1,7 +1,7 @@
 """Generate a synthetic COCO dataset from the layouts of a real one with a trained DetDiffusion generator.
 
 Writes ``OUT/images/``, ``OUT/annotations.json`` (the real categories; every image records its source
-image, attribute mode, seed, prompt, sampler, steps, guidance scale, box source and the generator's sha256) and
+image, attribute mode, seed, prompt, sampler, steps, guidance scales, box source and the generator's sha256) and
 ``OUT/preview.png``. ``--box-source head`` labels each object with the tight box of its perception-head mask and
 writes the mask (``segmentation``), which ``SyntheticInstancePaste`` cuts objects out with.
 Killed or interrupted runs continue where they stopped when started again.
@@ -44,6 +44,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--batch-size', type=int, default=8, help='images per pipeline call (per rank)')
     parser.add_argument('--steps', type=int, default=25, help='denoising steps')
     parser.add_argument('--guidance-scale', type=float, default=5.0)
+    parser.add_argument('--attribute-guidance-scale', type=float, default=0.0,
+                        help='steer each box towards its attribute and away from the opposite one (0: off, as in '
+                             'the paper; one more U-Net pass per image; DetDiffusionPipeline.__call__)')
     parser.add_argument('--sampler', choices=sorted(SAMPLERS),
                         help=f'sampler over the export\'s noise schedule (default: the export\'s saved scheduler, '
                              f'{DEFAULT_SAMPLER} as exported)')
@@ -108,8 +111,9 @@ def main() -> None:
     pipe = DetDiffusionPipeline.from_pretrained(args.generator, dtype=dtype).to(device)
     pipe.set_progress_bar_config(disable=True)
     writer = SyntheticDatasetWriter(
-        pipe, args.out, args.attr_mode, args.output_size, args.batch_size, args.steps, args.guidance_scale,
-        args.sampler, generator_sha256=generator_identity(args.generator), box_source=args.box_source,
+        pipe, args.out, args.attr_mode, args.output_size, args.batch_size, num_inference_steps=args.steps,
+        guidance_scale=args.guidance_scale, attribute_guidance_scale=args.attribute_guidance_scale,
+        sampler=args.sampler, generator_sha256=generator_identity(args.generator), box_source=args.box_source,
         box_repair=dict(mask_thr=args.mask_thr, min_confidence=args.min_mask_confidence))
     try:
         path = writer.run(coco, args.ann_file, args.num_per_image, args.seed, args.ext, filters, dict(

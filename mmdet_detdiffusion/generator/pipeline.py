@@ -18,9 +18,10 @@ noise schedule (:mod:`.sampling`), and another one is set the diffusers way::
 
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)   # or pipe.make_scheduler('ddim')
 
-Per batch the prompts (and the null prompt of classifier-free guidance) are encoded once and the
-conditional and unconditional U-Net passes run as one batch; one generator per image makes each
-image's noise independent of the batch it is in. diffusers' attention uses PyTorch SDPA.
+Per batch the prompts (and the null prompt of classifier-free guidance, and with attribute guidance the prompts
+with each box's attribute flipped) are encoded once and every guidance branch's U-Net pass runs in one batch; one
+generator per image makes each image's noise independent of the batch it is in. diffusers' attention uses PyTorch
+SDPA.
 """
 import inspect
 import os
@@ -45,13 +46,14 @@ from mmdet_detdiffusion.generator.perception_head import PerceptionHead
 from mmdet_detdiffusion.generator.recorder import UP_BLOCK_RECORD, recorded_outputs
 from mmdet_detdiffusion.generator.sampling import DEFAULT_SAMPLER, SAMPLERS, is_training_scheduler, make_sampler
 from mmdet_detdiffusion.generator.text import encode_text, word_token_counter
-from mmdet_detdiffusion.layout.attributes import MODE_NONE, MODE_ORIGINAL
+from mmdet_detdiffusion.layout.attributes import MODE_NONE, MODE_ORIGINAL, opposite_attribute
 from mmdet_detdiffusion.layout.inputs import (MissingAttributesWarning, UserLayout, count_unlabelled, to_layout_objects,
                                               with_attr_mode)
 from mmdet_detdiffusion.layout.prompt import LayoutObject, LocationGrid, build_prompt
 
 __all__ = ['SAMPLERS', 'DetDiffusionPipeline', 'DetDiffusionPipelineOutput', 'read_export_config', 'uint8_images']
 OUTPUT_TYPES = ('pil', 'np', 'pt', 'latent')
+GUIDANCE_BRANCHES = ('null', 'prompt', 'flipped')  # the U-Net batch's order of the branches that run
 
 
 EXPORT_HINT = 'tools/train_generator.py writes a generator export to WORK_DIR/export when training ends'
@@ -143,7 +145,8 @@ class DetDiffusionPipeline(DiffusionPipeline):
 
     model_cpu_offload_seq = 'text_encoder->unet->vae'
     _optional_components = ['vae', 'perception_head']
-    # prompt_embeds: the U-Net's text states, the null prompts' first under guidance (as in StableDiffusionPipeline)
+    # prompt_embeds: the U-Net's text states of every guidance branch (GUIDANCE_BRANCHES' order): the null prompts'
+    # first under guidance (as in StableDiffusionPipeline), the flipped prompts' last under attribute guidance
     _callback_tensor_inputs = ['latents', 'prompt_embeds']
 
     def __init__(self, unet: UNet2DConditionModel, vae: Optional[AutoencoderKL], text_encoder: CLIPTextModel,
@@ -271,6 +274,13 @@ class DetDiffusionPipeline(DiffusionPipeline):
             kept.append(indices)
         return prompts, objects, kept
 
+    def flipped_prompts(self, objects: Sequence[Sequence[LayoutObject]]) -> List[str]:
+        """The prompts of ``objects`` (those written in each prompt, :meth:`layout_prompts`) with every easy box made
+        hard and every hard one easy: attribute guidance's negative term. A flipped token counts as many tokens, so
+        each prompt writes the same objects."""
+        return [build_prompt([LayoutObject(o.name, o.box, opposite_attribute(o.attr)) for o in written], self.grid,
+                             self.count_tokens, 'largest', max_objects=self.max_objects)[0] for written in objects]
+
     def latent_shape(self, batch_size: int, height: int, width: int) -> Tuple[int, int, int, int]:
         """Shape of the initial noise of ``batch_size`` images of ``height x width`` pixels."""
         return batch_size, sample_channels(self.unet), height // self.latent_scale, width // self.latent_scale
@@ -302,7 +312,8 @@ class DetDiffusionPipeline(DiffusionPipeline):
     @torch.no_grad()
     def __call__(self, layouts: Union[UserLayout, Sequence[UserLayout]], height: Optional[int] = None,
                  width: Optional[int] = None, attr_mode: str = MODE_ORIGINAL, num_inference_steps: int = 25,
-                 guidance_scale: float = 5.0, num_images_per_prompt: int = 1, sampler: Optional[str] = None,
+                 guidance_scale: float = 5.0, attribute_guidance_scale: float = 0.0, num_images_per_prompt: int = 1,
+                 sampler: Optional[str] = None,
                  generator: Union[torch.Generator, List[torch.Generator], None] = None,
                  latents: Optional[torch.Tensor] = None, output_type: str = 'pil', predict_masks: bool = False,
                  return_dict: bool = True,
@@ -319,6 +330,12 @@ class DetDiffusionPipeline(DiffusionPipeline):
                 (when no box has one, no attribute token is written: a
                 :class:`~mmdet_detdiffusion.layout.inputs.MissingAttributesWarning` says so).
             guidance_scale: classifier-free guidance weight (1 disables the unconditional pass).
+            attribute_guidance_scale: weight of attribute guidance (0, the paper's sampler, disables it): each step
+                also predicts the noise under the prompts with every easy box made hard and every hard one easy
+                (:meth:`flipped_prompts`), and steers away from that prediction, as composable diffusion (Liu et al.,
+                2022) steers away from a negated prompt: ``eps = eps_null + guidance_scale * (eps_prompt - eps_null)
+                + attribute_guidance_scale * (eps_prompt - eps_flipped)``. Both prompts share the layout, so the
+                extra term moves only what the attributes change; it costs one more U-Net pass per image.
             num_images_per_prompt: images per layout, all of layout 0 first (diffusers' order).
             sampler: one of ``SAMPLERS``: this call samples with a fresh scheduler of that kind over
                 ``self.scheduler``'s noise schedule (:meth:`make_scheduler`), leaving ``self.scheduler`` as it
@@ -339,6 +356,9 @@ class DetDiffusionPipeline(DiffusionPipeline):
         if isinstance(layouts, Mapping) or (layouts and isinstance(next(iter(layouts)), LayoutObject)):
             layouts = [layouts]
         height, width = height or self.default_size, width or self.default_size
+        if attribute_guidance_scale and not self.use_attributes:
+            raise ValueError('attribute_guidance_scale needs a generator trained with attribute tokens; this one has '
+                             'none (use_attributes=False: a GeoDiffusion checkpoint or a generator trained without)')
         if predict_masks and self.perception_head is None:
             raise ValueError('predict_masks=True, but this pipeline has no perception_head (an export of a generator '
                              'trained without the P.A. loss, or a GeoDiffusion checkpoint)')
@@ -351,16 +371,18 @@ class DetDiffusionPipeline(DiffusionPipeline):
             if total and unlabelled == total:  # stacklevel 3: past torch.no_grad's wrapper, at the caller
                 warnings.warn(NO_ATTRIBUTES_MESSAGE, MissingAttributesWarning, stacklevel=3)
         device = self._execution_device
-        guided = guidance_scale != 1.0
-        prompt_embeds, text_mask = self.encode_prompt(prompts)  # each prompt encoded once, then repeated
-        prompt_embeds = prompt_embeds.repeat_interleave(num_images_per_prompt, dim=0)
-        text_mask = None if text_mask is None else text_mask.repeat_interleave(num_images_per_prompt, dim=0)
-        batch_size = len(prompt_embeds)
-        if guided:  # one U-Net batch for both branches: null prompts first, as diffusers does
-            uncond, uncond_mask = self.null_embedding(batch_size)
-            prompt_embeds = torch.cat([uncond, prompt_embeds])
-            text_mask = None if text_mask is None else torch.cat([uncond_mask, text_mask])
+        batch_size = len(prompts) * num_images_per_prompt
+        texts = {'prompt': self.encode_prompt(prompts)}  # each prompt encoded once, then repeated per image
+        if guidance_scale != 1.0:
+            texts['null'] = self.null_embedding(len(prompts))
+        if attribute_guidance_scale:
+            texts['flipped'] = self.encode_prompt(self.flipped_prompts(objects))
+        branches = [name for name in GUIDANCE_BRANCHES if name in texts]  # one U-Net batch, null prompts first
+        prompt_embeds = torch.cat([texts[name][0] for name in branches]).repeat_interleave(num_images_per_prompt, 0)
+        text_mask = None if texts['prompt'][1] is None else torch.cat(
+            [texts[name][1] for name in branches]).repeat_interleave(num_images_per_prompt, 0)
         prompt_embeds = prompt_embeds.to(self.unet.dtype)
+        prompts_at = branches.index('prompt') * batch_size  # where the prompts' pass sits in the U-Net batch
         scheduler.set_timesteps(num_inference_steps, device=device)
         if latents is None:
             latents = randn_tensor(self.latent_shape(batch_size, height, width), generator=generator, device=device,
@@ -371,17 +393,20 @@ class DetDiffusionPipeline(DiffusionPipeline):
         masks = None
         with self.progress_bar(total=len(scheduler.timesteps)) as progress_bar:
             for i, t in enumerate(scheduler.timesteps):
-                model_input = scheduler.scale_model_input(torch.cat([latents] * 2) if guided else latents, t)
+                model_input = scheduler.scale_model_input(torch.cat([latents] * len(branches)), t)
                 recorded = self.feature_modules() if predict_masks and i == len(scheduler.timesteps) - 1 else {}
                 with recorded_outputs(recorded) as recorder:
                     prediction = self.unet(model_input, t, encoder_hidden_states=prompt_embeds,
                                            encoder_attention_mask=text_mask, return_dict=False)[0]
-                if recorded:  # the prompts' pass: the second half under guidance
-                    features = [recorder.pop(name)[0][-batch_size:] for name in recorded]
+                if recorded:  # the prompts' pass
+                    features = [recorder.pop(name)[0][prompts_at:prompts_at + batch_size] for name in recorded]
                     masks = self.instance_masks(features, [objects[j] for j in per_image], height, width)
-                if guided:
-                    pred_uncond, pred_cond = prediction.chunk(2)
-                    prediction = pred_uncond + guidance_scale * (pred_cond - pred_uncond)
+                noise = dict(zip(branches, prediction.chunk(len(branches))))
+                prediction = noise['prompt']
+                if 'null' in noise:
+                    prediction = noise['null'] + guidance_scale * (noise['prompt'] - noise['null'])
+                if 'flipped' in noise:
+                    prediction = prediction + attribute_guidance_scale * (noise['prompt'] - noise['flipped'])
                 latents = scheduler.step(prediction, t, latents, **step_kwargs, return_dict=False)[0]
                 if callback_on_step_end is not None:
                     tensors = dict(latents=latents, prompt_embeds=prompt_embeds)

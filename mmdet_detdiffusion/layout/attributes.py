@@ -28,6 +28,7 @@ from typing import Dict, Optional, Pattern, Tuple
 EASY = 'easy'
 HARD = 'hard'
 ATTRIBUTES = (EASY, HARD)  # the perception-aware attributes
+OPPOSITE_ATTRIBUTES = {EASY: HARD, HARD: EASY}
 
 NO_ATTR_CODE = -1
 # Filled by register_slot_values, in place, so that every importer sees the values registered later.
@@ -59,6 +60,12 @@ def attribute_token_pattern() -> Pattern[str]:
 
 
 register_slot_values(*ATTRIBUTES)
+
+
+def opposite_attribute(attr: Optional[str]) -> Optional[str]:
+    """Hard for easy and easy for hard; any other slot value (or ``None``) as it is."""
+    return OPPOSITE_ATTRIBUTES.get(attr, attr)
+
 
 MODE_ORIGINAL = 'original'
 MODE_NONE = 'none'

@@ -69,7 +69,8 @@ def render_layouts(pipe, layouts: Sequence[Mapping], seeds: Sequence[int], attr_
             per-layout filters and are not read); ``None``: no filter.
         box_source: ``'layout'`` (the layout's boxes) or ``'head'`` (the perception head's mask boxes).
         box_repair: ``mask_thr`` / ``min_confidence`` of :func:`~.box_repair.mask_box` (``box_source='head'``).
-        call_kwargs: ``num_inference_steps``, ``guidance_scale``, ``sampler`` of the pipeline.
+        call_kwargs: ``num_inference_steps``, ``guidance_scale``, ``attribute_guidance_scale``, ``sampler`` of the
+            pipeline.
 
     Returns:
         per layout its :class:`Rendering`, or ``None`` where the filters drop the whole layout (not generated).

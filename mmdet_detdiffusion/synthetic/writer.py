@@ -43,7 +43,7 @@ class SyntheticDatasetWriter:
         attr_mode: ``'hard'``, ``'easy'`` or ``'original'`` attributes for every layout.
         output_size: ``'source'`` resizes each image to its source image's size so the real pixel boxes
             are its labels; ``'model'`` keeps the generator's resolution and rescales the boxes.
-        num_inference_steps / guidance_scale: for the pipeline.
+        num_inference_steps / guidance_scale / attribute_guidance_scale: for the pipeline.
         sampler: a name of ``SAMPLERS`` to sample with; ``None``: ``pipe.scheduler`` (an export's saved one). Every
             image records the one it used by name (:func:`~mmdet_detdiffusion.generator.sampling.sampler_name`).
         generator_sha256: identity of the generator, recorded in every image.
@@ -55,8 +55,8 @@ class SyntheticDatasetWriter:
 
     def __init__(self, pipe, out_dir: str, attr_mode: str = HARD, output_size: str = 'source',
                  batch_size: int = 8, num_inference_steps: int = 25, guidance_scale: float = 5.0,
-                 sampler: Optional[str] = None, generator_sha256: str = '', box_source: str = 'layout',
-                 box_repair: Optional[dict] = None):
+                 attribute_guidance_scale: float = 0.0, sampler: Optional[str] = None, generator_sha256: str = '',
+                 box_source: str = 'layout', box_repair: Optional[dict] = None):
         if output_size not in OUTPUT_SIZES:
             raise ValueError(f'output_size must be one of {OUTPUT_SIZES}, got {output_size!r}')
         if box_source not in GENERATED_BOX_SOURCES:
@@ -67,7 +67,7 @@ class SyntheticDatasetWriter:
         self.output_size = output_size
         self.batch_size = batch_size
         self.call_kwargs = dict(num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
-                                sampler=sampler)
+                                attribute_guidance_scale=attribute_guidance_scale, sampler=sampler)
         self.box_settings = dict(box_source=box_source, box_repair=dict(box_repair or {}) if box_source == 'head'
                                  else None)
         self.recorded_settings = dict(self.call_kwargs, sampler=sampler or sampler_name(pipe.scheduler),

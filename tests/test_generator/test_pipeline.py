@@ -88,6 +88,49 @@ def test_attr_mode_overrides_attributes(pipe):
     assert out.attrs[0] == ['hard', 'hard'] and '<easy>' not in out.prompts[0]
 
 
+def test_flipped_prompts_swap_easy_and_hard_and_keep_the_rest(pipe):
+    prompts, objects, _ = pipe.layout_prompts([LAYOUT, dict(LAYOUT, attrs=['hard', None])])
+    flipped = pipe.flipped_prompts(objects)
+    assert '<easy>' in prompts[0] and '<hard>' in prompts[0]
+    swap = {'<easy>': '<hard>', '<hard>': '<easy>'}
+    assert flipped[0].split() == [swap.get(word, word) for word in prompts[0].split()]
+    assert flipped[1].split() == [swap.get(word, word) for word in prompts[1].split()]
+    assert '<hard>' not in flipped[1] and flipped[1].count('<easy>') == 1  # the box without one stays without
+
+
+def test_attribute_guidance_steers_away_from_the_flipped_prompts(pipe, monkeypatch):
+    """eps = eps_null + s (eps_prompt - eps_null) + s_a (eps_prompt - eps_flipped), from one U-Net batch of the three
+    branches, null prompts first."""
+    passes, steered = [], []
+    unet_forward, scheduler_step = pipe.unet.forward, pipe.scheduler.step
+
+    def recording_forward(sample, t, encoder_hidden_states=None, **kwargs):
+        out = unet_forward(sample, t, encoder_hidden_states=encoder_hidden_states, **kwargs)
+        passes.append((encoder_hidden_states, out[0]))
+        return out
+
+    def recording_step(model_output, *args, **kwargs):
+        steered.append(model_output)
+        return scheduler_step(model_output, *args, **kwargs)
+
+    monkeypatch.setattr(pipe.unet, 'forward', recording_forward)
+    monkeypatch.setattr(pipe.scheduler, 'step', recording_step)
+    out = pipe(LAYOUT, attr_mode='hard', num_inference_steps=2, guidance_scale=5.0, attribute_guidance_scale=2.0,
+               generator=seeded(0), output_type='np')
+    states, noise = passes[0]
+    _, objects, _ = pipe.layout_prompts([LAYOUT], 'hard')
+    expected_states = [pipe.null_embedding(1)[0], pipe.encode_prompt(out.prompts)[0],
+                       pipe.encode_prompt(pipe.flipped_prompts(objects))[0]]
+    torch.testing.assert_close(states, torch.cat(expected_states))
+    null, prompt, flipped = noise.chunk(3)
+    torch.testing.assert_close(steered[0], null + 5.0 * (prompt - null) + 2.0 * (prompt - flipped))
+    assert (prompt - flipped).abs().mean() > 1e-3  # the attribute tokens change the prediction
+    monkeypatch.undo()
+    plain = pipe(LAYOUT, attr_mode='hard', num_inference_steps=2, guidance_scale=5.0, generator=seeded(0),
+                 output_type='np')
+    assert np.abs(out.images - plain.images).mean() > 1 / 255
+
+
 def test_original_mode_without_attributes_warns_once_per_call_site(pipe):
     unlabelled = dict(LAYOUT, attrs=None)
     with warnings.catch_warnings(record=True) as record:
@@ -284,6 +327,12 @@ def test_bad_arguments_are_named(pipe, tmp_path):
         pipe([LAYOUT], callback_on_step_end=lambda *a: {}, callback_on_step_end_tensor_inputs=['noise'])
     with pytest.raises(OSError, match='model_index.json'):
         DetDiffusionPipeline.from_pretrained(str(tmp_path))
+
+
+def test_attribute_guidance_needs_attribute_tokens(tiny_generator_export):
+    without = DetDiffusionPipeline.from_pretrained(tiny_generator_export, use_attributes=False)
+    with pytest.raises(ValueError, match='attribute_guidance_scale needs a generator trained with attribute tokens'):
+        without(LAYOUT, num_inference_steps=1, attribute_guidance_scale=2.0)
 
 
 def test_model_sample_uses_the_pipeline(tiny_generator_export):

@@ -100,21 +100,24 @@ def test_pipeline_predicts_one_mask_per_written_object_at_the_last_step(pipe):
     np.testing.assert_array_equal(plain.images, out.images)  # recording the features changes no pixel
 
 
-def test_pipeline_masks_are_the_heads_on_the_last_steps_features(pipe):
+@pytest.mark.parametrize('attribute_guidance_scale', [0.0, 2.0])
+def test_pipeline_masks_are_the_heads_on_the_last_steps_features(pipe, attribute_guidance_scale):
     """The masks equal the head run on the decoder outputs of the last U-Net pass, recorded independently: under
-    guidance, those of its second half, the prompts' (the null prompts come first)."""
+    guidance, those of the prompts' pass (the null prompts come first, the flipped prompts of attribute guidance
+    last)."""
     recorded = {}
     handles = [pipe.unet.up_blocks[i].register_forward_hook(
         lambda module, args, output, i=i: recorded.__setitem__(i, output))
         for i in pipe.perception_head.config.feature_blocks]
     try:
-        out = pipe(LAYOUT, num_inference_steps=2, guidance_scale=5.0, output_type='np', predict_masks=True,
-                   generator=torch.Generator().manual_seed(0))
+        out = pipe(LAYOUT, num_inference_steps=2, guidance_scale=5.0, attribute_guidance_scale=attribute_guidance_scale,
+                   output_type='np', predict_masks=True, generator=torch.Generator().manual_seed(0))
     finally:
         for handle in handles:
             handle.remove()
-    assert all(len(recorded[i]) == 2 for i in recorded)  # the null prompt's and the prompt's pass, batched
-    features = [recorded[i][1:] for i in pipe.perception_head.config.feature_blocks]
+    branches = 3 if attribute_guidance_scale else 2  # the null prompt's, the prompt's (and the flipped one's) pass
+    assert all(len(recorded[i]) == branches for i in recorded)
+    features = [recorded[i][1:2] for i in pipe.perception_head.config.feature_blocks]
     boxes = torch.tensor(LAYOUT['boxes'], dtype=torch.float32) / torch.tensor([160, 128, 160, 128])
     with torch.no_grad():
         logits = pipe.perception_head(features, boxes, torch.zeros(2, dtype=torch.long))

@@ -147,6 +147,21 @@ def test_new_layouts_are_recorded_per_image(tiny_generator_export, shapes_root, 
     assert 'rare-class quotas (repeat_thr 1.0): objects per class' in capsys.readouterr().out
 
 
+def test_attribute_guidance_is_recorded_in_the_set_and_each_image(tiny_generator_export, shapes_root, tmp_path):
+    from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
+    from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
+    coco = json.load(open(shapes_root + SOURCE))
+    coco['images'] = coco['images'][:2]
+    coco['annotations'] = [a for a in coco['annotations'] if a['image_id'] in {i['id'] for i in coco['images']}]
+    pipe = DetDiffusionPipeline.from_pretrained(tiny_generator_export)
+    pipe.set_progress_bar_config(disable=True)
+    writer = SyntheticDatasetWriter(pipe, str(tmp_path), 'hard', batch_size=2, num_inference_steps=1,
+                                    attribute_guidance_scale=1.5)
+    out = json.load(open(writer.run(coco, SOURCE, progress=False)))
+    assert out['detdiffusion']['attribute_guidance_scale'] == 1.5 and len(out['images']) == 2
+    assert [image['detdiffusion']['attribute_guidance_scale'] for image in out['images']] == [1.5, 1.5]
+
+
 def test_bad_inputs_are_named(tiny_generator_export, shapes_root, tmp_path, monkeypatch):
     not_coco = tmp_path / 'x.json'
     not_coco.write_text('[1, 2]')

@@ -85,6 +85,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--trainability-modes', nargs='+', choices=GENERATION_MODES, default=[HARD, EASY],
                         help='trainability: a real + synthetic arm per generation mode (make study compares the '
                              'modes\' pools too)')
+    parser.add_argument('--attribute-guidance-scale', type=float, default=2.0,
+                        help='attribute guidance of the hard and easy generations (recall, trainability), an addition '
+                             'to the paper\'s sampler (0: without; DetDiffusionPipeline.__call__). The '
+                             'original-mode generations (fidelity, box repair) sample without it')
     parser.add_argument('--score-thr', type=float, default=DEFAULT_SCORE_THR, help='gamma')
     parser.add_argument('--iou-thr', type=float, default=DEFAULT_IOU_THR, help='beta')
     parser.add_argument('--match-class', action='store_true',
@@ -99,6 +103,12 @@ def parse_args() -> argparse.Namespace:
                      f'need 0 < --fidelity-layouts <= --recall-layouts <= --num-val, got {args.fidelity_layouts}, '
                      f'{args.recall_layouts}, {args.num_val}')
     return args
+
+
+def attribute_guidance(args: argparse.Namespace, mode: str) -> float:
+    """The attribute guidance scale of the demo's ``mode`` generations: ``--attribute-guidance-scale`` for hard and
+    easy, none for original (the fidelity and box-repair sets sample as the paper does)."""
+    return args.attribute_guidance_scale if mode in (HARD, EASY) else 0.0
 
 
 def generate_sets(args: argparse.Namespace, export_dir: str, val_layouts: str, recall_layouts: str,
@@ -116,11 +126,13 @@ def generate_sets(args: argparse.Namespace, export_dir: str, val_layouts: str, r
         for mode in (HARD, EASY):
             name = val_set(mode, seed)
             folders[name] = generate_set(pipe, identity, recall_layouts, mode, seed,
-                                         os.path.join(out_root, name) + '/', args.steps, args.guidance_scale)
+                                         os.path.join(out_root, name) + '/', args.steps, args.guidance_scale,
+                                         attribute_guidance_scale=attribute_guidance(args, mode))
     for mode in args.trainability_modes:
         name = f'train_{mode}'
         folders[name] = generate_set(pipe, identity, train_layouts, mode, first, os.path.join(out_root, name) + '/',
-                                     args.steps, args.guidance_scale)
+                                     args.steps, args.guidance_scale,
+                                     attribute_guidance_scale=attribute_guidance(args, mode))
     base = base_pipeline(args.generator_config, args.seed)
     folders['base_original'] = generate_set(base, 'toy base (projects/toy_shapes/assets/toy_shapes_base)',
                                             val_layouts, MODE_ORIGINAL,
@@ -354,7 +366,8 @@ def recall_section(args: argparse.Namespace, recall: Dict[int, PairedRecall], co
     contrast_verdict = claims.contrast(share)
     return [
         '## 2. Does "hard" make objects harder for D? (step: recall)', '',
-        f'Every box of the first {args.recall_layouts} validation layouts, generated hard and easy with each seed. '
+        f'Every box of the first {args.recall_layouts} validation layouts, generated hard and easy with each seed '
+        f'(attribute guidance {args.attribute_guidance_scale:g}). '
         f'A layout box is found when D predicts {"its class" if args.match_class else "a box"} there with score > '
         f'{args.score_thr} and IoU > {args.iou_thr} (the rule that labels boxes easy). Target per seed: '
         f'{claims.RECALL_TARGET}.', '',
@@ -428,7 +441,10 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         f'{"class-aware" if args.match_class else "class-agnostic (the paper)"}.',
         f'- Generator: {os.path.relpath(args.generator_config)}, {args.generator_epochs} epochs from the toy '
         f'base, training {", ".join(Config.fromfile(args.generator_config).model.get("trainable", TRAINABLE_PARTS))}; '
-        f'generation with DPM-Solver++ {args.steps} steps, guidance {args.guidance_scale}.',
+        f'generation with DPM-Solver++ {args.steps} steps, guidance {args.guidance_scale}; the hard and easy '
+        f'generations (recall, trainability) with attribute guidance {args.attribute_guidance_scale:g}, an addition '
+        'to the paper\'s sampler that steers each box away from its opposite attribute '
+        '(`DetDiffusionPipeline.__call__`).',
         f'- Trainability: {num_synthetic} synthetic images per mode ({", ".join(args.trainability_modes)}), one for '
         f'each of the first {num_synthetic} '
         f'training layouts, beside the {args.num_train} real images; seeds '
@@ -462,7 +478,8 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
                                  per_seed={seed: dataclasses.asdict(r) for seed, r in recall.items()}),
         box_repair={method: {k: r[k] for k in ('ap75_ratio', 'median_iou_drawn')} if method != 'real' else r
                     for method, r in repair.items()},
-        contrast=contrast, trainability=train_report, trainability_best=train_reports['best'], command=command,
+        contrast=contrast, attribute_guidance_scale=args.attribute_guidance_scale, trainability=train_report,
+        trainability_best=train_reports['best'], command=command,
         seconds={k: round(v, 1) for k, v in seconds.items()})
     atomic_write_json(summary, os.path.join(work_dir, 'metrics.json'))
     print(f'\nreport: {path}\n' + json.dumps(summary['seconds']))

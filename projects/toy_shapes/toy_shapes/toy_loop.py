@@ -203,23 +203,27 @@ def first_images(coco_file: str, count: int, out_file: str) -> str:
 
 def generate_set(pipe: DetDiffusionPipeline, identity: str, layouts_file: str, mode: str, seed: int, folder: str,
                  steps: int, guidance_scale: float, layout_options: Optional[dict] = None,
-                 box_source: str = 'layout', num_per_image: int = 1, box_repair: Optional[dict] = None) -> str:
+                 box_source: str = 'layout', num_per_image: int = 1, box_repair: Optional[dict] = None,
+                 attribute_guidance_scale: float = 0.0) -> str:
     """A synthetic set of ``layouts_file`` in attribute ``mode`` with generation ``seed`` in ``folder``
-    (reused when done), ``num_per_image`` images per layout; ``layout_options``: new layouts
+    (reused when done), ``num_per_image`` images per layout; ``attribute_guidance_scale``: the pipeline's;
+    ``layout_options``: new layouts
     (:func:`~mmdet_detdiffusion.synthetic.plan.plan_items`); ``box_source`` and ``box_repair``: the labels
     (:class:`~mmdet_detdiffusion.synthetic.writer.SyntheticDatasetWriter`); no layout filters: every box is
     generated."""
     ann_file = os.path.join(folder, ANNOTATION_FILE)
     if os.path.isfile(ann_file):
         expected = dict(attr_mode=mode, seed=seed, num_inference_steps=steps, guidance_scale=guidance_scale,
-                        box_source=box_source, num_per_image=num_per_image)
+                        attribute_guidance_scale=attribute_guidance_scale, box_source=box_source,
+                        num_per_image=num_per_image)
         # sets written before a setting was recorded were made with its default
-        check_reusable({'box_source': 'layout', 'num_per_image': 1, **load_coco(ann_file)[RECORD_KEY]}, expected,
-                       ann_file)
+        check_reusable({'box_source': 'layout', 'num_per_image': 1, 'attribute_guidance_scale': 0.0,
+                        **load_coco(ann_file)[RECORD_KEY]}, expected, ann_file)
         print(f'{os.path.basename(folder.rstrip("/"))} set already in {folder}')
     else:
         writer = SyntheticDatasetWriter(pipe, folder, mode, batch_size=32, num_inference_steps=steps,
-                                        guidance_scale=guidance_scale, generator_sha256=identity,
+                                        guidance_scale=guidance_scale,
+                                        attribute_guidance_scale=attribute_guidance_scale, generator_sha256=identity,
                                         box_source=box_source, box_repair=box_repair)
         writer.run(load_coco(layouts_file), layouts_file, num_per_image, seed=seed, layout_options=layout_options)
     return folder

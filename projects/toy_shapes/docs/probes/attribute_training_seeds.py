@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument('--generator-epochs', type=int, default=30)
     parser.add_argument('--steps', type=int, default=10, help='denoising steps, as the demo\'s')
     parser.add_argument('--guidance-scale', type=float, default=7.5, help='as the demo\'s')
+    parser.add_argument('--attribute-guidance-scale', type=float, default=2.0, help='as the demo\'s')
     parser.add_argument('--score-thr', type=float, default=DEFAULT_SCORE_THR, help='gamma, as the demo\'s')
     parser.add_argument('--iou-thr', type=float, default=DEFAULT_IOU_THR, help='beta, as the demo\'s')
     args = parser.parse_args()
@@ -78,7 +79,7 @@ def main() -> None:
         for generation_seed in args.generation_seeds:
             for mode in (HARD, EASY):
                 generate_set(pipe, identity, layouts, mode, generation_seed, out + val_set(mode, generation_seed) + '/',
-                             args.steps, args.guidance_scale)
+                             args.steps, args.guidance_scale, attribute_guidance_scale=args.attribute_guidance_scale)
             result = recall(labeler, out, generation_seed)
             results[f'training_s{training_seed}/generation_s{generation_seed}'] = dataclasses.asdict(result)
             if generation_seed == first:
