@@ -6,7 +6,7 @@ It settles the paper's three claims on data where each can be measured:
    *validation* layouts the generator never saw, against D on the real validation images, for the fine-tuned
    generator and for the toy base it started from;
 2. the hard attribute makes objects harder for D: D's recall on hard vs easy generations of the same
-   layouts and seeds (the first ``--recall-layouts`` validation layouts, 200 by default), box by box with a sign
+   layouts and seeds (the first ``--recall-layouts`` validation layouts: all 300 by default), box by box with a sign
    test, for several generation seeds, and the objects' contrast;
 3. hard synthetic data improves D more than more training on real data does: the trainability protocol
    (:mod:`mmdet_detdiffusion.evaluation.trainability`: every arm the same iterations and schedule, several
@@ -77,10 +77,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--generator-config', default=GENERATOR_CONFIG)
     parser.add_argument('--fidelity-layouts', type=int, default=110,
                         help='fidelity and box repair: generate from the layouts of the first N validation images')
-    parser.add_argument('--recall-layouts', type=int, default=200,
+    parser.add_argument('--recall-layouts', type=int, default=300,
                         help='recall: hard and easy generations of the layouts of the first N validation images, '
-                             'every seed (a seed\'s gap has a noise of about 40 / sqrt(boxes) points: about 2 on '
-                             'the 467 boxes of 200 layouts)')
+                             'every seed (a seed\'s gap has a noise of about 40 / sqrt(boxes) points)')
     parser.add_argument('--synthetic-layouts', type=int, default=100,
                         help='trainability: one synthetic image per mode for each of the first N training layouts')
     parser.add_argument('--trainability-modes', nargs='+', choices=GENERATION_MODES, default=[HARD, EASY],
