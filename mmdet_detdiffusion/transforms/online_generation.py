@@ -72,7 +72,7 @@ class DetDiffusionGenerate(BaseTransform):
         prob: probability of replacing an image.
         attr_mode: ``'hard'``, ``'easy'`` or ``'original'`` (needs ``LoadPerceptionAttributes`` first).
         num_variants: generations kept per image; one is picked at random each time.
-        num_inference_steps / guidance_scale: pipeline settings.
+        num_inference_steps / guidance_scale / attribute_guidance_scale: pipeline settings.
         sampler: a name of ``SAMPLERS`` to sample with; ``None``: the export's saved scheduler.
         seed: base seed; each (image, variant) gets its own fixed seed.
         device: ``'auto'`` (see module docstring), ``'cpu'`` or ``'cuda'``.
@@ -81,6 +81,7 @@ class DetDiffusionGenerate(BaseTransform):
 
     def __init__(self, generator: str, cache_dir: str, prob: float = 0.5, attr_mode: str = HARD,
                  num_variants: int = 1, num_inference_steps: int = 25, guidance_scale: float = 5.0,
+                 attribute_guidance_scale: float = 0.0,
                  sampler: Optional[str] = None, seed: int = 0, device: str = 'auto',
                  classes: Optional[Sequence[str]] = None):
         if attr_mode not in GENERATION_MODES:
@@ -92,7 +93,8 @@ class DetDiffusionGenerate(BaseTransform):
         self.attr_mode = attr_mode
         self.cache_dir = cache_dir
         self.num_variants = num_variants
-        self.settings = dict(num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, sampler=sampler)
+        self.settings = dict(num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+                             attribute_guidance_scale=attribute_guidance_scale, sampler=sampler)
         self.seed = seed
         self.device = device
         self.classes = tuple(classes) if classes is not None else None

@@ -90,13 +90,16 @@ def test_a_box_the_data_filters_drop_is_ignored_online_and_absent_offline(filter
     assert [a['category_id'] for a in written] == [0, 2]
 
 
-def test_online_and_offline_generations_agree(filtered_export, tmp_path):
+@pytest.mark.parametrize('attribute_guidance_scale', [0.0, 1.5])
+def test_online_and_offline_generations_agree(filtered_export, tmp_path, attribute_guidance_scale):
     from mmdet_detdiffusion.synthetic.plan import WorkItem
     from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
-    transform = DetDiffusionGenerate(filtered_export, str(tmp_path / 'cache'), **SETTINGS)
+    transform = DetDiffusionGenerate(filtered_export, str(tmp_path / 'cache'), **SETTINGS,
+                                     attribute_guidance_scale=attribute_guidance_scale)
     online = transform(layout_results(BOXES, LABELS))
     pipe = transform.pipeline()
-    writer = SyntheticDatasetWriter(pipe, str(tmp_path / 'offline'), 'hard', num_inference_steps=2, guidance_scale=2.0)
+    writer = SyntheticDatasetWriter(pipe, str(tmp_path / 'offline'), 'hard', num_inference_steps=2, guidance_scale=2.0,
+                                    attribute_guidance_scale=attribute_guidance_scale)
     source = dict(id=1, file_name='image.png', width=SIZE, height=SIZE)
     item = WorkItem(index=0, file_name='image_hard_0.png', source=source,
                     boxes=tuple(tuple(float(v) for v in box) for box in BOXES), category_ids=tuple(LABELS),
