@@ -206,11 +206,10 @@ def generate_set(pipe: DetDiffusionPipeline, identity: str, layouts_file: str, m
                  box_source: str = 'layout', num_per_image: int = 1, box_repair: Optional[dict] = None,
                  attribute_guidance_scale: float = 0.0) -> str:
     """A synthetic set of ``layouts_file`` in attribute ``mode`` with generation ``seed`` in ``folder``
-    (reused when done), ``num_per_image`` images per layout; ``attribute_guidance_scale``: the pipeline's;
-    ``layout_options``: new layouts
+    (reused when done), ``num_per_image`` images per layout; ``layout_options``: new layouts
     (:func:`~mmdet_detdiffusion.synthetic.plan.plan_items`); ``box_source`` and ``box_repair``: the labels
-    (:class:`~mmdet_detdiffusion.synthetic.writer.SyntheticDatasetWriter`); no layout filters: every box is
-    generated."""
+    (:class:`~mmdet_detdiffusion.synthetic.writer.SyntheticDatasetWriter`); ``attribute_guidance_scale``: the
+    pipeline's; no layout filters: every box is generated."""
     ann_file = os.path.join(folder, ANNOTATION_FILE)
     if os.path.isfile(ann_file):
         expected = dict(attr_mode=mode, seed=seed, num_inference_steps=steps, guidance_scale=guidance_scale,
