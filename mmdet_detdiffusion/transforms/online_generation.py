@@ -82,8 +82,7 @@ class DetDiffusionGenerate(BaseTransform):
     def __init__(self, generator: str, cache_dir: str, prob: float = 0.5, attr_mode: str = HARD,
                  num_variants: int = 1, num_inference_steps: int = 25, guidance_scale: float = 5.0,
                  attribute_guidance_scale: float = 0.0, sampler: Optional[str] = None, seed: int = 0,
-                 device: str = 'auto',
-                 classes: Optional[Sequence[str]] = None):
+                 device: str = 'auto', classes: Optional[Sequence[str]] = None):
         if attr_mode not in GENERATION_MODES:
             raise ValueError(f'attr_mode must be one of {GENERATION_MODES}, got {attr_mode!r}')
         if not os.path.isdir(generator):
