@@ -65,10 +65,10 @@ from mmdet_detdiffusion.visualization import LineSeries, save_line_chart
 from projects.toy_shapes.toy_shapes.box_repair_measure import REPAIR_METHODS, measure_box_repair
 from projects.toy_shapes.toy_shapes.shapes import DEMO_SHAPES, SHAPES_CLASSES
 from projects.toy_shapes.toy_shapes.toy_loop import (DETECTOR_CONFIG, GENERATOR_CONFIG, MAP_KEY, TRAIN_ANN, Steps,
-                                                     detector_config, final_checkpoint, finetune_generator,
-                                                     first_images, generate_set, label_boxes, loop_paths,
-                                                     make_shapes_data, synthetic_dataset, toy_loop_parser, train_curve,
-                                                     train_detector)
+                                                     attribute_guidance, detector_config, final_checkpoint,
+                                                     finetune_generator, first_images, generate_set, label_boxes,
+                                                     loop_paths, make_shapes_data, synthetic_dataset, toy_loop_parser,
+                                                     train_curve, train_detector)
 
 # metrics.json key -> the name in the report, of the arms every regime has
 ARMS = {'real_only': REAL_ONLY, 'hard_added': 'real + hard, added',
@@ -182,7 +182,8 @@ def prepare_regime(args: argparse.Namespace, num_real: int, data_root: str, work
                                 os.path.join(regime_dir, f'pool_{mode}') + '/', args.steps, args.guidance_scale,
                                 dict(repeat_thr=args.repeat_thr), box_source='head',
                                 num_per_image=math.ceil(args.pool_size / num_real),
-                                box_repair=dict(min_confidence=args.head_min_confidence))
+                                box_repair=dict(min_confidence=args.head_min_confidence),
+                                attribute_guidance_scale=attribute_guidance(args, mode))
              for mode in modes}
     epochs = max(args.trainability_epochs, math.ceil(args.min_iters / iterations_per_epoch(num_real, batch_size)))
     return Regime(num_real, train_ann, pools, epochs, iterations_per_epoch(num_real, batch_size))
