@@ -147,7 +147,7 @@ def label_boxes(runner: Runner, ann_file: str, img_prefix: str, attr_file: str, 
                 iou_thr: float = DEFAULT_IOU_THR, match_class: bool = False) -> dict:
     """Write ``attr_file``: ``ann_file`` with the runner's detector's easy/hard label on every box (the P.A.
     rule, :mod:`~mmdet_detdiffusion.layout.matching`); return the labelled COCO dict (reused when written with the
-    same rule, detector epochs and number of images)."""
+    same rule, detector epochs and images)."""
     weights = f'toy detector after {runner.epoch} epochs'
     coco = load_coco(ann_file)
     if os.path.isfile(attr_file):
@@ -155,6 +155,10 @@ def label_boxes(runner: Runner, ann_file: str, img_prefix: str, attr_file: str, 
         check_reusable(dict(labelled[RECORD_KEY], images=len(labelled['images'])),
                        dict(score_thr=score_thr, iou_thr=iou_thr, match_class=match_class, weights=weights,
                             images=len(coco['images'])), attr_file)
+        ids, labelled_ids = ({image['id'] for image in c['images']} for c in (coco, labelled))
+        if ids != labelled_ids:
+            raise ValueError(f'{attr_file} labels other images than {ann_file}: {len(labelled_ids - ids)} of its '
+                             f'image ids are not in it; use a new --work-dir, or delete it')
         return labelled
     labeler = detector_labeler(runner, score_thr, iou_thr, match_class)
     return write_labeling(coco, labeler.label(coco, img_prefix, ann_file), attr_file,
