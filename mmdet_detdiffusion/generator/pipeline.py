@@ -335,7 +335,8 @@ class DetDiffusionPipeline(DiffusionPipeline):
                 (:meth:`flipped_prompts`), and steers away from that prediction, as composable diffusion (Liu et al.,
                 2022) steers away from a negated prompt: ``eps = eps_null + guidance_scale * (eps_prompt - eps_null)
                 + attribute_guidance_scale * (eps_prompt - eps_flipped)``. Both prompts share the layout, so the
-                extra term moves only what the attributes change; it costs one more U-Net pass per image.
+                extra term moves only what the attributes change; it costs one more U-Net pass per image (none
+                when no box of the batch has an attribute).
             num_images_per_prompt: images per layout, all of layout 0 first (diffusers' order).
             sampler: one of ``SAMPLERS``: this call samples with a fresh scheduler of that kind over
                 ``self.scheduler``'s noise schedule (:meth:`make_scheduler`), leaving ``self.scheduler`` as it
@@ -375,8 +376,9 @@ class DetDiffusionPipeline(DiffusionPipeline):
         texts = {'prompt': self.encode_prompt(prompts)}  # each prompt encoded once, then repeated per image
         if guidance_scale != 1.0:
             texts['null'] = self.null_embedding(len(prompts))
-        if attribute_guidance_scale:
-            texts['flipped'] = self.encode_prompt(self.flipped_prompts(objects))
+        flipped = self.flipped_prompts(objects) if attribute_guidance_scale else prompts
+        if flipped != prompts:  # with no attribute token anywhere the term is zero: no pass for it
+            texts['flipped'] = self.encode_prompt(flipped)
         branches = [name for name in GUIDANCE_BRANCHES if name in texts]  # one U-Net batch, null prompts first
         prompt_embeds = torch.cat([texts[name][0] for name in branches]).repeat_interleave(num_images_per_prompt, 0)
         text_mask = None if texts['prompt'][1] is None else torch.cat(

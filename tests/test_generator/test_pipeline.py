@@ -131,6 +131,28 @@ def test_attribute_guidance_steers_away_from_the_flipped_prompts(pipe, monkeypat
     assert np.abs(out.images - plain.images).mean() > 1 / 255
 
 
+def test_attribute_guidance_skips_its_pass_when_no_box_has_an_attribute(pipe, monkeypatch):
+    """Flipped prompts equal to the prompts would add a zero term: the U-Net batch then holds null and prompts only."""
+    batches = []
+    unet_forward = pipe.unet.forward
+
+    def recording_forward(sample, *args, **kwargs):
+        batches.append(sample.shape[0])
+        return unet_forward(sample, *args, **kwargs)
+
+    monkeypatch.setattr(pipe.unet, 'forward', recording_forward)
+    unlabelled = dict(LAYOUT, attrs=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', MissingAttributesWarning)
+        guided = pipe(unlabelled, num_inference_steps=2, attribute_guidance_scale=2.0, generator=seeded(0),
+                      output_type='np')
+        plain = pipe(unlabelled, num_inference_steps=2, generator=seeded(0), output_type='np')
+    assert batches == [2] * 4
+    np.testing.assert_array_equal(guided.images, plain.images)
+    pipe(dict(LAYOUT, attrs=['hard', None]), num_inference_steps=1, attribute_guidance_scale=2.0)
+    assert batches[-1] == 3  # one box with an attribute brings the pass back
+
+
 def test_original_mode_without_attributes_warns_once_per_call_site(pipe):
     unlabelled = dict(LAYOUT, attrs=None)
     with warnings.catch_warnings(record=True) as record:
