@@ -44,6 +44,8 @@ def test_study_trains_the_chosen_arms_beside_real_only(monkeypatch):
     study = runpy.run_path(tool)
     monkeypatch.setattr(sys, 'argv', [tool, '--arms', 'copy_paste', 'instance_paste_easy'])
     args = study['parse_args']()
+    # the largest regime prepares the pools of the chosen paste arms only
+    assert study['pool_modes'](args, 200) == ['hard', 'easy'] and study['pool_modes'](args, 25) == ['hard']
     regime = study['Regime'](num_real=5, train_ann='annotations/train_5.json', epochs=2, iters_per_epoch=3,
                              pools={'hard': '/pools/hard', 'easy': '/pools/easy'})
     real = study['detector_config']('data/shapes/', 2).train_dataloader.dataset
@@ -145,7 +147,8 @@ def test_study_runs_every_regime_and_arm_and_writes_the_metrics_schema(tmp_path)
     args = ('projects/toy_shapes/tools/study.py', '--work-dir', str(tmp_path), '--num-train', '10', '--num-val', '6',
             '--regimes', '5', '10', '--detector-epochs', '1', '--oracle-epochs', '1', '--generator-epochs', '1',
             '--steps', '1', '--trainability-epochs', '1', '--min-iters', '4', '--curve-points', '2',
-            '--pool-size', '10', '--fidelity-layouts', '4', '--seeds', '0', '1', '--paste-modes', 'hard', 'easy',
+            '--pool-size', '10', '--fidelity-layouts', '4', '--seeds', '0', '1', '--arms', 'hard_added',
+            'hard_added_cls', 'hard_added_objects', 'copy_paste', 'instance_paste', 'instance_paste_easy',
             '--head-min-confidence', '0')  # a 1-epoch head is unsure: keep its masks
     proc = run(*args, timeout=1200)
     metrics = json.load(open(tmp_path / 'metrics.json'))
@@ -153,7 +156,7 @@ def test_study_runs_every_regime_and_arm_and_writes_the_metrics_schema(tmp_path)
     for n, regime in metrics['regimes'].items():
         arms = regime['arms']
         compared = {'hard_added', 'hard_added_cls', 'hard_added_objects', 'copy_paste', 'instance_paste'}
-        if n == '10':  # the largest regime also pastes from the pools of the other --paste-modes
+        if n == '10':  # the largest regime also pastes from the pool of each chosen instance_paste_<mode> arm
             compared |= {'instance_paste_easy'}
             assert set(regime['hard_over_mode']) == {'easy'}
         assert set(arms) == compared | {'real_only'} and set(regime['gain']) == compared

@@ -15,7 +15,8 @@ every seed:
 - real + CopyPaste: mmdet's ``CopyPaste`` of real objects onto real images (the control: if it gives no gain
   either, the regime is saturated);
 - real + instance paste: ``SyntheticInstancePaste`` of the pool's objects, cut by their masks, onto real images;
-  in the largest regime also from pools of the other generation modes (``--paste-modes``), to ask which mode pays.
+  in the largest regime also from pools of the other generation modes (the arms ``instance_paste_<mode>``), to ask
+  which mode pays.
 
 Every arm of a regime trains the same iterations with the same schedule, long enough for real only to stop improving
 (``--trainability-epochs`` passes over the real images, at least ``--min-iters``), and is validated ``--curve-points``
@@ -122,13 +123,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--head-min-confidence', type=float, default=DEFAULT_MIN_CONFIDENCE,
                         help='pool: an object whose mask\'s mean probability is lower becomes an ignore region '
                              '(synthetic/box_repair.mask_box)')
-    parser.add_argument('--paste-modes', nargs='+', choices=GENERATION_MODES, default=list(GENERATION_MODES),
-                        help='instance paste: pools of these generation modes in the largest regime (hard in every '
-                             'regime)')
     parser.add_argument('--paste-max', type=int, default=2, help='instance paste: at most this many objects an image')
     parser.add_argument('--arms', nargs='+', choices=ARM_KEYS, default=list(ARM_KEYS),
                         help='the arms to train, by metrics.json key (real only, the baseline, always trains; '
-                             'every regime still prepares its generator and pools)')
+                             'every regime prepares its generator and hard pool, the largest one the pool of each '
+                             'instance_paste_<mode> arm)')
     parser.add_argument('--generator-share', type=float, default=0.5,
                         help='a smaller regime fine-tunes the generator at least this share of the largest '
                              'regime\'s iterations')
@@ -160,10 +159,17 @@ def regime_detector(args: argparse.Namespace, num_real: int, data_root: str, wor
                           train_ann=subset_ann(num_real))
 
 
+def pool_modes(args: argparse.Namespace, num_real: int) -> List[str]:
+    """The generation modes of a regime's pools: hard, and in the largest regime the mode of each chosen
+    ``instance_paste_<mode>`` arm."""
+    largest = num_real == max(args.regimes)
+    return [HARD] + [mode for mode in GENERATION_MODES if mode != HARD and largest and paste_arm(mode)[0] in args.arms]
+
+
 def prepare_regime(args: argparse.Namespace, num_real: int, data_root: str, work_dir: str, batch_size: int
                    ) -> Regime:
     """D, its easy/hard labels, the fine-tuned generator and the pools of one regime (each reused when done): hard,
-    and in the largest regime one more per ``--paste-modes``."""
+    and in the largest regime one more per chosen ``instance_paste_<mode>`` arm."""
     regime_dir = os.path.join(work_dir, f'regime_{num_real}')
     train_ann = subset_ann(num_real)
     first_images(data_root + TRAIN_ANN, num_real, data_root + train_ann)
@@ -177,14 +183,13 @@ def prepare_regime(args: argparse.Namespace, num_real: int, data_root: str, work
                                 args.seed)
     pipe = DetDiffusionPipeline.from_pretrained(export)
     pipe.set_progress_bar_config(disable=True)
-    modes = [HARD] + [mode for mode in args.paste_modes if mode != HARD and num_real == max(args.regimes)]
     pools = {mode: generate_set(pipe, generator_identity(export), attr_file, mode, args.seed,
                                 os.path.join(regime_dir, f'pool_{mode}') + '/', args.steps, args.guidance_scale,
                                 dict(repeat_thr=args.repeat_thr), box_source='head',
                                 num_per_image=math.ceil(args.pool_size / num_real),
                                 box_repair=dict(min_confidence=args.head_min_confidence),
                                 attribute_guidance_scale=attribute_guidance(args, mode))
-             for mode in modes}
+             for mode in pool_modes(args, num_real)}
     epochs = max(args.trainability_epochs, math.ceil(args.min_iters / iterations_per_epoch(num_real, batch_size)))
     return Regime(num_real, train_ann, pools, epochs, iterations_per_epoch(num_real, batch_size))
 
