@@ -75,6 +75,23 @@ def test_detector_configs_are_seeded():
         assert Config.fromfile(path).randomness.seed == 0, path
 
 
+def assigners(train_cfg) -> list:
+    """Every ``assigner`` dict in a detector's ``train_cfg`` (RetinaNet's one, Faster R-CNN's RPN and R-CNN ones)."""
+    found = []
+    for key, value in train_cfg.items() if isinstance(train_cfg, dict) else ():
+        found += [value] if key == 'assigner' else assigners(value)
+    return found
+
+
+def test_detector_configs_ignore_the_ignore_regions():
+    """A repaired synthetic set's unconfirmed objects are ignore regions: no detector config makes them background."""
+    for path in LIBRARY_DETECTOR_CONFIGS + SHAPES_DETECTOR_CONFIGS:
+        found = assigners(Config.fromfile(path).model.train_cfg)
+        assert found and all(assigner.ignore_iof_thr == 0.5 for assigner in found), path
+    two_stage = Config.fromfile(os.path.join(CONFIGS, 'detector', 'faster-rcnn_r50_fpn_8xb2-6e_coco-detdiffusion.py'))
+    assert len(assigners(two_stage.model.train_cfg)) == 2  # the RPN's and the R-CNN's
+
+
 def epoch_config(max_epochs=12, val_interval=12, checkpoint_interval=1) -> Config:
     return Config(dict(
         max_epochs=max_epochs,

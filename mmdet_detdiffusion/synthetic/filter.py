@@ -9,7 +9,8 @@ is found when that score exceeds ``score_thr``, and an image's *agreement* is it
 - ``min_agreement``: images below it are dropped;
 - ``ignore_unfound``: the boxes not found are kept but marked ``iscrowd = 1``, which mmdet's ``CocoDataset``
   reads as ``ignore_flag = 1``: no penalty for a detection there in COCO evaluation, and no loss in training where
-  the assigner's ``ignore_iof_thr`` is set (mmdet's default -1 makes them background);
+  the assigner's ``ignore_iof_thr`` is set (this package's detector configs: 0.5; mmdet's default -1 makes them
+  background);
 - ``relabel``: besides, each found box is replaced by the prediction that found it (``'replace'``), or by the mean
   of the two (``'fuse'``; box repair, :func:`~mmdet_detdiffusion.synthetic.box_repair.relabel_boxes`;
   ``layout_bbox`` keeps the layout's), and every image records its ``box_source``: ``'detector'``, or the set's
