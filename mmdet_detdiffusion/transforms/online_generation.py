@@ -17,12 +17,14 @@ training data's ``min_box_area_ratio`` is left out of the prompt, and the prompt
 tokens and the export's ``max_objects`` allow. The other boxes stay in ``gt_bboxes`` with ``gt_ignore_flags``
 set, so the detector neither learns them as objects nor as background. When the filtered boxes cover less than
 ``min_object_area_ratio`` of the image, or none is left (training would have dropped the image), the real
-image is kept, with all its labels.
+image is kept, with all its labels. With ``box_source='head'`` each drawn box becomes the tight box of the mask the
+perception head predicts for it, and one whose mask is empty or unsure is ignored too
+(:mod:`~mmdet_detdiffusion.synthetic.box_repair`), as ``tools/generate.py --box-source head`` labels.
 
 Generations are cached on disk under a key of (generator, image, boxes, labels, attributes, settings,
-variant): ``KEY.png`` and ``KEY.json``, the indices of the drawn boxes (``null``: the real image is kept),
-written last so that it marks a finished entry (an image without one, as earlier versions cached, is made
-again); later epochs read them back. ``num_variants`` > 1 keeps several generations per image.
+variant): ``KEY.png`` and ``KEY.json``, the indices of the drawn boxes (``null``: the real image is kept), their
+label boxes and which of them are ignored, written last so that it marks a finished entry (an image without one is
+made again); later epochs read them back. ``num_variants`` > 1 keeps several generations per image.
 
 Processes and devices: the pipeline is loaded lazily in the process that first needs it and never
 pickled, so every DataLoader worker loads its own. CUDA cannot be used in workers forked from a
@@ -36,7 +38,7 @@ import json
 import multiprocessing
 import os
 import zlib
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -48,6 +50,7 @@ from mmdet.registry import TRANSFORMS
 from mmdet_detdiffusion.generator.export import generator_identity
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
 from mmdet_detdiffusion.layout.attributes import ATTR_NAMES, GENERATION_MODES, HARD, MODE_ORIGINAL, NO_ATTR_CODE
+from mmdet_detdiffusion.synthetic.box_repair import GENERATED_BOX_SOURCES
 from mmdet_detdiffusion.synthetic.render import Rendering, render_layouts
 from mmdet_detdiffusion.utils.fileio import atomic_write_bytes, atomic_write_json
 
@@ -62,6 +65,18 @@ def key_seed(key: str) -> int:
     return zlib.crc32(key.encode()) & 0x7FFFFFFF
 
 
+def with_boxes(boxes, indices: np.ndarray, new: np.ndarray):
+    """A copy of ``boxes`` (mmdet's ``HorizontalBoxes`` or an ``(N, 4)`` array, xyxy pixels) with the rows
+    ``indices`` replaced by ``new`` ``(len(indices), 4)``."""
+    if hasattr(boxes, 'tensor'):
+        boxes = boxes.clone()
+        boxes.tensor[torch.as_tensor(indices, dtype=torch.long)] = torch.as_tensor(new, dtype=boxes.tensor.dtype)
+        return boxes
+    boxes = np.array(boxes, dtype=np.float32).reshape(-1, 4)
+    boxes[indices] = new
+    return boxes
+
+
 @TRANSFORMS.register_module()
 class DetDiffusionGenerate(BaseTransform):
     """Online DetDiffusion generation inside an mmdet pipeline (see module docstring).
@@ -73,6 +88,9 @@ class DetDiffusionGenerate(BaseTransform):
         attr_mode: ``'hard'``, ``'easy'`` or ``'original'`` (needs ``LoadPerceptionAttributes`` first).
         num_variants: generations kept per image; one is picked at random each time.
         num_inference_steps / guidance_scale / attribute_guidance_scale: pipeline settings.
+        box_source: ``'layout'`` (a drawn box keeps its box) or ``'head'`` (the perception head's mask box; unsure
+            masks are ignored); box_repair: ``mask_thr`` / ``min_confidence`` of
+            :func:`~mmdet_detdiffusion.synthetic.box_repair.mask_box` with ``'head'``.
         sampler: a name of ``SAMPLERS`` to sample with; ``None``: the export's saved scheduler.
         seed: base seed; each (image, variant) gets its own fixed seed.
         device: ``'auto'`` (see module docstring), ``'cpu'`` or ``'cuda'``.
@@ -81,10 +99,13 @@ class DetDiffusionGenerate(BaseTransform):
 
     def __init__(self, generator: str, cache_dir: str, prob: float = 0.5, attr_mode: str = HARD,
                  num_variants: int = 1, num_inference_steps: int = 25, guidance_scale: float = 5.0,
-                 attribute_guidance_scale: float = 0.0, sampler: Optional[str] = None, seed: int = 0,
+                 attribute_guidance_scale: float = 0.0, sampler: Optional[str] = None,
+                 box_source: str = 'layout', box_repair: Optional[dict] = None, seed: int = 0,
                  device: str = 'auto', classes: Optional[Sequence[str]] = None):
         if attr_mode not in GENERATION_MODES:
             raise ValueError(f'attr_mode must be one of {GENERATION_MODES}, got {attr_mode!r}')
+        if box_source not in GENERATED_BOX_SOURCES:
+            raise ValueError(f'box_source must be one of {GENERATED_BOX_SOURCES}, got {box_source!r}')
         if not os.path.isdir(generator):
             raise FileNotFoundError(f'DetDiffusionGenerate: generator folder {generator} does not exist')
         self.generator = generator
@@ -93,7 +114,9 @@ class DetDiffusionGenerate(BaseTransform):
         self.cache_dir = cache_dir
         self.num_variants = num_variants
         self.settings = dict(num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
-                             attribute_guidance_scale=attribute_guidance_scale, sampler=sampler)
+                             attribute_guidance_scale=attribute_guidance_scale, sampler=sampler,
+                             box_source=box_source,
+                             box_repair=dict(box_repair or {}) if box_source == 'head' else None)
         self.seed = seed
         self.device = device
         self.classes = tuple(classes) if classes is not None else None
@@ -160,27 +183,32 @@ class DetDiffusionGenerate(BaseTransform):
 
     def generate(self, layout: dict, size: Tuple[int, int], key: str) -> Optional[Rendering]:
         """The generation of ``layout`` (pixel boxes of ``size``, (height, width)) as a BGR uint8 image of
-        ``size`` with its drawn boxes, or ``None`` when the export's data filters drop the layout."""
+        ``size`` with its drawn boxes and their labels, or ``None`` when the export's data filters drop the
+        layout."""
         pipe = self.pipeline()
         return render_layouts(pipe, [dict(layout, image_size=size)], [key_seed(key)], self.attr_mode,
                               filters=pipe.config.data_filters, **self.settings)[0]
 
     def _cached_or_generated(self, layout: dict, size: Tuple[int, int], key: str
-                             ) -> Tuple[Optional[List[int]], Optional[np.ndarray]]:
-        """``(drawn, image)``: the indices of the layout's drawn boxes (``None``: the layout is dropped) and,
-        when generated now, the image (``None`` when it is read from the cache)."""
+                             ) -> Tuple[Optional[dict], Optional[np.ndarray]]:
+        """``(entry, image)``: ``drawn``, the indices of the layout's drawn boxes, with their label ``boxes``
+        (xyxy pixels) and ``ignored`` flags (``None``: the layout is dropped), and, when generated now, the image
+        (``None`` when it is read from the cache)."""
         base = self.cache_entry(key)
         try:  # the record is written after the image: it exists only for a finished entry
             with open(base + '.json') as f:
-                return json.load(f)['drawn'], None
+                record = json.load(f)
+            return (record if record['drawn'] is not None else None), None
         except FileNotFoundError:
             pass
         rendering = self.generate(layout, size, key)
-        if rendering is not None:
-            atomic_write_bytes(cv2.imencode('.png', rendering.image)[1].tobytes(), base + '.png')
-        drawn = None if rendering is None else rendering.drawn
-        atomic_write_json(dict(drawn=drawn), base + '.json')  # last: it marks the entry finished
-        return drawn, None if rendering is None else rendering.image
+        if rendering is None:
+            atomic_write_json(dict(drawn=None), base + '.json')
+            return None, None
+        atomic_write_bytes(cv2.imencode('.png', rendering.image)[1].tobytes(), base + '.png')
+        record = dict(drawn=rendering.drawn, boxes=rendering.boxes.tolist(), ignored=rendering.ignored)
+        atomic_write_json(record, base + '.json')  # last: it marks the entry finished
+        return record, rendering.image
 
     def transform(self, results: dict) -> dict:
         if self.prob <= 0 or np.random.rand() >= self.prob:
@@ -191,13 +219,16 @@ class DetDiffusionGenerate(BaseTransform):
         variant = int(np.random.randint(self.num_variants)) if self.num_variants > 1 else 0
         key = self.cache_key(results, boxes, labels, attrs, variant)
         layout = dict(boxes=boxes.tolist(), labels=labels.tolist(), attrs=[ATTR_NAMES[int(a)] for a in attrs])
-        drawn, image = self._cached_or_generated(layout, self._size(results), key)
-        if drawn is None:  # training would have dropped this image: keep it real, with all its labels
+        entry, image = self._cached_or_generated(layout, self._size(results), key)
+        if entry is None:  # training would have dropped this image: keep it real, with all its labels
             return results
+        drawn = active[entry['drawn']]
         ignored = self._ignored(results).copy()
         # a box not drawn may or may not show something there: neither an object nor background to learn
-        ignored[np.delete(active, drawn)] = True
+        ignored[np.delete(active, entry['drawn'])] = True
+        ignored[drawn[np.asarray(entry['ignored'], dtype=bool)]] = True  # no sure mask of it
         results['gt_ignore_flags'] = ignored
+        results['gt_bboxes'] = with_boxes(results['gt_bboxes'], drawn, np.asarray(entry['boxes'], np.float32))
         path = self.cache_entry(key) + '.png'
         results['ori_img_path'] = results.get('img_path')
         results['detdiffusion_generated'] = True

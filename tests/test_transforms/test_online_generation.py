@@ -90,16 +90,17 @@ def test_a_box_the_data_filters_drop_is_ignored_online_and_absent_offline(filter
     assert [a['category_id'] for a in written] == [0, 2]
 
 
-@pytest.mark.parametrize('attribute_guidance_scale', [0.0, 1.5])
-def test_online_and_offline_generations_agree(filtered_export, tmp_path, attribute_guidance_scale):
+@pytest.mark.parametrize('attribute_guidance_scale, box_source', [(0.0, 'layout'), (1.5, 'layout'), (0.0, 'head')])
+def test_online_and_offline_generations_agree(filtered_export, tmp_path, attribute_guidance_scale, box_source):
     from mmdet_detdiffusion.synthetic.plan import WorkItem
     from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
+    labels = dict(box_source=box_source, box_repair=dict(min_confidence=0.0) if box_source == 'head' else None)
     transform = DetDiffusionGenerate(filtered_export, str(tmp_path / 'cache'), **SETTINGS,
-                                     attribute_guidance_scale=attribute_guidance_scale)
+                                     attribute_guidance_scale=attribute_guidance_scale, **labels)
     online = transform(layout_results(BOXES, LABELS))
     pipe = transform.pipeline()
     writer = SyntheticDatasetWriter(pipe, str(tmp_path / 'offline'), 'hard', num_inference_steps=2, guidance_scale=2.0,
-                                    attribute_guidance_scale=attribute_guidance_scale)
+                                    attribute_guidance_scale=attribute_guidance_scale, **labels)
     source = dict(id=1, file_name='image.png', width=SIZE, height=SIZE)
     item = WorkItem(index=0, file_name='image_hard_0.png', source=source,
                     boxes=tuple(tuple(float(v) for v in box) for box in BOXES), category_ids=tuple(LABELS),
@@ -110,9 +111,37 @@ def test_online_and_offline_generations_agree(filtered_export, tmp_path, attribu
     assert np.ptp(offline) > 10, 'a generated image, not a blank one'
     assert np.array_equal(cv2.imread(online['img_path']), offline)
     active = ~online['gt_ignore_flags']
-    boxes = [[x, y, x + w, y + h] for x, y, w, h in (a['bbox'] for a in record['annotations'])]
-    assert boxes == online['gt_bboxes'][active].tolist()
-    assert [a['category_id'] for a in record['annotations']] == online['gt_bboxes_labels'][active].tolist()
+    objects = [a for a in record['annotations'] if not a.get('iscrowd')]  # offline, an ignore region is a crowd
+    boxes = [[x, y, x + w, y + h] for x, y, w, h in (a['bbox'] for a in objects)]
+    np.testing.assert_allclose(online['gt_bboxes'][active], np.array(boxes, np.float32).reshape(-1, 4))
+    assert [a['category_id'] for a in objects] == online['gt_bboxes_labels'][active].tolist()
+    if box_source == 'head':
+        assert len(objects) == 2, 'both drawn boxes have a mask box'
+        assert not np.allclose(online['gt_bboxes'][active], np.array(BOXES, np.float32)[[0, 2]]), 'repaired boxes'
+    again = DetDiffusionGenerate(filtered_export, str(tmp_path / 'cache'), **SETTINGS,
+                                 attribute_guidance_scale=attribute_guidance_scale, **labels)
+    cached = again(layout_results(BOXES, LABELS))  # from the cache: the same labels, no pipeline loaded
+    assert again._pipe is None and np.array_equal(cached['gt_bboxes'], online['gt_bboxes'])
+    assert np.array_equal(cached['gt_ignore_flags'], online['gt_ignore_flags'])
+
+
+def test_a_drawn_box_without_a_sure_mask_is_ignored_online(filtered_export, tmp_path):
+    transform = DetDiffusionGenerate(filtered_export, str(tmp_path), **SETTINGS, box_source='head',
+                                     box_repair=dict(min_confidence=1.0))  # no mask is that sure
+    results = transform(layout_results(BOXES, LABELS))
+    assert results['detdiffusion_generated'] and results['gt_ignore_flags'].all()
+    np.testing.assert_array_equal(results['gt_bboxes'], np.array(BOXES, np.float32))  # their layout boxes
+
+
+def test_head_boxes_replace_rows_of_mmdets_box_type():
+    from mmdet.structures.bbox import HorizontalBoxes
+
+    from mmdet_detdiffusion.transforms.online_generation import with_boxes
+    boxes = HorizontalBoxes(np.array(BOXES, np.float32))
+    replaced = with_boxes(boxes, np.array([0, 2]), np.array([[11, 12, 60, 65], [81, 22, 118, 58]], np.float32))
+    assert isinstance(replaced, HorizontalBoxes)
+    assert replaced.tensor.tolist() == [[11, 12, 60, 65], BOXES[1], [81, 22, 118, 58]]
+    assert boxes.tensor.tolist() == BOXES, 'the input is left as it was'
 
 
 def test_a_layout_the_data_filters_drop_keeps_the_real_image(tiny_generator_export, tmp_path):
