@@ -171,6 +171,8 @@ def test_study_runs_every_regime_and_arm_and_writes_the_metrics_schema(tmp_path)
     assert all({'ap75_ratio', 'median_iou_drawn'} == set(m) for m in metrics['box_repair'].values())
     pool = json.load(open(tmp_path / 'regime_5' / 'pool_hard' / 'annotations.json'))
     assert pool['detdiffusion']['box_source'] == 'head' and pool['detdiffusion']['num_per_image'] == 2
+    easy = json.load(open(tmp_path / 'regime_10' / 'pool_easy' / 'annotations.json'))
+    assert pool['detdiffusion']['attribute_guidance_scale'] == easy['detdiffusion']['attribute_guidance_scale'] == 2.0
     curve = json.load(open(tmp_path / 'regime_5' / 'curves' / 'real_plus_instance_paste' / 'seed1' / 'val_curve.json'))
     assert [p['iter'] for p in curve] == [2, 4]
     report = open(tmp_path / 'report.md').read()

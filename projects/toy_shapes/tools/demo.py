@@ -62,9 +62,9 @@ from mmdet_detdiffusion.utils.fileio import atomic_write_json
 from mmdet_detdiffusion.visualization import draw_annotated, save_bar_chart, save_image, tile_grid
 from projects.toy_shapes.toy_shapes.box_repair_measure import measure_box_repair
 from projects.toy_shapes.toy_shapes.shapes import COLOUR_SCHEMES, DEMO_SHAPES
-from projects.toy_shapes.toy_shapes.toy_loop import (GENERATOR_CONFIG, MAP_KEY, Steps, attribute_guidance,
-                                                     base_pipeline, coco_set, detector_config, detector_labeler,
-                                                     final_checkpoint, finetune_generator, first_images, generate_set,
+from projects.toy_shapes.toy_shapes.toy_loop import (GENERATOR_CONFIG, MAP_KEY, Steps, base_pipeline, coco_set,
+                                                     detector_config, detector_labeler, final_checkpoint,
+                                                     finetune_generator, first_images, generate_set,
                                                      hard_vs_easy_recall, label_boxes, loop_paths, make_shapes_data,
                                                      synthetic_dataset, toy_loop_parser, train_curve, train_detector,
                                                      val_set, write_images)
@@ -85,6 +85,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--trainability-modes', nargs='+', choices=GENERATION_MODES, default=[HARD, EASY],
                         help='trainability: a real + synthetic arm per generation mode (make study compares the '
                              'modes\' pools too)')
+    parser.add_argument('--attribute-guidance-scale', type=float, default=2.0,
+                        help='attribute guidance of the hard and easy generations (recall, trainability), an addition '
+                             'to the paper\'s sampler (0: without; DetDiffusionPipeline.__call__). The '
+                             'original-mode generations (fidelity, box repair) sample without it')
     parser.add_argument('--score-thr', type=float, default=DEFAULT_SCORE_THR, help='gamma')
     parser.add_argument('--iou-thr', type=float, default=DEFAULT_IOU_THR, help='beta')
     parser.add_argument('--match-class', action='store_true',
@@ -99,6 +103,12 @@ def parse_args() -> argparse.Namespace:
                      f'need 0 < --fidelity-layouts <= --recall-layouts <= --num-val, got {args.fidelity_layouts}, '
                      f'{args.recall_layouts}, {args.num_val}')
     return args
+
+
+def attribute_guidance(args: argparse.Namespace, mode: str) -> float:
+    """The attribute guidance scale of the demo's ``mode`` generations: ``--attribute-guidance-scale`` for hard and
+    easy, none for original (the fidelity and box-repair sets sample as the paper does)."""
+    return args.attribute_guidance_scale if mode in (HARD, EASY) else 0.0
 
 
 def generate_sets(args: argparse.Namespace, export_dir: str, val_layouts: str, recall_layouts: str,

@@ -4,8 +4,8 @@ For each regime of ``--regimes`` real training images (the first N of one traini
 rare), the whole loop runs on those N images only: D trains on them and labels their boxes easy/hard, the toy base is
 fine-tuned on them (the base itself is unchanged: its pretraining stream is data the detector never sees), and the
 fine-tuned generator makes a pool of hard images of their layouts, labelled with the perception head's mask boxes
-(``box_source='head'``; rare-class layouts repeated by LVIS repeat factors). Then D's config trains each arm with
-every seed:
+(``box_source='head'``; rare-class layouts repeated by LVIS repeat factors; every pool, of any mode, sampled with
+attribute guidance ``--attribute-guidance-scale``). Then D's config trains each arm with every seed:
 
 - real only: B = 8 real images a batch;
 - real + hard, added: the same 8 real images a batch plus ``--synthetic-per-batch`` pool images (Gen2Det: p = 0.2);
@@ -66,10 +66,10 @@ from mmdet_detdiffusion.visualization import LineSeries, save_line_chart
 from projects.toy_shapes.toy_shapes.box_repair_measure import REPAIR_METHODS, measure_box_repair
 from projects.toy_shapes.toy_shapes.shapes import DEMO_SHAPES, SHAPES_CLASSES
 from projects.toy_shapes.toy_shapes.toy_loop import (DETECTOR_CONFIG, GENERATOR_CONFIG, MAP_KEY, TRAIN_ANN, Steps,
-                                                     attribute_guidance, detector_config, final_checkpoint,
-                                                     finetune_generator, first_images, generate_set, label_boxes,
-                                                     loop_paths, make_shapes_data, synthetic_dataset, toy_loop_parser,
-                                                     train_curve, train_detector)
+                                                     detector_config, final_checkpoint, finetune_generator,
+                                                     first_images, generate_set, label_boxes, loop_paths,
+                                                     make_shapes_data, synthetic_dataset, toy_loop_parser, train_curve,
+                                                     train_detector)
 
 # metrics.json key -> the name in the report, of the arms every regime has
 ARMS = {'real_only': REAL_ONLY, 'hard_added': 'real + hard, added',
@@ -123,6 +123,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--head-min-confidence', type=float, default=DEFAULT_MIN_CONFIDENCE,
                         help='pool: an object whose mask\'s mean probability is lower becomes an ignore region '
                              '(synthetic/box_repair.mask_box)')
+    parser.add_argument('--attribute-guidance-scale', type=float, default=2.0,
+                        help='attribute guidance of every pool, an addition to the paper\'s sampler (0: without; '
+                             'DetDiffusionPipeline.__call__): the modes are compared with one sampler')
     parser.add_argument('--paste-max', type=int, default=2, help='instance paste: at most this many objects an image')
     parser.add_argument('--arms', nargs='+', choices=ARM_KEYS, default=list(ARM_KEYS),
                         help='the arms to train, by metrics.json key (real only, the baseline, always trains; '
@@ -188,7 +191,7 @@ def prepare_regime(args: argparse.Namespace, num_real: int, data_root: str, work
                                 dict(repeat_thr=args.repeat_thr), box_source='head',
                                 num_per_image=math.ceil(args.pool_size / num_real),
                                 box_repair=dict(min_confidence=args.head_min_confidence),
-                                attribute_guidance_scale=attribute_guidance(args, mode))
+                                attribute_guidance_scale=args.attribute_guidance_scale)
              for mode in pool_modes(args, num_real)}
     epochs = max(args.trainability_epochs, math.ceil(args.min_iters / iterations_per_epoch(num_real, batch_size)))
     return Regime(num_real, train_ann, pools, epochs, iterations_per_epoch(num_real, batch_size))
@@ -405,7 +408,9 @@ def write_report(args: argparse.Namespace, work_dir: str, data_root: str, result
         'head\'s mask boxes); the same without the synthetic images\' box-regression loss; the same without the loss '
         'of their background anchors (Gen2Det); real + CopyPaste (mmdet\'s, real '
         f'objects: the control); real + instance paste (1 to {args.paste_max} pool objects cut by their masks onto '
-        'every real image), in the largest regime also from pools of the other generation modes. Gain: the mean of '
+        'every real image), in the largest regime also from pools of the other generation modes. Every pool is '
+        f'sampled with attribute guidance {args.attribute_guidance_scale:g}, one sampler for every mode. Gain: the '
+        'mean of '
         f'the per-seed differences of the best val mAP to real only\'s best {gain_rule(first_gain)}. The best of '
         f'{args.curve_points} validations on the set it is reported on is biased upwards, the more so the noisier '
         'an arm\'s curve, so the gain at the last iteration (the schedule\'s end, no choice) stands beside it. Images '

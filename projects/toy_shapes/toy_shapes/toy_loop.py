@@ -19,7 +19,7 @@ from mmdet_detdiffusion.evaluation.paired_recall import PairedRecall, paired_rec
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
 from mmdet_detdiffusion.hooks.val_curve_hook import CURVE_FILE, load_curve
 from mmdet_detdiffusion.layout.attribute_file import load_coco
-from mmdet_detdiffusion.layout.attributes import EASY, HARD, MODE_ORIGINAL, RECORD_KEY
+from mmdet_detdiffusion.layout.attributes import MODE_ORIGINAL, RECORD_KEY
 from mmdet_detdiffusion.layout.matching import DEFAULT_IOU_THR, DEFAULT_SCORE_THR
 from mmdet_detdiffusion.synthetic.manifest import ANNOTATION_FILE, IMAGES_FOLDER
 from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
@@ -47,10 +47,6 @@ def toy_loop_parser(description: str, work_dir: str) -> argparse.ArgumentParser:
     parser.add_argument('--steps', type=int, default=10, help='denoising steps (DPM-Solver++) for generation')
     parser.add_argument('--guidance-scale', type=float, default=7.5,
                         help="classifier-free guidance scale (diffusers' default)")
-    parser.add_argument('--attribute-guidance-scale', type=float, default=2.0,
-                        help='attribute guidance of the hard and easy generations, an addition to the paper\'s sampler '
-                             '(0: without; DetDiffusionPipeline.__call__); original-mode generations sample without '
-                             'it')
     parser.add_argument('--trainability-epochs', type=int, default=16,
                         help='epochs of real + the largest synthetic set; every trainability arm gets its iterations')
     parser.add_argument('--trainability-workers', type=int, default=2,
@@ -234,12 +230,6 @@ def generate_set(pipe: DetDiffusionPipeline, identity: str, layouts_file: str, m
                                         box_source=box_source, box_repair=box_repair)
         writer.run(load_coco(layouts_file), layouts_file, num_per_image, seed=seed, layout_options=layout_options)
     return folder
-
-
-def attribute_guidance(args: argparse.Namespace, mode: str) -> float:
-    """The attribute guidance scale of ``mode`` generations: ``--attribute-guidance-scale`` for hard and easy, none
-    for original (the attributes D gave, sampled as the paper does)."""
-    return args.attribute_guidance_scale if mode in (HARD, EASY) else 0.0
 
 
 def val_set(mode: str, seed: int) -> str:
