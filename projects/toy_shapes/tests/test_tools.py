@@ -53,6 +53,11 @@ def test_study_trains_the_chosen_arms_beside_real_only(monkeypatch):
     assert [arm.name for arm in arms] == ['real only', 'real + CopyPaste', 'real + instance paste, easy pool']
     assert all(arm.max_iters == 6 for arm in arms)
     assert study['hard_over_modes']({arm.name: {'seeds': [0.5, 0.6]} for arm in arms}) == {}
+    gain = dict(mean=0.1, low=0.0, high=0.2)
+    reports = {5: {'report': {'real only': {}, 'real + CopyPaste': dict(gain=gain)}},
+               25: {'report': {'real only': {}, 'real + CopyPaste': dict(gain=gain),
+                               'real + hard, added': dict(gain=gain)}}}
+    assert list(study['gain_lines'](reports)) == ['real + CopyPaste'], 'the plot holds the arms every regime trained'
     monkeypatch.setattr(sys, 'argv', [tool, '--arms', 'hard_pasted'])
     with pytest.raises(SystemExit):
         study['parse_args']()

@@ -282,13 +282,14 @@ def curve_lines(result: dict) -> Dict[str, LineSeries]:
 
 
 def gain_lines(results: Dict[int, dict]) -> Dict[str, LineSeries]:
-    """Per compared arm, its best-against-best gain over real only against the number of real images."""
+    """Per compared arm that every regime trained, its best-against-best gain over real only against the number of
+    real images."""
     regimes = sorted(results)
     lines = {}
     for name in ARMS.values():
-        if name == REAL_ONLY:
+        if name == REAL_ONLY or any(name not in results[n]['report'] for n in regimes):
             continue
-        gains = [results[n]['report'][name]['gain'] for n in regimes]  # the arms every regime has
+        gains = [results[n]['report'][name]['gain'] for n in regimes]
         lines[name] = LineSeries(regimes, [g['mean'] for g in gains], [g['low'] for g in gains],
                                  [g['high'] for g in gains])
     return lines
