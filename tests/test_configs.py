@@ -77,6 +77,8 @@ def test_detector_configs_are_seeded():
 
 def assigners(train_cfg) -> list:
     """Every ``assigner`` dict in a detector's ``train_cfg`` (RetinaNet's one, Faster R-CNN's RPN and R-CNN ones)."""
+    if isinstance(train_cfg, (list, tuple)):  # Cascade R-CNN's stages
+        return [found for stage in train_cfg for found in assigners(stage)]
     found = []
     for key, value in train_cfg.items() if isinstance(train_cfg, dict) else ():
         found += [value] if key == 'assigner' else assigners(value)

@@ -11,7 +11,7 @@ synthetic = dict(type='CocoDataset', data_root='data/coco_synthetic_hard/', ann_
 # sampler=dict(type='SyntheticRatioSampler', synthetic_ratio=0.3) to train_dataloader.
 train_dataloader = dict(dataset=dict(_delete_=True, type='DetDiffusionDataset',
                                      real={{_base_.train_dataloader.dataset}}, synthetic=[synthetic]))
-# Ignore regions (iscrowd: the real crowds, and the synthetic boxes a box repair could not confirm) are neither object
-# nor background, as the toy configs train: mmdet's -1 would make a repaired set's unconfirmed objects background.
+# Ignore regions (iscrowd) are neither object nor background: mmdet_detdiffusion/synthetic/box_repair.py says why.
+# A real-only baseline needs the same setting.
 model = dict(train_cfg=dict(rpn=dict(assigner=dict(ignore_iof_thr=0.5)),
                             rcnn=dict(assigner=dict(ignore_iof_thr=0.5))))

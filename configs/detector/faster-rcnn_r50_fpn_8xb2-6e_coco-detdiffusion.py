@@ -4,7 +4,8 @@
 #   python tools/generate.py GEN_DIR --ann-file data/coco/annotations/instances_train2017_pa_attr.json \
 #       --out data/coco_synthetic_hard --attr-mode hard --min-objects 3 --max-objects 8
 # Learning-rate steps at epochs 4 and 5 are 1x's (8 and 11 of 12) scaled to 6 epochs: our choice, no source
-# gives the paper's. Compare with a real-only detector trained for the same number of iterations.
+# gives the paper's. Compare with a real-only detector trained for the same number of iterations, with the same
+# ignore_iof_thr (see the 1x config).
 _base_ = './faster-rcnn_r50_fpn_8xb2-1x_coco-detdiffusion.py'
 
 max_epochs = 6

@@ -7,6 +7,6 @@ synthetic = dict(type='CocoDataset', data_root='data/coco_synthetic_hard/', ann_
                  data_prefix=dict(img='images/'))
 train_dataloader = dict(dataset=dict(_delete_=True, type='DetDiffusionDataset',
                                      real={{_base_.train_dataloader.dataset}}, synthetic=[synthetic]))
-# Ignore regions (iscrowd: the real crowds, and the synthetic boxes a box repair could not confirm) are neither object
-# nor background, as the toy configs train: mmdet's -1 would make a repaired set's unconfirmed objects background.
+# Ignore regions (iscrowd) are neither object nor background: mmdet_detdiffusion/synthetic/box_repair.py says why.
+# A real-only baseline needs the same setting.
 model = dict(train_cfg=dict(assigner=dict(ignore_iof_thr=0.5)))

@@ -18,7 +18,8 @@ layout box as label teaches a detector loose boxes (low AP75). Three repairs, ea
   (the toy: median IoU with the drawn boxes 0.81 for each, 0.86 for the mean; ``docs/results.md``).
 
 An ignore region is ignored in training only where the assigner's ``ignore_iof_thr`` is set (this package's detector
-configs: 0.5): with mmdet's default -1 its anchors are background. COCO evaluation ignores detections in it.
+configs: 0.5): with mmdet's default -1 its anchors are background, and an object the repair could not confirm would be
+taught as background. COCO evaluation ignores detections in it.
 
 Boxes are xyxy pixels of the image they label, in COCO's convention (pixel ``i`` spans ``[i, i + 1)``): the masks the
 head learns from are pycocotools' rasterisations of the annotated polygons, whose pixels span the annotated boxes.

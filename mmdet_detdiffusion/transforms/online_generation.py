@@ -38,7 +38,7 @@ import json
 import multiprocessing
 import os
 import zlib
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -46,6 +46,7 @@ import torch
 import torch.utils.data
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
+from mmdet.structures.bbox import BaseBoxes
 
 from mmdet_detdiffusion.generator.export import generator_identity
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
@@ -65,9 +66,10 @@ def key_seed(key: str) -> int:
     return zlib.crc32(key.encode()) & 0x7FFFFFFF
 
 
-def with_boxes(boxes, indices: np.ndarray, new: np.ndarray):
-    """A copy of ``boxes`` (mmdet's ``HorizontalBoxes`` or an ``(N, 4)`` array, xyxy pixels) with the rows
-    ``indices`` replaced by ``new`` ``(len(indices), 4)``."""
+def with_boxes(boxes: Union[np.ndarray, BaseBoxes], indices: np.ndarray, new: np.ndarray
+               ) -> Union[np.ndarray, BaseBoxes]:
+    """A copy of ``boxes`` (mmdet's ``HorizontalBoxes``, or an ``(N, 4)`` array: a float32 one comes back), xyxy
+    pixels, with the rows ``indices`` replaced by ``new`` ``(len(indices), 4)``."""
     if hasattr(boxes, 'tensor'):
         boxes = boxes.clone()
         boxes.tensor[torch.as_tensor(indices, dtype=torch.long)] = torch.as_tensor(new, dtype=boxes.tensor.dtype)
@@ -228,7 +230,8 @@ class DetDiffusionGenerate(BaseTransform):
         ignored[np.delete(active, entry['drawn'])] = True
         ignored[drawn[np.asarray(entry['ignored'], dtype=bool)]] = True  # no sure mask of it
         results['gt_ignore_flags'] = ignored
-        results['gt_bboxes'] = with_boxes(results['gt_bboxes'], drawn, np.asarray(entry['boxes'], np.float32))
+        results['gt_bboxes'] = with_boxes(results['gt_bboxes'], drawn,
+                                          np.asarray(entry['boxes'], np.float32).reshape(-1, 4))
         path = self.cache_entry(key) + '.png'
         results['ori_img_path'] = results.get('img_path')
         results['detdiffusion_generated'] = True

@@ -94,13 +94,14 @@ def test_a_box_the_data_filters_drop_is_ignored_online_and_absent_offline(filter
 def test_online_and_offline_generations_agree(filtered_export, tmp_path, attribute_guidance_scale, box_source):
     from mmdet_detdiffusion.synthetic.plan import WorkItem
     from mmdet_detdiffusion.synthetic.writer import SyntheticDatasetWriter
-    labels = dict(box_source=box_source, box_repair=dict(min_confidence=0.0) if box_source == 'head' else None)
+    head_options = dict(box_source=box_source,
+                        box_repair=dict(min_confidence=0.0) if box_source == 'head' else None)
     transform = DetDiffusionGenerate(filtered_export, str(tmp_path / 'cache'), **SETTINGS,
-                                     attribute_guidance_scale=attribute_guidance_scale, **labels)
+                                     attribute_guidance_scale=attribute_guidance_scale, **head_options)
     online = transform(layout_results(BOXES, LABELS))
     pipe = transform.pipeline()
     writer = SyntheticDatasetWriter(pipe, str(tmp_path / 'offline'), 'hard', num_inference_steps=2, guidance_scale=2.0,
-                                    attribute_guidance_scale=attribute_guidance_scale, **labels)
+                                    attribute_guidance_scale=attribute_guidance_scale, **head_options)
     source = dict(id=1, file_name='image.png', width=SIZE, height=SIZE)
     item = WorkItem(index=0, file_name='image_hard_0.png', source=source,
                     boxes=tuple(tuple(float(v) for v in box) for box in BOXES), category_ids=tuple(LABELS),
@@ -119,7 +120,7 @@ def test_online_and_offline_generations_agree(filtered_export, tmp_path, attribu
         assert len(objects) == 2, 'both drawn boxes have a mask box'
         assert not np.allclose(online['gt_bboxes'][active], np.array(BOXES, np.float32)[[0, 2]]), 'repaired boxes'
     again = DetDiffusionGenerate(filtered_export, str(tmp_path / 'cache'), **SETTINGS,
-                                 attribute_guidance_scale=attribute_guidance_scale, **labels)
+                                 attribute_guidance_scale=attribute_guidance_scale, **head_options)
     cached = again(layout_results(BOXES, LABELS))  # from the cache: the same labels, no pipeline loaded
     assert again._pipe is None and np.array_equal(cached['gt_bboxes'], online['gt_bboxes'])
     assert np.array_equal(cached['gt_ignore_flags'], online['gt_ignore_flags'])
@@ -127,10 +128,21 @@ def test_online_and_offline_generations_agree(filtered_export, tmp_path, attribu
 
 def test_a_drawn_box_without_a_sure_mask_is_ignored_online(filtered_export, tmp_path):
     transform = DetDiffusionGenerate(filtered_export, str(tmp_path), **SETTINGS, box_source='head',
-                                     box_repair=dict(min_confidence=1.0))  # no mask is that sure
+                                     box_repair=dict(min_confidence=1.0))  # the untrained head is never that sure
     results = transform(layout_results(BOXES, LABELS))
     assert results['detdiffusion_generated'] and results['gt_ignore_flags'].all()
     np.testing.assert_array_equal(results['gt_bboxes'], np.array(BOXES, np.float32))  # their layout boxes
+
+
+def test_head_boxes_land_on_the_rows_of_the_drawn_boxes(filtered_export, tmp_path):
+    """An ignored input box and a filtered one shift the drawn boxes' rows: only those rows get mask boxes."""
+    transform = DetDiffusionGenerate(filtered_export, str(tmp_path), **SETTINGS, box_source='head',
+                                     box_repair=dict(min_confidence=0.0))
+    results = transform(layout_results(BOXES, LABELS, ignored=[True, False, False]))
+    # box 0 was ignored, box 1 is under the export's filter: box 2 alone is drawn and relabelled
+    assert results['gt_ignore_flags'].tolist() == [True, True, False]
+    np.testing.assert_array_equal(results['gt_bboxes'][:2], np.array(BOXES[:2], np.float32))
+    assert not np.allclose(results['gt_bboxes'][2], BOXES[2]), 'its mask box'
 
 
 def test_head_boxes_replace_rows_of_mmdets_box_type():

@@ -178,6 +178,7 @@ def test_study_runs_every_regime_and_arm_and_writes_the_metrics_schema(tmp_path)
     assert pool['detdiffusion']['box_source'] == 'head' and pool['detdiffusion']['num_per_image'] == 2
     easy = json.load(open(tmp_path / 'regime_10' / 'pool_easy' / 'annotations.json'))
     assert pool['detdiffusion']['attribute_guidance_scale'] == easy['detdiffusion']['attribute_guidance_scale'] == 2.0
+    assert not (tmp_path / 'regime_10' / 'pool_original').exists(), 'no pool for an arm not chosen'
     curve = json.load(open(tmp_path / 'regime_5' / 'curves' / 'real_plus_instance_paste' / 'seed1' / 'val_curve.json'))
     assert [p['iter'] for p in curve] == [2, 4]
     report = open(tmp_path / 'report.md').read()

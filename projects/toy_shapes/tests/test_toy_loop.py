@@ -62,12 +62,14 @@ def test_label_boxes_writes_the_labeling_record_once(trained_retinanet, shapes_r
     with pytest.raises(ValueError, match=r'images \d+ \(now 3\)'):
         label_boxes(runner, fewer, 'missing/', attr_file)
     # ... and of the same images, not only as many
-    other = json.load(open(shapes_root + 'annotations/val.json'))
+    with open(shapes_root + 'annotations/val.json') as f:
+        other = json.load(f)
     old_id, new_id = other['images'][0]['id'], max(image['id'] for image in other['images']) + 1
     other['images'][0]['id'] = new_id
     for ann in other['annotations']:
         ann['image_id'] = new_id if ann['image_id'] == old_id else ann['image_id']
     other_file = str(tmp_path / 'other.json')
-    json.dump(other, open(other_file, 'w'))
+    with open(other_file, 'w') as f:
+        json.dump(other, f)
     with pytest.raises(ValueError, match=r'attrs.json labels other images than .*other.json: 1 of its image ids'):
         label_boxes(runner, other_file, 'missing/', attr_file)
