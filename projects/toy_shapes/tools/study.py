@@ -29,7 +29,8 @@ Writes ``report.md``, ``metrics.json`` (``regimes.<n>.arms.<arm>``, ``regimes.<n
 ``regimes.<n>.final_gain.<arm>`` at the last iteration, ``regimes.<n>.hard_over_mode.<mode>``: paste from the hard
 pool minus paste from another, ``box_repair.<method>``), one learning-curve plot per regime and the gain against the
 number of real images. Finished steps and runs are reused on a rerun; ``--arms`` trains some of the arms. The defaults
-(3 regimes, 4 seeds, 6 validations a run) are sized to finish within an hour on 2 CPU cores (about 50 minutes).
+(3 regimes, 4 seeds, 6 validations a run) were sized to finish within an hour on 2 CPU cores; with every pool
+sampled with attribute guidance a fresh clone took 62 minutes, partly beside tests (docs/results.md).
 
 Example::
 
