@@ -37,6 +37,15 @@ DEFAULT_MASK_THR = 0.5
 DEFAULT_MIN_CONFIDENCE = 0.6
 
 
+def box_labelling(box_source: str, box_repair: Optional[Mapping[str, float]] = None) -> dict:
+    """``{box_source, box_repair}`` as generation records and applies them: ``box_repair`` (the settings of
+    :func:`mask_box`) only with ``box_source='head'``, else ``None``; raises on a source generation cannot label
+    with."""
+    if box_source not in GENERATED_BOX_SOURCES:
+        raise ValueError(f'box_source must be one of {GENERATED_BOX_SOURCES}, got {box_source!r}')
+    return dict(box_source=box_source, box_repair=dict(box_repair or {}) if box_source == 'head' else None)
+
+
 def mask_box(probs: np.ndarray, mask_thr: float = DEFAULT_MASK_THR, min_confidence: float = DEFAULT_MIN_CONFIDENCE
              ) -> Optional[np.ndarray]:
     """The tight xyxy pixel box of the pixels of ``probs`` ``(H, W)`` (mask probabilities) above ``mask_thr``, or

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from mmdet_detdiffusion.generator.sampling import sampler_name
 from mmdet_detdiffusion.layout.attributes import ATTR_KEY, HARD, MODE_ORIGINAL, RECORD_KEY
 from mmdet_detdiffusion.layout.inputs import MissingAttributesWarning, count_unlabelled
-from mmdet_detdiffusion.synthetic.box_repair import GENERATED_BOX_SOURCES, mask_rle
+from mmdet_detdiffusion.synthetic.box_repair import box_labelling, mask_rle
 from mmdet_detdiffusion.synthetic.manifest import IMAGES_FOLDER, Manifest, assemble_coco, load_done, write_coco
 from mmdet_detdiffusion.synthetic.plan import WorkItem, class_counts, plan_items, plan_summary, shard, skipped_reasons
 from mmdet_detdiffusion.synthetic.quotas import histogram_table
@@ -59,8 +59,6 @@ class SyntheticDatasetWriter:
                  box_source: str = 'layout', box_repair: Optional[dict] = None):
         if output_size not in OUTPUT_SIZES:
             raise ValueError(f'output_size must be one of {OUTPUT_SIZES}, got {output_size!r}')
-        if box_source not in GENERATED_BOX_SOURCES:
-            raise ValueError(f'box_source must be one of {GENERATED_BOX_SOURCES}, got {box_source!r}')
         self.pipe = pipe
         self.out_dir = out_dir
         self.attr_mode = attr_mode
@@ -68,8 +66,7 @@ class SyntheticDatasetWriter:
         self.batch_size = batch_size
         self.call_kwargs = dict(num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
                                 attribute_guidance_scale=attribute_guidance_scale, sampler=sampler)
-        self.box_settings = dict(box_source=box_source, box_repair=dict(box_repair or {}) if box_source == 'head'
-                                 else None)
+        self.box_settings = box_labelling(box_source, box_repair)
         self.recorded_settings = dict(self.call_kwargs, sampler=sampler or sampler_name(pipe.scheduler),
                                       **self.box_settings)
         self.generator_sha256 = generator_sha256

@@ -51,7 +51,7 @@ from mmdet.structures.bbox import BaseBoxes
 from mmdet_detdiffusion.generator.export import generator_identity
 from mmdet_detdiffusion.generator.pipeline import DetDiffusionPipeline
 from mmdet_detdiffusion.layout.attributes import ATTR_NAMES, GENERATION_MODES, HARD, MODE_ORIGINAL, NO_ATTR_CODE
-from mmdet_detdiffusion.synthetic.box_repair import GENERATED_BOX_SOURCES
+from mmdet_detdiffusion.synthetic.box_repair import box_labelling
 from mmdet_detdiffusion.synthetic.render import Rendering, render_layouts
 from mmdet_detdiffusion.utils.fileio import atomic_write_bytes, atomic_write_json
 
@@ -106,8 +106,6 @@ class DetDiffusionGenerate(BaseTransform):
                  device: str = 'auto', classes: Optional[Sequence[str]] = None):
         if attr_mode not in GENERATION_MODES:
             raise ValueError(f'attr_mode must be one of {GENERATION_MODES}, got {attr_mode!r}')
-        if box_source not in GENERATED_BOX_SOURCES:
-            raise ValueError(f'box_source must be one of {GENERATED_BOX_SOURCES}, got {box_source!r}')
         if not os.path.isdir(generator):
             raise FileNotFoundError(f'DetDiffusionGenerate: generator folder {generator} does not exist')
         self.generator = generator
@@ -117,8 +115,7 @@ class DetDiffusionGenerate(BaseTransform):
         self.num_variants = num_variants
         self.settings = dict(num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
                              attribute_guidance_scale=attribute_guidance_scale, sampler=sampler,
-                             box_source=box_source,
-                             box_repair=dict(box_repair or {}) if box_source == 'head' else None)
+                             **box_labelling(box_source, box_repair))
         self.seed = seed
         self.device = device
         self.classes = tuple(classes) if classes is not None else None
