@@ -58,6 +58,10 @@ def test_study_trains_the_chosen_arms_beside_real_only(monkeypatch):
                25: {'report': {'real only': {}, 'real + CopyPaste': dict(gain=gain),
                                'real + hard, added': dict(gain=gain)}}}
     assert list(study['gain_lines'](reports)) == ['real + CopyPaste'], 'the plot holds the arms every regime trained'
+    monkeypatch.setattr(sys, 'argv', [tool])  # by default, every arm but the loss switches
+    default = [arm.name for arm in study['regime_arms'](study['parse_args'](), regime, real)]
+    assert default == ['real only', 'real + hard, added', 'real + CopyPaste', 'real + instance paste',
+                       'real + instance paste, easy pool']
     monkeypatch.setattr(sys, 'argv', [tool, '--arms', 'hard_pasted'])
     with pytest.raises(SystemExit):
         study['parse_args']()
