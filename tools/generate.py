@@ -114,7 +114,8 @@ def main() -> None:
         pipe, args.out, args.attr_mode, args.output_size, args.batch_size, num_inference_steps=args.steps,
         guidance_scale=args.guidance_scale, attribute_guidance_scale=args.attribute_guidance_scale,
         sampler=args.sampler, generator_sha256=generator_identity(args.generator), box_source=args.box_source,
-        box_repair=dict(mask_thr=args.mask_thr, min_confidence=args.min_mask_confidence))
+        box_repair=dict(mask_thr=args.mask_thr, min_confidence=args.min_mask_confidence)
+        if args.box_source == 'head' else None)
     try:
         path = writer.run(coco, args.ann_file, args.num_per_image, args.seed, args.ext, filters, dict(
             flip_prob=args.flip_prob, max_shift=args.max_shift, repeat_thr=args.repeat_thr))

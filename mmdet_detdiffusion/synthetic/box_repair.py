@@ -39,10 +39,13 @@ DEFAULT_MIN_CONFIDENCE = 0.6
 
 def box_labelling(box_source: str, box_repair: Optional[Mapping[str, float]] = None) -> dict:
     """``{box_source, box_repair}`` as generation records and applies them: ``box_repair`` (the settings of
-    :func:`mask_box`) only with ``box_source='head'``, else ``None``; raises on a source generation cannot label
-    with."""
+    :func:`mask_box`) with ``box_source='head'``, else ``None``; raises on a source generation cannot label with, and
+    on ``box_repair`` given for layout boxes, which it would not change."""
     if box_source not in GENERATED_BOX_SOURCES:
         raise ValueError(f'box_source must be one of {GENERATED_BOX_SOURCES}, got {box_source!r}')
+    if box_source != 'head' and box_repair:
+        raise ValueError(f"box_repair {dict(box_repair)} applies to box_source='head' only, got box_source="
+                         f'{box_source!r}')
     return dict(box_source=box_source, box_repair=dict(box_repair or {}) if box_source == 'head' else None)
 
 

@@ -49,8 +49,9 @@ class SyntheticDatasetWriter:
         generator_sha256: identity of the generator, recorded in every image.
         box_source: ``'layout'``: each object's label is its layout box; ``'head'``: the tight box of the perception
             head's mask of it, or an ignore region (``iscrowd = 1``) where the mask is empty or unsure
-            (:mod:`~mmdet_detdiffusion.synthetic.box_repair`, settings ``box_repair``). Every image records both
-            (``box_source``, ``box_repair``), and every repaired annotation its ``layout_bbox``.
+            (:mod:`~mmdet_detdiffusion.synthetic.box_repair`, settings ``box_repair``, given with ``'head'`` only).
+            Every image records both (``box_source``, ``box_repair``), and every repaired annotation its
+            ``layout_bbox``.
     """
 
     def __init__(self, pipe, out_dir: str, attr_mode: str = HARD, output_size: str = 'source',

@@ -92,7 +92,7 @@ class DetDiffusionGenerate(BaseTransform):
         num_inference_steps / guidance_scale / attribute_guidance_scale: pipeline settings.
         box_source: ``'layout'`` (a drawn box keeps its box) or ``'head'`` (the perception head's mask box; unsure
             masks are ignored); box_repair: ``mask_thr`` / ``min_confidence`` of
-            :func:`~mmdet_detdiffusion.synthetic.box_repair.mask_box` with ``'head'``.
+            :func:`~mmdet_detdiffusion.synthetic.box_repair.mask_box`, with ``'head'`` only.
         sampler: a name of ``SAMPLERS`` to sample with; ``None``: the export's saved scheduler.
         seed: base seed; each (image, variant) gets its own fixed seed.
         device: ``'auto'`` (see module docstring), ``'cpu'`` or ``'cuda'``.

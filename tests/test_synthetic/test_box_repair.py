@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from helpers import head_labelled_set
-from mmdet_detdiffusion.synthetic.box_repair import head_boxes, mask_box, relabel_boxes
+from mmdet_detdiffusion.synthetic.box_repair import box_labelling, head_boxes, mask_box, relabel_boxes
 from mmdet_detdiffusion.synthetic.filter import agreement_filter
 
 LAYOUT = dict(boxes=[[10, 20, 60, 100], [70, 10, 120, 40]], labels=['circle', 'square'], attrs=['easy', 'hard'],
@@ -51,6 +51,16 @@ def test_an_empty_or_unsure_mask_is_an_ignore_region():
         mask_box(unsure, mask_thr=1.0)  # no probability is above 1: every object would be ignored
     with pytest.raises(ValueError, match='2 masks for 1 layout boxes'):
         head_boxes(masks, layout[:1], image_size=(16, 32))
+
+
+def test_box_labelling_keeps_mask_settings_with_head_boxes_and_refuses_them_with_layout_boxes():
+    assert box_labelling('head', dict(min_confidence=0.9)) == dict(box_source='head',
+                                                                   box_repair=dict(min_confidence=0.9))
+    assert box_labelling('layout') == dict(box_source='layout', box_repair=None)
+    with pytest.raises(ValueError, match="box_repair .* box_source='head' only"):
+        box_labelling('layout', dict(min_confidence=0.9))
+    with pytest.raises(ValueError, match='box_source must be one of'):
+        box_labelling('detector')
 
 
 def test_relabel_replaces_found_boxes_and_ignores_the_others():
