@@ -105,17 +105,13 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def attribute_guidance(args: argparse.Namespace, mode: str) -> float:
-    """The attribute guidance scale of the demo's ``mode`` generations: ``--attribute-guidance-scale`` for hard and
-    easy, none for original (the fidelity and box-repair sets sample as the paper does)."""
-    return args.attribute_guidance_scale if mode in (HARD, EASY) else 0.0
-
-
 def generate_sets(args: argparse.Namespace, export_dir: str, val_layouts: str, recall_layouts: str,
                   train_layouts: str, out_root: str) -> Dict[str, str]:
     """Every synthetic set of the demo, ``{name: folder}``: ``val_original_s{first seed}`` and ``base_original`` (the
     toy base) from the fidelity layouts, ``recall_{mode}_s{seed}`` from the recall layouts (hard and easy, every
-    seed; the fidelity layouts come first in them), and ``train_{mode}`` from the training layouts (first seed)."""
+    seed; the fidelity layouts come first in them), and ``train_{mode}`` from the training layouts (first seed).
+    The recall and training sets sample with ``--attribute-guidance-scale``, every mode alike; the fidelity and
+    box-repair sets as the paper does, without it."""
     pipe = DetDiffusionPipeline.from_pretrained(export_dir)
     identity = generator_identity(export_dir)
     first = args.seeds[0]
@@ -127,12 +123,12 @@ def generate_sets(args: argparse.Namespace, export_dir: str, val_layouts: str, r
             name = val_set(mode, seed)
             folders[name] = generate_set(pipe, identity, recall_layouts, mode, seed,
                                          os.path.join(out_root, name) + '/', args.steps, args.guidance_scale,
-                                         attribute_guidance_scale=attribute_guidance(args, mode))
+                                         attribute_guidance_scale=args.attribute_guidance_scale)
     for mode in args.trainability_modes:
         name = f'train_{mode}'
         folders[name] = generate_set(pipe, identity, train_layouts, mode, first, os.path.join(out_root, name) + '/',
                                      args.steps, args.guidance_scale,
-                                     attribute_guidance_scale=attribute_guidance(args, mode))
+                                     attribute_guidance_scale=args.attribute_guidance_scale)
     base = base_pipeline(args.generator_config, args.seed)
     folders['base_original'] = generate_set(base, 'toy base (projects/toy_shapes/assets/toy_shapes_base)',
                                             val_layouts, MODE_ORIGINAL,
@@ -442,8 +438,9 @@ def write_report(args: argparse.Namespace, work_dir: str, labelled: dict, attr_f
         f'- Generator: {os.path.relpath(args.generator_config)}, {args.generator_epochs} epochs from the toy '
         f'base, training {", ".join(Config.fromfile(args.generator_config).model.get("trainable", TRAINABLE_PARTS))}; '
         f'generation with DPM-Solver++ {args.steps} steps, guidance {args.guidance_scale}; the hard and easy '
-        f'generations (recall, trainability) with attribute guidance {args.attribute_guidance_scale:g}, an addition '
-        'to the paper\'s sampler that steers each box away from its opposite attribute '
+        'generations (recall) and every trainability set with attribute guidance '
+        f'{args.attribute_guidance_scale:g}, an addition to the paper\'s sampler that steers each box away from its '
+        'opposite attribute '
         '(`DetDiffusionPipeline.__call__`).',
         f'- Trainability: {num_synthetic} synthetic images per mode ({", ".join(args.trainability_modes)}), one for '
         f'each of the first {num_synthetic} '
