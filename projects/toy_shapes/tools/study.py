@@ -397,9 +397,9 @@ def write_report(args: argparse.Namespace, work_dir: str, data_root: str, result
         winners = {kind: [name for name, entry in result['report'].items()
                           if kind in entry and claims.gain(entry[kind]['low'], entry[kind]['high']).met]
                    for kind in ('gain', 'final_gain')}
-        verdicts.append(f'- {n} real images: ' + (', '.join(winners['gain']) or 'no arm') + ' gains over real only '
-                        'beyond seed noise, best against best; at the last iteration, '
-                        + (', '.join(winners['final_gain']) or 'no arm') + '.')
+        verdicts.append(f'- {n} real images, the arms that gain over real only beyond seed noise. Best against best: '
+                        + ('; '.join(winners['gain']) or 'none') + '. At the last iteration: '
+                        + ('; '.join(winners['final_gain']) or 'none') + '.')
     repair_rows = [[method, f'{repair[method]["median_iou_drawn"]:.3f}', f'{repair[method]["ap75_ratio"]:.2f}x',
                     verdict_cell(claims.box_repair(repair[method]['ap75_ratio'], repair[method]['median_iou_drawn']))]
                    for method in REPAIR_METHODS]
