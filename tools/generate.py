@@ -73,16 +73,29 @@ def parse_args() -> argparse.Namespace:
                         help='labels: the layout boxes, or the tight boxes of the perception head\'s masks at the '
                              'last denoising step (unsure masks: ignore regions; mmdet_detdiffusion/synthetic/'
                              'box_repair.py)')
-    parser.add_argument('--mask-thr', type=float, default=DEFAULT_MASK_THR,
-                        help='--box-source head: mask pixels have a probability above it')
-    parser.add_argument('--min-mask-confidence', type=float, default=DEFAULT_MIN_CONFIDENCE,
-                        help='--box-source head: a mask whose mean probability is lower makes an ignore region')
+    parser.add_argument('--mask-thr', type=float, default=None,
+                        help=f'--box-source head only: mask pixels have a probability above it ({DEFAULT_MASK_THR} if '
+                             'not given)')
+    parser.add_argument('--min-mask-confidence', type=float, default=None,
+                        help='--box-source head only: a mask whose mean probability is lower makes an ignore region '
+                             f'({DEFAULT_MIN_CONFIDENCE} if not given)')
     parser.add_argument('--dtype', choices=['auto', *DTYPES], default='auto', help='auto: fp16 on GPU, else fp32')
     parser.add_argument('--custom-imports', nargs='+', default=[], metavar='MODULE',
                         help='modules to import before loading the export: those of classes it names that are not '
                              'diffusers\' or transformers\' (e.g. projects.toy_shapes.toy_shapes)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.box_source != 'head' and (args.mask_thr is not None or args.min_mask_confidence is not None):
+        parser.error('--mask-thr and --min-mask-confidence set how the perception head\'s masks become boxes: give '
+                     f'them with --box-source head, not {args.box_source}')
+    return args
+
+
+def head_box_settings(args: argparse.Namespace) -> dict:
+    """The settings of :func:`~mmdet_detdiffusion.synthetic.box_repair.mask_box` that ``--box-source head`` labels
+    with, the defaults filled in (every image records them)."""
+    return dict(mask_thr=DEFAULT_MASK_THR if args.mask_thr is None else args.mask_thr,
+                min_confidence=DEFAULT_MIN_CONFIDENCE if args.min_mask_confidence is None else args.min_mask_confidence)
 
 
 def main() -> None:
@@ -114,8 +127,7 @@ def main() -> None:
         pipe, args.out, args.attr_mode, args.output_size, args.batch_size, num_inference_steps=args.steps,
         guidance_scale=args.guidance_scale, attribute_guidance_scale=args.attribute_guidance_scale,
         sampler=args.sampler, generator_sha256=generator_identity(args.generator), box_source=args.box_source,
-        box_repair=dict(mask_thr=args.mask_thr, min_confidence=args.min_mask_confidence)
-        if args.box_source == 'head' else None)
+        box_repair=head_box_settings(args) if args.box_source == 'head' else None)
     try:
         path = writer.run(coco, args.ann_file, args.num_per_image, args.seed, args.ext, filters, dict(
             flip_prob=args.flip_prob, max_shift=args.max_shift, repeat_thr=args.repeat_thr))

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from helpers import REPO, SOURCE, generate_cmd, run_generate
+from mmdet_detdiffusion.synthetic.box_repair import DEFAULT_MIN_CONFIDENCE
 
 
 def folder_contents(out):
@@ -177,3 +178,15 @@ def test_bad_inputs_are_named(tiny_generator_export, shapes_root, tmp_path, monk
         with pytest.raises(SystemExit) as exit_info:  # the tool's own message, not a traceback
             runpy.run_path(os.path.join(REPO, 'tools', 'generate.py'), run_name='__main__')
         assert message in str(exit_info.value.code)
+
+
+def test_mask_settings_go_with_head_boxes_only(monkeypatch, capsys):
+    tool = runpy.run_path(os.path.join(REPO, 'tools', 'generate.py'))
+    base = ['generate.py', 'export', '--ann-file', 'a.json', '--out', 'o']
+    monkeypatch.setattr(sys, 'argv', [*base, '--box-source', 'head', '--mask-thr', '0.3'])
+    settings = tool['head_box_settings'](tool['parse_args']())
+    assert settings == dict(mask_thr=0.3, min_confidence=DEFAULT_MIN_CONFIDENCE)  # the default recorded too
+    monkeypatch.setattr(sys, 'argv', [*base, '--min-mask-confidence', '0.9'])  # layout boxes by default
+    with pytest.raises(SystemExit) as exit_info:
+        tool['parse_args']()
+    assert exit_info.value.code == 2 and 'give them with --box-source head, not layout' in capsys.readouterr().err

@@ -86,9 +86,9 @@ def parse_args() -> argparse.Namespace:
                         help='trainability: a real + synthetic arm per generation mode (make study compares the '
                              'modes\' pools too)')
     parser.add_argument('--attribute-guidance-scale', type=float, default=2.0,
-                        help='attribute guidance of the hard and easy generations (recall, trainability), an addition '
-                             'to the paper\'s sampler (0: without; DetDiffusionPipeline.__call__). The '
-                             'original-mode generations (fidelity, box repair) sample without it')
+                        help='attribute guidance of the recall sets (hard, easy) and of every trainability set, '
+                             'whatever its mode, an addition to the paper\'s sampler (0: without; '
+                             'DetDiffusionPipeline.__call__). The fidelity and box-repair sets sample without it')
     parser.add_argument('--score-thr', type=float, default=DEFAULT_SCORE_THR, help='gamma')
     parser.add_argument('--iou-thr', type=float, default=DEFAULT_IOU_THR, help='beta')
     parser.add_argument('--match-class', action='store_true',

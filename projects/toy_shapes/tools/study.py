@@ -414,8 +414,8 @@ def write_report(args: argparse.Namespace, work_dir: str, data_root: str, result
         + f'. The {args.num_val} val images hold every class equally often ({DEMO_SHAPES["size"]} px).', '',
         'Arms (those of `--arms` in the tables): real only (8 real images a batch); real + hard, added (the same 8 '
         f'real images plus {args.synthetic_per_batch} images of the regime\'s hard pool, labelled with the perception '
-        'head\'s mask boxes); the same without the synthetic images\' box-regression loss; the same without the loss '
-        'of their background anchors (Gen2Det); real + CopyPaste (mmdet\'s, real '
+        'head\'s mask boxes); the same without the synthetic images\' box-regression loss, and the same without the '
+        'loss of their background anchors (Gen2Det), when `--arms` names them; real + CopyPaste (mmdet\'s, real '
         f'objects: the control); real + instance paste (1 to {args.paste_max} pool objects cut by their masks onto '
         'every real image), in the largest regime also from pools of the other generation modes. Every pool is '
         f'sampled with attribute guidance {args.attribute_guidance_scale:g}, one sampler for every mode. Gain: the '
