@@ -118,6 +118,25 @@ def test_slot_embeddings_train_as_their_own_parameter_and_write_back(fresh_clip_
     assert torch.equal(table[hard], holder.slots.weight[1])
 
 
+def test_a_slot_rows_gradient_sums_every_position_of_its_token(fresh_clip_text):
+    tokenizer, encoder = fresh_clip_text
+    add_layout_tokens(tokenizer, encoder, LocationGrid(8))
+    slots = SlotTokenEmbeddings(tokenizer, encoder)
+    ids = tokenizer(['cat <hard> dog <easy> bird <hard>', 'fish <hard>'], padding='max_length', max_length=12,
+                    return_tensors='pt').input_ids
+    table = encoder.get_input_embeddings()
+    out = slots.substitute(table, (ids,), table(ids).detach())
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(0))
+    (out * weights).sum().backward()
+    for row, token in enumerate(('<easy>', '<hard>')):
+        at = ids == tokenizer.convert_tokens_to_ids(token)
+        assert int(at.sum()) == {'<easy>': 1, '<hard>': 3}[token]
+        torch.testing.assert_close(out[at], slots.weight[row].detach().expand(int(at.sum()), -1))
+        torch.testing.assert_close(slots.weight.grad[row], weights[at].sum(dim=0))
+    plain = ~torch.isin(ids, slots.token_ids)
+    torch.testing.assert_close(out[plain], table(ids)[plain])
+
+
 def test_slot_token_ids_follow_the_values_and_need_the_tokens(fresh_clip_text):
     tokenizer, encoder = fresh_clip_text
     with pytest.raises(ValueError, match='add_layout_tokens'):
