@@ -170,8 +170,8 @@ class SlotTokenEmbeddings(torch.nn.Module):
         """Forward hook: ``output`` ``(B, L, D)`` with the rows of slot tokens taken from ``weight`` (on
         ``output``'s device and dtype, wherever the pipeline moved the table)."""
         match = args[0][..., None] == self.token_ids.to(args[0].device)  # (B, L, S)
-        # a one-hot product rather than indexing: indexing's backward accumulates the repeated rows' gradients in a
-        # thread-dependent order on CPU, so two runs with one seed trained different slot rows
+        # a one-hot product rather than indexing: indexing's backward sums the repeated rows' gradients in a
+        # thread-dependent order on CPU, which would make a seeded fine-tune differ from run to run
         rows = match.to(output.dtype) @ self.weight.to(output)  # (B, L, D); zeros where no slot token is
         return torch.where(match.any(dim=-1, keepdim=True), rows, output)
 
